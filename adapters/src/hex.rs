@@ -1,0 +1,60 @@
+//! Fixed-length lowercase-or-uppercase hex decoding for signature headers.
+
+/// Decodes exactly `N` bytes of hex, or `None` for any other length or a non-hex character.
+pub(crate) fn decode<const N: usize>(text: &str) -> Option<[u8; N]> {
+    let b = text.as_bytes();
+    if b.len() != N * 2 {
+        return None;
+    }
+    let nibble = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; N];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = nibble(b[2 * i])? << 4 | nibble(b[2 * i + 1])?;
+    }
+    Some(out)
+}
+
+/// Parses a Unix-seconds timestamp header: ASCII digits only, at most 12 of them.
+pub(crate) fn unix_seconds(text: &str) -> Option<i64> {
+    if text.is_empty() || text.len() > 12 || !text.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// True when `timestamp_secs` is within `tolerance_secs` of `now_millis`, in either direction.
+pub(crate) fn fresh(timestamp_secs: i64, now_millis: i64, tolerance_secs: i64) -> bool {
+    (now_millis.div_euclid(1000) - timestamp_secs).abs() <= tolerance_secs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_exact_lengths_only() {
+        assert_eq!(decode::<2>("0aFf"), Some([0x0a, 0xff]));
+        assert_eq!(decode::<2>("0aF"), None);
+        assert_eq!(decode::<2>("0aFf00"), None);
+        assert_eq!(decode::<2>("0g00"), None);
+        assert_eq!(decode::<1>("é"), None);
+    }
+
+    #[test]
+    fn timestamps_are_plain_digits() {
+        assert_eq!(unix_seconds("1531420618"), Some(1_531_420_618));
+        assert_eq!(unix_seconds("-5"), None);
+        assert_eq!(unix_seconds("+5"), None);
+        assert_eq!(unix_seconds(" 5"), None);
+        assert_eq!(unix_seconds("9999999999999"), None);
+        assert!(fresh(1000, 1_300_000, 300));
+        assert!(fresh(1000, 700_000, 300));
+        assert!(!fresh(1000, 1_301_000, 300));
+        assert!(!fresh(1000, 699_000, 300));
+    }
+}

@@ -1,0 +1,18 @@
+//! Inbound adapters for the MTS1B bridge, one folder and one Cargo feature each.
+//!
+//! - [`tradingview`]: TradingView webhook alerts, schema v1 (SPEC §3), authenticated by the
+//!   fund secret in the body.
+//! - [`slack`]: Slack slash commands, authenticated by Slack's v0 HMAC signature.
+//! - [`discord`]: Discord interactions, authenticated by Ed25519 signatures.
+//!
+//! Slack and Discord authenticate for real today; turning their commands into orders is not
+//! supported yet and is refused with a clear `invalid_payload`.
+
+#[cfg(feature = "discord")]
+pub mod discord;
+#[cfg(any(feature = "slack", feature = "discord"))]
+mod hex;
+#[cfg(feature = "slack")]
+pub mod slack;
+#[cfg(feature = "tradingview")]
+pub mod tradingview;

@@ -1,0 +1,108 @@
+//! The TradingView adapter: schema v1 alerts (SPEC §3), authenticated by the fund secret in the
+//! body, mapped through the symbology table (SPEC §4).
+
+mod payload;
+pub mod schema;
+
+use std::sync::{Arc, LazyLock};
+
+use mts1b_inbound_core::{
+    Authenticated, ClientOrderId, InboundAdapter, Intent, OrderIntent, Principal, RawRequest,
+    Rejection, Secret, SecretLookup, SecretSource, SymbolTable,
+};
+
+pub use payload::{DEFAULT_ACTOR, TvAlert, parse_alert};
+
+/// The adapter name: route segment, metric prefix source and client order id namespace.
+pub const NAME: &str = "tradingview";
+
+/// Compared against when the fund is unknown, so an unknown fund costs the same work as a
+/// wrong secret and the two answers cannot be told apart.
+static DECOY: LazyLock<Secret> = LazyLock::new(|| Secret::new("decoy secret for unknown funds"));
+
+/// Turns TradingView webhook alerts into canonical order intents.
+#[derive(Clone, Debug, Default)]
+pub struct TradingView {
+    symbols: Arc<SymbolTable>,
+}
+
+impl TradingView {
+    /// Builds the adapter over a symbology table.
+    pub fn new(symbols: Arc<SymbolTable>) -> Self {
+        Self { symbols }
+    }
+
+    /// Returns the symbology table in use.
+    pub fn symbols(&self) -> &SymbolTable {
+        &self.symbols
+    }
+}
+
+impl InboundAdapter for TradingView {
+    type Payload = TvAlert;
+
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn parse(&self, req: &RawRequest) -> Result<TvAlert, Rejection> {
+        parse_alert(&req.body)
+    }
+
+    fn authenticate(
+        &self,
+        _req: &RawRequest,
+        alert: &TvAlert,
+        secrets: &dyn SecretSource,
+    ) -> Result<Principal, Rejection> {
+        let presented = alert.secret.expose();
+        let genuine = match secrets.fund_secret(&alert.fund_id) {
+            SecretLookup::Found(secret) => secret.matches(presented),
+            SecretLookup::UnknownFund => {
+                let _ = DECOY.matches(presented);
+                false
+            }
+            SecretLookup::NotLoaded => {
+                return Err(Rejection::Unavailable {
+                    reason: "secrets not loaded",
+                });
+            }
+        };
+        if !genuine {
+            return Err(Rejection::Unauthorized);
+        }
+        Ok(Principal {
+            adapter: NAME,
+            fund_id: Some(alert.fund_id.clone()),
+        })
+    }
+
+    fn normalize(&self, alert: Authenticated<TvAlert>) -> Result<Intent, Rejection> {
+        let received_at = alert.received_at();
+        let (_, a) = alert.into_parts();
+        let mapped = self
+            .symbols
+            .map(&a.symbol)
+            .map_err(|_| Rejection::unknown_symbol(&a.symbol))?;
+        Ok(Intent::Submit(OrderIntent {
+            client_order_id: ClientOrderId::derive(NAME, &a.fund_id, &a.idempotency_key),
+            source: NAME,
+            fund_id: a.fund_id,
+            strategy_id: a.strategy_id,
+            symbol: mapped.symbol,
+            venue_hint: mapped.venue_hint,
+            side: a.side,
+            quantity: a.quantity,
+            pricing: a.pricing,
+            tif: a.tif,
+            actor: a.actor,
+            idempotency_key: a.idempotency_key,
+            thesis: a.thesis,
+            alert_time: a.alert_time,
+            received_at,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,57 @@
+//! Every default, in one place. Where SPEC §8 is silent the choice is explained here.
+
+/// SPEC §2.
+pub const LISTEN: &str = "127.0.0.1:8080";
+/// SPEC §2.
+pub const ADMIN_LISTEN: &str = "127.0.0.1:9090";
+/// SPEC §2.
+pub const MAX_BODY_BYTES: u64 = 4096;
+/// The most `server.max_body_bytes` may be raised to: an alert is a few hundred bytes.
+pub const MAX_BODY_BYTES_LIMIT: u64 = 1 << 20;
+/// TradingView gives up after 3 s, so a client slower than this is not TradingView.
+pub const HEADER_TIMEOUT: &str = "2s";
+/// As for headers.
+pub const BODY_TIMEOUT: &str = "2s";
+/// Comfortably above any real alert rate on 2 cores, low enough to shed a flood early.
+pub const MAX_IN_FLIGHT: u32 = 1024;
+/// TradingView's published webhook source addresses (SPEC §6).
+pub const IP_ALLOWLIST: [&str; 4] = [
+    "52.89.214.238",
+    "34.212.75.30",
+    "54.218.53.128",
+    "52.32.178.7",
+];
+/// SPEC §6.
+pub const REPLAY_WINDOW: &str = "5m";
+/// A fund's sustained rate: far above what a strategy fires, far below a flood.
+pub const RATE_PER_SECOND: u32 = 5;
+/// Lets a basket of alerts on one bar through at once.
+pub const RATE_BURST: u32 = 20;
+/// The static provider serves dev and embedded use; production names `vault` explicitly.
+pub const SECRETS_PROVIDER: &str = "static";
+/// Vault's own default address.
+pub const VAULT_ADDRESS: &str = "http://127.0.0.1:8200";
+/// SPEC §6: `secret/mts1b/tradingview/<fund_id>`.
+pub const VAULT_MOUNT: &str = "secret";
+/// SPEC §6.
+pub const VAULT_PATH_PREFIX: &str = "mts1b/tradingview";
+/// SPEC §6.
+pub const VAULT_FIELD: &str = "webhook_secret";
+/// Rotation takes effect within a minute.
+pub const VAULT_REFRESH: &str = "1m";
+/// SPEC §7.
+pub const RESPOND_WITHIN: &str = "2s";
+/// TradingView's timeout: an answer later than this is never seen.
+pub const RESPOND_WITHIN_LIMIT_MS: u64 = 3000;
+/// SPEC §7.
+pub const MAX_ORDER_AGE: &str = "60s";
+/// mts1b-oms's conventional local port.
+pub const OMS_ENDPOINT: &str = "http://127.0.0.1:50051";
+/// One OMS call; a retry follows if it times out.
+pub const OMS_TIMEOUT: &str = "1s";
+/// The first retry comes quickly: most OMS blips are short.
+pub const INITIAL_BACKOFF: &str = "100ms";
+/// Retries stay frequent enough to deliver well inside `max_order_age`.
+pub const MAX_BACKOFF: &str = "5s";
+/// SPEC §9: data in `./data`.
+pub const STORE_PATH: &str = "./data";

@@ -1,0 +1,169 @@
+//! The configuration exactly as written (TOML file plus environment), before validation.
+//!
+//! Leaves are kept as text ([`Text`]) whatever TOML or the environment made of them, so that
+//! every value is judged in one place (`validate`) and every error can be reported at once with
+//! its key path. Unknown keys are collected (`unknown`) rather than failing deserialization on
+//! the first one, for the same reason.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use figment::value::Value;
+use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
+
+/// Keys nobody asked for, kept to be reported.
+pub(crate) type Unknown = BTreeMap<String, Value>;
+
+/// A leaf value as text: strings as they are; numbers and booleans as TOML wrote them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Text(pub String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Text;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string, number or boolean")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Text, E> {
+                Ok(Text(v.to_owned()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_i128<E: de::Error>(self, v: i128) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_u128<E: de::Error>(self, v: u128) -> Result<Text, E> {
+                Ok(Text(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Text, E> {
+                // Marked so decimal fields can insist on strings (a float is already rounded).
+                Ok(Text(format!("{FLOAT_MARK}{v}")))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Prefix of a value that arrived as a TOML float.
+pub(crate) const FLOAT_MARK: &str = "\u{0}float:";
+
+/// A list given as a TOML array, or (from the environment) as one comma-separated string.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct TextList(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for TextList {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = TextList;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a list, or a comma-separated string")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<TextList, E> {
+                Ok(TextList(
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect(),
+                ))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<TextList, A::Error> {
+                let mut out = Vec::new();
+                while let Some(Text(t)) = seq.next_element()? {
+                    out.push(t);
+                }
+                Ok(TextList(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+macro_rules! section {
+    ($(#[$doc:meta])* $name:ident { $($field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, Default, Deserialize)]
+        pub(crate) struct $name {
+            $(#[serde(default)] pub $field: $ty,)*
+            #[serde(flatten)]
+            pub unknown: Unknown,
+        }
+    };
+}
+
+section!(RawConfig {
+    server: RawServer,
+    network: RawNetwork,
+    replay: RawReplay,
+    rate_limit: RawRateLimit,
+    secrets: RawSecrets,
+    funds: BTreeMap<String, RawFund>,
+    delivery: RawDelivery,
+    store: RawStore,
+    adapters: RawAdapters,
+    symbology: RawSymbology,
+});
+section!(RawServer {
+    listen: Option<Text>,
+    admin_listen: Option<Text>,
+    max_body_bytes: Option<Text>,
+    header_timeout: Option<Text>,
+    body_timeout: Option<Text>,
+    max_in_flight: Option<Text>,
+});
+section!(RawNetwork { ip_allowlist: Option<TextList>, trusted_proxies: Option<TextList> });
+section!(RawReplay { window: Option<Text> });
+section!(RawRateLimit { per_second: Option<Text>, burst: Option<Text> });
+section!(RawSecrets { provider: Option<Text>, vault: RawVault });
+section!(RawVault {
+    address: Option<Text>,
+    mount: Option<Text>,
+    path_prefix: Option<Text>,
+    field: Option<Text>,
+    refresh: Option<Text>,
+});
+section!(RawFund {
+    secret: Option<Text>,
+    symbols: Option<TextList>,
+    strategies: Option<TextList>,
+    order_types: Option<TextList>,
+    max_quantity: Option<Text>,
+    max_alert_age: Option<Text>,
+    rate_limit: Option<RawRateLimit>,
+});
+section!(RawDelivery {
+    sink: Option<Text>,
+    respond_within: Option<Text>,
+    max_order_age: Option<Text>,
+    oms: RawOms,
+    retry: RawRetry,
+});
+section!(RawOms { endpoint: Option<Text>, timeout: Option<Text> });
+section!(RawRetry { initial_backoff: Option<Text>, max_backoff: Option<Text> });
+section!(RawStore { path: Option<Text> });
+section!(RawAdapters {
+    tradingview: RawToggle,
+    slack: RawSlack,
+    discord: RawDiscord
+});
+section!(RawToggle { enabled: Option<Text> });
+section!(RawSlack { enabled: Option<Text>, signing_secret: Option<Text> });
+section!(RawDiscord { enabled: Option<Text>, public_key: Option<Text> });
+section!(RawSymbology {
+    exchanges: BTreeMap<String, RawExchange>,
+    quote_aliases: BTreeMap<String, Text>,
+    overrides: BTreeMap<String, RawOverride>,
+});
+section!(RawExchange { class: Option<Text>, venue: Option<Text> });
+section!(RawOverride { symbol: Option<Text>, venue: Option<Text> });

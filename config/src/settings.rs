@@ -1,0 +1,204 @@
+//! The validated configuration: every key of SPEC §8, typed, with its default applied.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use mts1b_inbound_core::{Envelope, FundId, Secret, SymbolTable};
+use serde::{Serialize, Serializer};
+
+use crate::duration::HumanDuration;
+use crate::net::IpNet;
+
+/// Serializes a secret as `[redacted]` (or null when absent): `check-config` never prints one.
+fn redacted<S: Serializer>(secret: &Option<Arc<Secret>>, s: S) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => s.serialize_str("[redacted]"),
+        None => s.serialize_none(),
+    }
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug, Serialize)]
+pub struct Settings {
+    /// Listeners and request limits.
+    pub server: Server,
+    /// Who may call.
+    pub network: Network,
+    /// The replay window.
+    pub replay: Replay,
+    /// The default per-fund rate limit.
+    pub rate_limit: RateLimit,
+    /// Where fund secrets come from.
+    pub secrets: Secrets,
+    /// The configured funds.
+    pub funds: BTreeMap<FundId, Fund>,
+    /// Delivery to the OMS.
+    pub delivery: Delivery,
+    /// The embedded durable store.
+    pub store: Store,
+    /// Which adapters are enabled, and their credentials.
+    pub adapters: Adapters,
+    /// The symbology table: built-in defaults plus config.
+    pub symbology: SymbolTable,
+}
+
+/// `server.*`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Server {
+    /// The public listener (`127.0.0.1:8080`).
+    pub listen: SocketAddr,
+    /// The admin listener (`127.0.0.1:9090`), never exposed publicly.
+    pub admin_listen: SocketAddr,
+    /// The largest accepted body (4096).
+    pub max_body_bytes: u64,
+    /// How long a client may take to send its headers.
+    pub header_timeout: HumanDuration,
+    /// How long a client may take to send its body.
+    pub body_timeout: HumanDuration,
+    /// Requests handled at once before shedding with 503.
+    pub max_in_flight: u32,
+}
+
+/// `network.*`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Network {
+    /// Source addresses allowed to call the public listener (TradingView's by default).
+    pub ip_allowlist: Vec<IpNet>,
+    /// Proxies whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+/// `replay.*`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Replay {
+    /// How long an accepted (fund, idempotency key) refuses repeats.
+    pub window: HumanDuration,
+}
+
+/// A token-bucket rate limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct RateLimit {
+    /// Sustained alerts per second.
+    pub per_second: u32,
+    /// Alerts allowed at once above the sustained rate.
+    pub burst: u32,
+}
+
+/// `secrets.*`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "provider", rename_all = "snake_case")]
+pub enum Secrets {
+    /// Secrets from `funds.<id>.secret` (config or environment).
+    Static,
+    /// Secrets from Vault KV v2.
+    Vault(Vault),
+}
+
+/// `secrets.vault.*`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Vault {
+    /// Vault's address (`http://127.0.0.1:8200`).
+    pub address: String,
+    /// The KV v2 mount (`secret`).
+    pub mount: String,
+    /// The path under the mount; the fund id is appended (`mts1b/tradingview`).
+    pub path_prefix: String,
+    /// The field holding the secret (`webhook_secret`).
+    pub field: String,
+    /// How often secrets are re-read.
+    pub refresh: HumanDuration,
+}
+
+/// `funds.<fund_id>.*`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Fund {
+    /// The fund's secret, with the static provider.
+    #[serde(serialize_with = "redacted")]
+    pub secret: Option<Arc<Secret>>,
+    /// What the fund allows.
+    pub envelope: Envelope,
+    /// The fund's rate limit (the default unless overridden).
+    pub rate_limit: RateLimit,
+}
+
+/// Where accepted orders go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sink {
+    /// The MTS1B OMS over gRPC.
+    Oms,
+    /// The in-process paper OMS: accepts everything, journals to the data folder.
+    Paper,
+}
+
+/// `delivery.*`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Delivery {
+    /// Where orders go.
+    pub sink: Sink,
+    /// How long a request waits for the OMS before answering 202.
+    pub respond_within: HumanDuration,
+    /// Orders older than this are expired, never sent.
+    pub max_order_age: HumanDuration,
+    /// The OMS endpoint.
+    pub oms: Oms,
+    /// Retry backoff.
+    pub retry: Retry,
+}
+
+/// `delivery.oms.*`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Oms {
+    /// `http://host:port`.
+    pub endpoint: String,
+    /// Per-call timeout.
+    pub timeout: HumanDuration,
+}
+
+/// `delivery.retry.*`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Retry {
+    /// The first backoff.
+    pub initial_backoff: HumanDuration,
+    /// The longest backoff.
+    pub max_backoff: HumanDuration,
+}
+
+/// `store.*`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Store {
+    /// The data folder.
+    pub path: PathBuf,
+}
+
+/// `adapters.*`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Adapters {
+    /// `adapters.tradingview.enabled` (default true).
+    pub tradingview: bool,
+    /// `adapters.slack.*` (disabled by default).
+    pub slack: SlackAdapter,
+    /// `adapters.discord.*` (disabled by default).
+    pub discord: DiscordAdapter,
+}
+
+/// `adapters.slack.*`.
+#[derive(Clone, Debug, Serialize)]
+pub struct SlackAdapter {
+    /// Whether `/slack/webhook` is served.
+    pub enabled: bool,
+    /// The app's signing secret (required when enabled).
+    #[serde(serialize_with = "redacted")]
+    pub signing_secret: Option<Arc<Secret>>,
+}
+
+/// `adapters.discord.*`.
+#[derive(Clone, Debug, Serialize)]
+pub struct DiscordAdapter {
+    /// Whether `/discord/webhook` is served.
+    pub enabled: bool,
+    /// The application's Ed25519 public key, hex (required when enabled).
+    pub public_key: Option<String>,
+}

@@ -1,0 +1,248 @@
+use super::*;
+use crate::settings::{Secrets, Sink};
+use mts1b_inbound_core::{FundId, SecretLookup, SecretSource};
+
+fn env(vars: &[(&str, &str)]) -> EnvOverrides {
+    EnvOverrides::from_vars(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
+}
+
+fn errors(toml: &str, vars: &[(&str, &str)]) -> Vec<String> {
+    load_str(toml, env(vars))
+        .expect_err("config must be refused")
+        .0
+        .iter()
+        .map(ToString::to_string)
+        .collect()
+}
+
+const FUND: &str = r#"
+[funds.paper-tv-test]
+secret = "s3cret"
+max_quantity = "2.5"
+"#;
+
+#[test]
+fn embedded_defaults_match_the_spec() {
+    let s = load_from(None, env(&[]), Origin::Embedded).unwrap();
+    assert_eq!(s.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(s.server.admin_listen.to_string(), "127.0.0.1:9090");
+    assert_eq!(s.server.max_body_bytes, 4096);
+    assert_eq!(s.replay.window.to_string(), "5m");
+    assert_eq!(s.delivery.respond_within.to_string(), "2s");
+    assert_eq!(s.delivery.max_order_age.to_string(), "1m");
+    assert_eq!(s.delivery.sink, Sink::Paper);
+    assert!(matches!(s.secrets, Secrets::Static));
+    let allow: Vec<String> = s
+        .network
+        .ip_allowlist
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        allow,
+        [
+            "52.89.214.238",
+            "34.212.75.30",
+            "54.218.53.128",
+            "52.32.178.7"
+        ]
+    );
+    assert!(s.adapters.tradingview && !s.adapters.slack.enabled && !s.adapters.discord.enabled);
+    assert!(s.funds.is_empty());
+}
+
+#[test]
+fn a_config_file_defaults_to_the_oms_sink() {
+    let s = load_str(FUND, env(&[])).unwrap();
+    assert_eq!(s.delivery.sink, Sink::Oms);
+    let fund = &s.funds[&FundId::parse("paper-tv-test").unwrap()];
+    assert_eq!(fund.envelope.max_quantity.to_string(), "2.5");
+    assert_eq!(fund.rate_limit, s.rate_limit);
+}
+
+#[test]
+fn reports_every_error_at_once_with_its_path() {
+    let toml = r#"
+        bogus = 1
+        [server]
+        listen = "nope"
+        max_body_bytes = "big"
+        header_timeout = "5"
+        [replay]
+        window = "0s"
+        [funds.paper-tv-test]
+        secret = "x"
+        max_quantity = "-1"
+        max_alert_age = "5 minutes"
+        symbols = ["BTC-USD", "btc-usd"]
+        order_types = ["market", "trailing"]
+        colour = "red"
+        [delivery]
+        respond_within = "3s"
+        sink = "kafka"
+        [delivery.retry]
+        initial_backoff = "2s"
+        max_backoff = "1s"
+        [symbology.exchanges.BYBIT]
+        venue = "Bybit"
+    "#;
+    let errs = errors(toml, &[]);
+    let paths: Vec<&str> = errs.iter().map(|e| e.split(':').next().unwrap()).collect();
+    for expected in [
+        "bogus",
+        "server.listen",
+        "server.max_body_bytes",
+        "server.header_timeout",
+        "replay.window",
+        "funds.paper-tv-test.colour",
+        "funds.paper-tv-test.max_quantity",
+        "funds.paper-tv-test.max_alert_age",
+        "funds.paper-tv-test.symbols[1]",
+        "funds.paper-tv-test.order_types[1]",
+        "delivery.sink",
+        "delivery.respond_within",
+        "delivery.retry.max_backoff",
+        "symbology.exchanges.BYBIT.class",
+        "symbology.exchanges.BYBIT.venue",
+    ] {
+        assert!(paths.contains(&expected), "missing {expected} in {errs:#?}");
+    }
+    assert_eq!(paths.len(), 15, "{errs:#?}");
+}
+
+#[test]
+fn environment_overrides_nest_and_never_guess_types() {
+    let s = load_str(
+        FUND,
+        env(&[
+            ("MTS1B_TV_SERVER__LISTEN", "0.0.0.0:8080"),
+            ("MTS1B_TV_FUNDS__paper-tv-test__SECRET", "12345"),
+            ("MTS1B_TV_FUNDS__Fund.B__SECRET", "007"),
+            ("MTS1B_TV_FUNDS__Fund.B__MAX_QUANTITY", "0.10"),
+            ("MTS1B_TV_FUNDS__Fund.B__SYMBOLS", "BTC-USD, ETH-USD"),
+            ("MTS1B_TV_NETWORK__TRUSTED_PROXIES", "10.0.0.0/8,::1"),
+            ("MTS1B_TV_RATE_LIMIT__BURST", "7"),
+            ("MTS1B_TV_ADAPTERS__SLACK__ENABLED", "true"),
+            ("MTS1B_TV_ADAPTERS__SLACK__SIGNING_SECRET", "99"),
+            ("OTHER_VAR", "ignored"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(s.server.listen.to_string(), "0.0.0.0:8080");
+    let secrets = StaticSecrets::from_settings(&s);
+    let found = |fund: &str, secret: &str| match secrets.fund_secret(&FundId::parse(fund).unwrap())
+    {
+        SecretLookup::Found(s) => s.matches(secret),
+        _ => false,
+    };
+    assert!(found("paper-tv-test", "12345"));
+    assert!(found("Fund.B", "007"));
+    let b = &s.funds[&FundId::parse("Fund.B").unwrap()];
+    assert_eq!(b.envelope.max_quantity.to_string(), "0.1");
+    assert_eq!(b.envelope.symbols.len(), 2);
+    assert_eq!(s.network.trusted_proxies.len(), 2);
+    assert_eq!(s.rate_limit.burst, 7);
+    assert!(s.adapters.slack.enabled && s.adapters.slack.signing_secret.is_some());
+}
+
+#[test]
+fn environment_errors_carry_the_same_paths() {
+    let errs = errors(
+        FUND,
+        &[
+            ("MTS1B_TV_FUNDS__paper-tv-test__MAX_ALERT_AGE", "soon"),
+            ("MTS1B_TV_SERVER__NOPE", "1"),
+        ],
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("funds.paper-tv-test.max_alert_age:")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("server.nope: unknown key")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn decimals_must_not_arrive_as_floats() {
+    let errs = errors("[funds.f]\nsecret = \"x\"\nmax_quantity = 0.1\n", &[]);
+    assert_eq!(errs.len(), 1);
+    assert!(
+        errs[0].starts_with("funds.f.max_quantity: write it as a string"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn fund_secrets_follow_the_provider() {
+    let errs = errors("[funds.f]\nmax_quantity = \"1\"\n", &[]);
+    assert_eq!(
+        errs,
+        ["funds.f.secret: required with secrets.provider = \"static\""]
+    );
+    let errs = errors(&format!("[secrets]\nprovider = \"vault\"\n{FUND}"), &[]);
+    assert!(
+        errs[0].starts_with("funds.paper-tv-test.secret: not allowed"),
+        "{errs:?}"
+    );
+    let ok = load_str(
+        "[secrets]\nprovider = \"vault\"\n[funds.f]\nmax_quantity = \"1\"\n",
+        env(&[]),
+    )
+    .unwrap();
+    assert!(
+        matches!(ok.secrets, Secrets::Vault(ref v) if v.mount == "secret" && v.field == "webhook_secret")
+    );
+}
+
+#[test]
+fn check_config_output_never_holds_a_secret() {
+    let toml = format!(
+        "{FUND}\n[adapters.slack]\nenabled = true\nsigning_secret = \"slack-signing-value\"\n"
+    );
+    let s = load_str(&toml, env(&[])).unwrap();
+    let printed = serde_json::to_string(&s).unwrap();
+    assert!(!printed.contains("s3cret"), "{printed}");
+    assert!(!printed.contains("slack-signing-value"), "{printed}");
+    assert!(printed.contains("[redacted]"));
+}
+
+#[test]
+fn symbology_extends_the_built_in_table() {
+    let toml = r#"
+        [symbology.exchanges.bybit]
+        class = "crypto"
+        venue = "bybit"
+        [symbology.quote_aliases]
+        FDUSD = "USD"
+        [symbology.overrides]
+        "bybit:ethusdt.p" = { symbol = "ETH-USD-PERP", venue = "bybit" }
+        "NYSE:BRK.B" = { symbol = "BRK.B" }
+    "#;
+    let s = load_str(toml, env(&[])).unwrap();
+    let map = |sym: &str| s.symbology.map(sym).map(|m| m.symbol.to_string());
+    assert_eq!(map("BYBIT:ETHUSDT"), Ok("ETH-USD".into()));
+    assert_eq!(map("BYBIT:ETHUSDT.P"), Ok("ETH-USD-PERP".into()));
+    assert_eq!(map("BINANCE:BTCFDUSD"), Ok("BTC-USD".into()));
+    assert_eq!(map("nyse:brk.b"), Ok("BRK.B".into()));
+    assert_eq!(map("BINANCE:BTCUSDT"), Ok("BTC-USD".into()));
+}
+
+#[test]
+fn enabling_an_adapter_needs_its_credential() {
+    let errs = errors(
+        "[adapters.slack]\nenabled = true\n[adapters.discord]\nenabled = true\n[adapters.telegram]\nenabled = true\n",
+        &[],
+    );
+    assert_eq!(
+        errs,
+        [
+            "adapters.telegram: unknown key",
+            "adapters.slack.signing_secret: required when the Slack adapter is enabled",
+            "adapters.discord.public_key: required when the Discord adapter is enabled",
+        ]
+    );
+}

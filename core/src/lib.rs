@@ -1,0 +1,33 @@
+//! The vocabulary of the MTS1B inbound bridge.
+//!
+//! Everything an adapter, the runtime and the configuration share, and nothing that does I/O:
+//! the [`InboundAdapter`] contract and its [`Authenticated`] typestate, the canonical
+//! [`OrderIntent`] built from validated newtypes ([`Quantity`], [`Price`], [`CanonicalSymbol`],
+//! ...), the closed set of [`Rejection`]s, [`Secret`] and [`SecretSource`], the symbology table,
+//! fund envelopes, the deterministic [`ClientOrderId`] and the injectable [`Clock`].
+
+pub mod adapter;
+pub mod client_order_id;
+pub mod decimal;
+pub mod envelope;
+pub mod ids;
+pub mod order;
+pub mod rejection;
+pub mod request;
+pub mod secret;
+pub mod symbology;
+pub mod time;
+
+pub use adapter::{Authenticated, InboundAdapter, Principal, authenticate};
+pub use client_order_id::ClientOrderId;
+pub use decimal::{DecimalError, Price, Quantity};
+pub use envelope::Envelope;
+pub use ids::{
+    Actor, CanonicalSymbol, FundId, IdempotencyKey, StrategyId, TextError, Thesis, VenueHint,
+};
+pub use order::{Intent, OrderIntent, OrderType, Pricing, Side, TimeInForce};
+pub use rejection::Rejection;
+pub use request::RawRequest;
+pub use secret::{Secret, SecretLookup, SecretSource};
+pub use symbology::{Mapped, SymbolRefusal, SymbolTable};
+pub use time::{Clock, ManualClock, SystemClock, UnixMillis};

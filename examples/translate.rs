@@ -1,0 +1,48 @@
+//! Embedding the translator: build it in code (no config file), translate one alert.
+//!
+//! Run with `cargo run --example translate`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use mts1b_tradingview::adapters::tradingview::TradingView;
+use mts1b_tradingview::config::StaticSecrets;
+use mts1b_tradingview::core::{
+    Clock, Envelope, FundId, Intent, Quantity, RawRequest, Secret, SymbolTable, SystemClock,
+};
+use mts1b_tradingview::runtime::http::status::status_of;
+use mts1b_tradingview::runtime::translate;
+
+fn main() {
+    let fund = FundId::parse("paper-tv-test").expect("valid fund id");
+    let secrets = StaticSecrets::new().with_fund(fund.clone(), Secret::new("change-me"));
+    let envelopes = BTreeMap::from([(
+        fund,
+        Envelope::allow_any(Quantity::parse("1").expect("valid quantity")),
+    )]);
+    let adapter = TradingView::new(Arc::new(SymbolTable::default()));
+
+    for body in [
+        include_str!("alerts/spec-example.json"),
+        r#"{"secret":"change-me","strategy_id":"demo","fund_id":"paper-tv-test",
+            "symbol":"BINANCE:BTCUSDT.P","side":"buy","quantity":"0.05",
+            "order_type":"market","idempotency_key":"demo-2"}"#,
+    ] {
+        let request = RawRequest::with_body(body, SystemClock.now());
+        match translate(&adapter, &request, &secrets, &envelopes) {
+            Ok(Intent::Submit(order)) => println!(
+                "accepted: {} {} {} (venue {:?}), client_order_id {}",
+                order.side.as_str(),
+                order.quantity,
+                order.symbol,
+                order.venue_hint.as_ref().map(|v| v.as_str()),
+                order.client_order_id
+            ),
+            Err(rejection) => println!(
+                "rejected: HTTP {} {}",
+                status_of(&rejection),
+                serde_json::to_string(&rejection).expect("rejections serialize")
+            ),
+        }
+    }
+}

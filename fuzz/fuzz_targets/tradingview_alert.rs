@@ -1,0 +1,43 @@
+//! The whole TradingView translation of one body: parse, authenticate, normalize, envelope.
+//! Any panic, abort, timeout or unbounded allocation is a finding.
+#![no_main]
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use libfuzzer_sys::fuzz_target;
+use mts1b_inbound_adapters::tradingview::TradingView;
+use mts1b_inbound_config::StaticSecrets;
+use mts1b_inbound_core::{Envelope, FundId, Intent, Quantity, RawRequest, Secret, UnixMillis};
+use mts1b_inbound_runtime::translate;
+
+struct World {
+    adapter: TradingView,
+    secrets: StaticSecrets,
+    envelopes: BTreeMap<FundId, Envelope>,
+}
+
+static WORLD: LazyLock<World> = LazyLock::new(|| {
+    // The fixtures' fund and secret, so seeds from the corpus reach normalize and the envelope.
+    let fund = FundId::parse("paper-tv-test").unwrap();
+    let mut envelope = Envelope::allow_any(Quantity::parse("1000").unwrap());
+    envelope.max_alert_age_ms = Some(30_000);
+    World {
+        adapter: TradingView::default(),
+        secrets: StaticSecrets::new().with_fund(fund.clone(), Secret::new("paper-secret")),
+        envelopes: BTreeMap::from([(fund, envelope)]),
+    }
+});
+
+fuzz_target!(|body: &[u8]| {
+    let world = &*WORLD;
+    let request = RawRequest::with_body(body, UnixMillis(1_709_296_500_000));
+    if let Ok(Intent::Submit(order)) =
+        translate(&world.adapter, &request, &world.secrets, &world.envelopes)
+    {
+        // An accepted order must serialize and carry only valid, positive amounts.
+        let text = serde_json::to_string(&order).unwrap();
+        assert!(!text.contains("paper-secret"));
+        assert!(order.quantity.value() > 0.into());
+    }
+});

@@ -1,0 +1,3 @@
+//! The HTTP face of the runtime.
+
+pub mod status;

@@ -1,0 +1,64 @@
+//! Subcommands. Exit status: 0 success, 1 the alert was rejected, 2 usage or configuration error.
+
+mod check_config;
+mod template;
+mod validate;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use mts1b_inbound_config::Settings;
+
+/// Turns TradingView alerts into MTS1B orders.
+#[derive(Debug, Parser)]
+#[command(name = "mts1b-tradingview", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Parse and normalize one alert body offline; print the canonical order or the exact
+    /// rejection (exit 0 or 1).
+    Validate(validate::Args),
+    /// Print a TradingView alert message that renders into a valid alert.
+    Template(template::Args),
+    /// Print the effective configuration, secrets redacted.
+    CheckConfig(check_config::Args),
+}
+
+impl Cli {
+    /// Runs the chosen subcommand.
+    pub fn run(self) -> ExitCode {
+        match self.command {
+            Command::Validate(args) => validate::run(args),
+            Command::Template(args) => template::run(args),
+            Command::CheckConfig(args) => check_config::run(args),
+        }
+    }
+}
+
+/// Exit status of a usage or configuration error.
+const USAGE_ERROR: u8 = 2;
+
+/// Loads and checks the configuration (embedded defaults without a file), or prints every error.
+fn load_settings(path: Option<&Path>) -> Result<Settings, ExitCode> {
+    let settings = mts1b_inbound_config::load(path).and_then(|s| {
+        mts1b_tradingview::wiring::check(&s)?;
+        Ok(s)
+    });
+    settings.map_err(|errors| {
+        eprint!("{errors}");
+        ExitCode::from(USAGE_ERROR)
+    })
+}
+
+/// `--config FILE`, shared by the subcommands.
+#[derive(Debug, clap::Args)]
+struct ConfigArg {
+    /// The TOML configuration file (without it: the embedded defaults).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}

@@ -1,0 +1,34 @@
+//! mts1b-tradingview: turns inbound trading alerts into MTS1B order intents.
+//!
+//! This facade re-exports the crates an embedder needs:
+//! - [`core`]: the vocabulary (adapter trait, order intent, rejections, secrets, symbology);
+//! - [`adapters`]: TradingView, Slack and Discord;
+//! - [`config`]: configuration loading and the static secret source;
+//! - [`runtime`]: the pipeline steps shared by every adapter.
+//!
+//! Translating one alert in code, no config file needed:
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use mts1b_tradingview::adapters::tradingview::TradingView;
+//! use mts1b_tradingview::config::StaticSecrets;
+//! use mts1b_tradingview::core::{Envelope, FundId, Intent, Quantity, RawRequest, Secret, UnixMillis};
+//! use mts1b_tradingview::runtime::translate;
+//!
+//! let fund = FundId::parse("paper-tv-test").unwrap();
+//! let secrets = StaticSecrets::new().with_fund(fund.clone(), Secret::new("s3cret"));
+//! let envelopes = BTreeMap::from([(fund, Envelope::allow_any(Quantity::parse("1").unwrap()))]);
+//! let body = r#"{"secret":"s3cret","strategy_id":"demo","fund_id":"paper-tv-test",
+//!   "symbol":"BINANCE:BTCUSDT","side":"buy","quantity":"0.05","order_type":"market",
+//!   "idempotency_key":"demo-1"}"#;
+//! let request = RawRequest::with_body(body, UnixMillis(1_709_296_496_000));
+//! let Intent::Submit(order) = translate(&TradingView::default(), &request, &secrets, &envelopes).unwrap();
+//! assert_eq!(order.symbol.as_str(), "BTC-USD");
+//! ```
+
+pub mod wiring;
+
+pub use mts1b_inbound_adapters as adapters;
+pub use mts1b_inbound_config as config;
+pub use mts1b_inbound_core as core;
+pub use mts1b_inbound_runtime as runtime;

@@ -1,0 +1,130 @@
+//! The fixture harness shared by the black-box tests.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use mts1b_tradingview::adapters::tradingview::TradingView;
+use mts1b_tradingview::config::{EnvOverrides, Settings, StaticSecrets, load_str};
+use mts1b_tradingview::core::time::parse_rfc3339;
+use mts1b_tradingview::core::{
+    Envelope, FundId, Intent, OrderIntent, RawRequest, Rejection, UnixMillis,
+};
+use mts1b_tradingview::runtime::http::status::status_of;
+use mts1b_tradingview::runtime::translate;
+use serde::Serialize;
+use serde_json::Value;
+
+/// The snapshot of one fixture. A typed struct, not a `serde_json::Value`: with serde_json's
+/// `arbitrary_precision`, numbers inside a `Value` reach any other serializer (insta's) as a
+/// private map.
+#[derive(Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    Accepted {
+        order: OrderIntent,
+    },
+    Rejected {
+        status: u16,
+        body: Rejection,
+        /// Why symbology refused, for unknown_symbol (logged, not answered).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        why: Option<String>,
+    },
+}
+
+impl Outcome {
+    /// The outcome as JSON, for assertions.
+    pub fn json(&self) -> Value {
+        serde_json::to_value(self).unwrap()
+    }
+}
+
+/// When every fixture is judged to have been received.
+pub const RECEIVED_AT: &str = "2024-03-01T12:35:00Z";
+
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+pub fn config_path() -> PathBuf {
+    fixtures_dir().join("config.toml")
+}
+
+pub fn tradingview_fixtures() -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(fixtures_dir().join("tradingview"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    paths.sort();
+    paths
+}
+
+pub struct Harness {
+    pub settings: Settings,
+    pub adapter: TradingView,
+    pub secrets: StaticSecrets,
+    pub envelopes: BTreeMap<FundId, Envelope>,
+}
+
+impl Harness {
+    pub fn new() -> Self {
+        let text = std::fs::read_to_string(config_path()).unwrap();
+        let settings = load_str(&text, EnvOverrides::from_vars([])).unwrap();
+        let adapter = TradingView::new(Arc::new(settings.symbology.clone()));
+        let secrets = StaticSecrets::from_settings(&settings);
+        let envelopes = settings
+            .funds
+            .iter()
+            .map(|(id, f)| (id.clone(), f.envelope.clone()))
+            .collect();
+        Self {
+            settings,
+            adapter,
+            secrets,
+            envelopes,
+        }
+    }
+
+    pub fn received_at() -> UnixMillis {
+        parse_rfc3339(RECEIVED_AT).unwrap()
+    }
+
+    pub fn translate(&self, body: &[u8]) -> Result<Intent, Rejection> {
+        let request = RawRequest::with_body(body, Self::received_at());
+        translate(&self.adapter, &request, &self.secrets, &self.envelopes)
+    }
+
+    /// What the service would answer, as the snapshot records it.
+    pub fn outcome(&self, body: &[u8]) -> Outcome {
+        match self.translate(body) {
+            Ok(Intent::Submit(order)) => Outcome::Accepted { order },
+            Err(rejection) => {
+                let why = match &rejection {
+                    Rejection::UnknownSymbol { symbol } => self
+                        .settings
+                        .symbology
+                        .map(symbol)
+                        .err()
+                        .map(|w| w.to_string()),
+                    _ => None,
+                };
+                Outcome::Rejected {
+                    status: status_of(&rejection),
+                    body: rejection,
+                    why,
+                }
+            }
+        }
+    }
+
+    /// The JSON `validate` prints on stdout: the order, or the rejection body.
+    pub fn printed(&self, body: &[u8]) -> Value {
+        match self.translate(body) {
+            Ok(Intent::Submit(order)) => serde_json::to_value(order).unwrap(),
+            Err(rejection) => serde_json::to_value(rejection).unwrap(),
+        }
+    }
+}
