@@ -119,3 +119,21 @@ fn json_schema_is_locked_and_published() {
         "schema/ is stale: run with UPDATE_SCHEMA=1 and review the diff"
     );
 }
+
+#[test]
+fn every_snapshot_has_its_fixture() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
+    let fixtures: BTreeSet<String> = tradingview_fixtures()
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if let Some(fixture) = name
+            .strip_prefix("tradingview_fixtures__every_fixture_matches_its_snapshot@")
+            .and_then(|rest| rest.strip_suffix(".snap"))
+        {
+            assert!(fixtures.contains(fixture), "orphan snapshot {name}: delete it");
+        }
+    }
+}

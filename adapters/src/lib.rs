@@ -11,7 +11,7 @@
 #[cfg(feature = "discord")]
 pub mod discord;
 #[cfg(any(feature = "slack", feature = "discord"))]
-mod hex;
+mod signed;
 #[cfg(feature = "slack")]
 pub mod slack;
 #[cfg(feature = "tradingview")]

@@ -86,3 +86,107 @@ impl Envelope {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client_order_id::ClientOrderId;
+    use crate::ids::{Actor, FundId, IdempotencyKey};
+    use crate::order::{Pricing, Side, TimeInForce};
+    use crate::time::UnixMillis;
+
+    const NOW: UnixMillis = UnixMillis(1_000_000);
+
+    fn order(quantity: &str, alert_time: Option<i64>) -> OrderIntent {
+        let fund_id = FundId::parse("f").unwrap();
+        let key = IdempotencyKey::parse("k").unwrap();
+        OrderIntent {
+            client_order_id: ClientOrderId::derive("tradingview", &fund_id, &key),
+            source: "tradingview",
+            fund_id,
+            strategy_id: StrategyId::parse("s").unwrap(),
+            symbol: CanonicalSymbol::parse("BTC-USD").unwrap(),
+            venue_hint: None,
+            side: Side::Buy,
+            quantity: Quantity::parse(quantity).unwrap(),
+            pricing: Pricing::Market,
+            tif: TimeInForce::Day,
+            actor: Actor::parse("tradingview").unwrap(),
+            idempotency_key: key,
+            thesis: None,
+            alert_time: alert_time.map(|ms| UnixMillis(NOW.0 - ms)),
+            received_at: NOW,
+        }
+    }
+
+    fn aged(max_age_ms: u64) -> Envelope {
+        Envelope {
+            max_alert_age_ms: Some(max_age_ms),
+            ..Envelope::allow_any(Quantity::parse("1").unwrap())
+        }
+    }
+
+    #[test]
+    fn quantity_up_to_the_max_exactly() {
+        let e = Envelope::allow_any(Quantity::parse("0.5").unwrap());
+        assert_eq!(e.admit(&order("0.5", None)), Ok(()));
+        assert!(matches!(
+            e.admit(&order("0.5000000001", None)),
+            Err(Rejection::EnvelopeDenied { .. })
+        ));
+    }
+
+    #[test]
+    fn age_limit_is_inclusive_and_needs_alert_time() {
+        let e = aged(30_000);
+        assert_eq!(e.admit(&order("1", Some(30_000))), Ok(()));
+        assert_eq!(
+            e.admit(&order("1", Some(30_001))),
+            Err(Rejection::StaleAlert { age_ms: 30_001 })
+        );
+        assert!(matches!(
+            e.admit(&order("1", None)),
+            Err(Rejection::InvalidPayload { field, .. }) if field == "alert_time"
+        ));
+        // Without max_alert_age, age is not judged at all.
+        let any = Envelope::allow_any(Quantity::parse("1").unwrap());
+        assert_eq!(any.admit(&order("1", Some(86_400_000))), Ok(()));
+    }
+
+    #[test]
+    fn clock_skew_is_tolerated_up_to_the_max_age() {
+        let e = aged(30_000);
+        assert_eq!(e.admit(&order("1", Some(-30_000))), Ok(()));
+        assert!(matches!(
+            e.admit(&order("1", Some(-30_001))),
+            Err(Rejection::InvalidPayload { field, .. }) if field == "alert_time"
+        ));
+    }
+
+    #[test]
+    fn allow_lists_deny_what_they_do_not_name() {
+        let mut e = Envelope::allow_any(Quantity::parse("1").unwrap());
+        e.symbols.insert(CanonicalSymbol::parse("ETH-USD").unwrap());
+        let denied = e.admit(&order("1", None));
+        assert_eq!(
+            denied,
+            Err(Rejection::denied(
+                "symbol BTC-USD is not allowed for this fund"
+            ))
+        );
+        e.symbols.insert(CanonicalSymbol::parse("BTC-USD").unwrap());
+        e.order_types.insert(OrderType::Limit);
+        assert_eq!(
+            e.admit(&order("1", None)),
+            Err(Rejection::denied(
+                "order type market is not allowed for this fund"
+            ))
+        );
+        e.order_types.insert(OrderType::Market);
+        e.strategies.insert(StrategyId::parse("other").unwrap());
+        assert_eq!(
+            e.admit(&order("1", None)),
+            Err(Rejection::denied("strategy s is not allowed for this fund"))
+        );
+    }
+}

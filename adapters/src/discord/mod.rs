@@ -12,7 +12,7 @@ use mts1b_inbound_core::{
 };
 use serde_json::Value;
 
-use crate::hex;
+use crate::signed;
 
 /// The adapter name.
 pub const NAME: &str = "discord";
@@ -46,14 +46,14 @@ pub struct Interaction {
 impl Discord {
     /// Builds the adapter from the application's public key, as hex (as Discord shows it).
     pub fn from_hex(public_key: &str) -> Result<Self, PublicKeyError> {
-        let bytes = hex::decode::<32>(public_key).ok_or(PublicKeyError)?;
+        let bytes = signed::decode::<32>(public_key).ok_or(PublicKeyError)?;
         let public_key = VerifyingKey::from_bytes(&bytes).map_err(|_| PublicKeyError)?;
         Ok(Self { public_key })
     }
 
     /// True when `signature` (hex) is a strict Ed25519 signature of `message` by this key.
     pub fn verify_message(&self, message: &[u8], signature: &str) -> bool {
-        let Some(signature) = hex::decode::<64>(signature) else {
+        let Some(signature) = signed::decode::<64>(signature) else {
             return false;
         };
         self.public_key
@@ -63,10 +63,10 @@ impl Discord {
 
     /// True when the request is signed over `timestamp ++ body` and fresh at `now_millis`.
     pub fn verify(&self, timestamp: &str, signature: &str, body: &[u8], now_millis: i64) -> bool {
-        let Some(ts) = hex::unix_seconds(timestamp) else {
+        let Some(ts) = signed::unix_seconds(timestamp) else {
             return false;
         };
-        if !hex::fresh(ts, now_millis, TOLERANCE_SECS) {
+        if !signed::fresh(ts, now_millis, TOLERANCE_SECS) {
             return false;
         }
         let mut message = Vec::with_capacity(timestamp.len() + body.len());
@@ -101,14 +101,8 @@ impl InboundAdapter for Discord {
         _payload: &Interaction,
         _secrets: &dyn SecretSource,
     ) -> Result<Principal, Rejection> {
-        let timestamp = req.header_str(TIMESTAMP_HEADER).unwrap_or_default();
-        let signature = req.header_str(SIGNATURE_HEADER).unwrap_or_default();
-        if !self.verify(timestamp, signature, &req.body, req.received_at.as_millis()) {
-            return Err(Rejection::Unauthorized);
-        }
-        Ok(Principal {
-            adapter: NAME,
-            fund_id: None,
+        signed::authenticate(NAME, req, TIMESTAMP_HEADER, SIGNATURE_HEADER, |ts, sig| {
+            self.verify(ts, sig, &req.body, req.received_at.as_millis())
         })
     }
 
@@ -150,7 +144,7 @@ mod tests {
     }
 
     fn sign(message: &[u8]) -> String {
-        let key = SigningKey::from_bytes(&hex::decode::<32>(T1_SECRET).unwrap());
+        let key = SigningKey::from_bytes(&signed::decode::<32>(T1_SECRET).unwrap());
         hex(&key.sign(message).to_bytes())
     }
 
@@ -179,7 +173,7 @@ mod tests {
                 .verify_message(&[0x72], T2_SIGNATURE)
         );
         // The RFC's secret key derives the RFC's public key, so our signing helper is the RFC's.
-        let key = SigningKey::from_bytes(&hex::decode::<32>(T1_SECRET).unwrap());
+        let key = SigningKey::from_bytes(&signed::decode::<32>(T1_SECRET).unwrap());
         assert_eq!(hex(key.verifying_key().as_bytes()), T1_PUBLIC);
         assert_eq!(sign(b""), T1_SIGNATURE);
         // Swapped vectors fail.

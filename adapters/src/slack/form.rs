@@ -46,7 +46,7 @@ fn decode(raw: &[u8]) -> Result<String, Rejection> {
             b'%' => {
                 let hex = raw.get(i + 1..i + 3).ok_or_else(bad)?;
                 let hex = std::str::from_utf8(hex).map_err(|_| bad())?;
-                out.push(crate::hex::decode::<1>(hex).ok_or_else(bad)?[0]);
+                out.push(crate::signed::decode::<1>(hex).ok_or_else(bad)?[0]);
                 i += 2;
             }
             b => out.push(b),

@@ -13,7 +13,7 @@ use mts1b_inbound_core::{
 };
 use sha2::Sha256;
 
-use crate::hex;
+use crate::signed;
 
 pub use form::{SlackCommand, parse_form};
 
@@ -41,13 +41,13 @@ impl Slack {
     /// True when `signature` (`v0=<hex>`) is Slack's signature of `body` at `timestamp`, and
     /// `timestamp` is within [`TOLERANCE_SECS`] of `now_millis`.
     pub fn verify(&self, timestamp: &str, signature: &str, body: &[u8], now_millis: i64) -> bool {
-        let Some(ts) = hex::unix_seconds(timestamp) else {
+        let Some(ts) = signed::unix_seconds(timestamp) else {
             return false;
         };
-        if !hex::fresh(ts, now_millis, TOLERANCE_SECS) {
+        if !signed::fresh(ts, now_millis, TOLERANCE_SECS) {
             return false;
         }
-        let Some(expected) = signature.strip_prefix("v0=").and_then(hex::decode::<32>) else {
+        let Some(expected) = signature.strip_prefix("v0=").and_then(signed::decode::<32>) else {
             return false;
         };
         let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(self.signing_secret.expose().as_bytes())
@@ -80,14 +80,8 @@ impl InboundAdapter for Slack {
         _payload: &SlackCommand,
         _secrets: &dyn SecretSource,
     ) -> Result<Principal, Rejection> {
-        let timestamp = req.header_str(TIMESTAMP_HEADER).unwrap_or_default();
-        let signature = req.header_str(SIGNATURE_HEADER).unwrap_or_default();
-        if !self.verify(timestamp, signature, &req.body, req.received_at.as_millis()) {
-            return Err(Rejection::Unauthorized);
-        }
-        Ok(Principal {
-            adapter: NAME,
-            fund_id: None,
+        signed::authenticate(NAME, req, TIMESTAMP_HEADER, SIGNATURE_HEADER, |ts, sig| {
+            self.verify(ts, sig, &req.body, req.received_at.as_millis())
         })
     }
 

@@ -1,4 +1,28 @@
-//! Fixed-length lowercase-or-uppercase hex decoding for signature headers.
+//! What header-signed sources (Slack, Discord) share: hex signatures, Unix-seconds timestamps,
+//! freshness in both directions, and the authentication flow itself.
+
+use mts1b_inbound_core::{Principal, RawRequest, Rejection};
+
+/// Authenticates a request signed in headers: `verify(timestamp, signature)` must accept the
+/// values of `timestamp_header` and `signature_header` (missing headers verify as empty, and
+/// fail). Every failure is the same `unauthorized`.
+pub(crate) fn authenticate(
+    adapter: &'static str,
+    req: &RawRequest,
+    timestamp_header: &str,
+    signature_header: &str,
+    verify: impl FnOnce(&str, &str) -> bool,
+) -> Result<Principal, Rejection> {
+    let timestamp = req.header_str(timestamp_header).unwrap_or_default();
+    let signature = req.header_str(signature_header).unwrap_or_default();
+    if !verify(timestamp, signature) {
+        return Err(Rejection::Unauthorized);
+    }
+    Ok(Principal {
+        adapter,
+        fund_id: None,
+    })
+}
 
 /// Decodes exactly `N` bytes of hex, or `None` for any other length or a non-hex character.
 pub(crate) fn decode<const N: usize>(text: &str) -> Option<[u8; N]> {
