@@ -133,7 +133,10 @@ fn every_snapshot_has_its_fixture() {
             .strip_prefix("tradingview_fixtures__every_fixture_matches_its_snapshot@")
             .and_then(|rest| rest.strip_suffix(".snap"))
         {
-            assert!(fixtures.contains(fixture), "orphan snapshot {name}: delete it");
+            assert!(
+                fixtures.contains(fixture),
+                "orphan snapshot {name}: delete it"
+            );
         }
     }
 }
