@@ -26,6 +26,7 @@
 //! assert_eq!(order.symbol.as_str(), "BTC-USD");
 //! ```
 
+pub mod service;
 pub mod wiring;
 
 pub use mts1b_inbound_adapters as adapters;

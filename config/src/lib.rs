@@ -17,11 +17,11 @@
 pub mod defaults;
 pub mod duration;
 mod env;
-pub mod net;
 mod raw;
 pub mod settings;
 mod static_secrets;
 mod validate;
+pub mod vault;
 
 use std::fmt;
 use std::path::Path;
@@ -31,9 +31,10 @@ use figment::providers::{Format, Toml};
 
 pub use duration::HumanDuration;
 pub use env::{EnvOverrides, PREFIX as ENV_PREFIX};
-pub use net::IpNet;
+pub use mts1b_inbound_core::IpNet;
 pub use settings::Settings;
 pub use static_secrets::StaticSecrets;
+pub use vault::VaultSecrets;
 
 /// One bad key.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -5,11 +5,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use mts1b_inbound_core::{Envelope, FundId, Secret, SymbolTable};
+use mts1b_inbound_core::{FundId, FundPolicy, IpNet, Secret, SymbolTable};
+
+pub use mts1b_inbound_core::RateLimit;
 use serde::{Serialize, Serializer};
 
 use crate::duration::HumanDuration;
-use crate::net::IpNet;
 
 /// Serializes a secret as `[redacted]` (or null when absent): `check-config` never prints one.
 fn redacted<S: Serializer>(secret: &Option<Arc<Secret>>, s: S) -> Result<S::Ok, S::Error> {
@@ -77,15 +78,6 @@ pub struct Replay {
     pub window: HumanDuration,
 }
 
-/// A token-bucket rate limit.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-pub struct RateLimit {
-    /// Sustained alerts per second.
-    pub per_second: u32,
-    /// Alerts allowed at once above the sustained rate.
-    pub burst: u32,
-}
-
 /// `secrets.*`.
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "provider", rename_all = "snake_case")]
@@ -117,10 +109,9 @@ pub struct Fund {
     /// The fund's secret, with the static provider.
     #[serde(serialize_with = "redacted")]
     pub secret: Option<Arc<Secret>>,
-    /// What the fund allows.
-    pub envelope: Envelope,
-    /// The fund's rate limit (the default unless overridden).
-    pub rate_limit: RateLimit,
+    /// Its envelope and rate limit (the default rate unless overridden).
+    #[serde(flatten)]
+    pub policy: FundPolicy,
 }
 
 /// Where accepted orders go.

@@ -56,8 +56,8 @@ fn a_config_file_defaults_to_the_oms_sink() {
     let s = load_str(FUND, env(&[])).unwrap();
     assert_eq!(s.delivery.sink, Sink::Oms);
     let fund = &s.funds[&FundId::parse("paper-tv-test").unwrap()];
-    assert_eq!(fund.envelope.max_quantity.to_string(), "2.5");
-    assert_eq!(fund.rate_limit, s.rate_limit);
+    assert_eq!(fund.policy.envelope.max_quantity.to_string(), "2.5");
+    assert_eq!(fund.policy.rate_limit, s.rate_limit);
 }
 
 #[test]
@@ -138,8 +138,8 @@ fn environment_overrides_nest_and_never_guess_types() {
     assert!(found("paper-tv-test", "12345"));
     assert!(found("Fund.B", "007"));
     let b = &s.funds[&FundId::parse("Fund.B").unwrap()];
-    assert_eq!(b.envelope.max_quantity.to_string(), "0.1");
-    assert_eq!(b.envelope.symbols.len(), 2);
+    assert_eq!(b.policy.envelope.max_quantity.to_string(), "0.1");
+    assert_eq!(b.policy.envelope.symbols.len(), 2);
     assert_eq!(s.network.trusted_proxies.len(), 2);
     assert_eq!(s.rate_limit.burst, 7);
     assert!(s.adapters.slack.enabled && s.adapters.slack.signing_secret.is_some());
@@ -245,4 +245,33 @@ fn enabling_an_adapter_needs_its_credential() {
             "adapters.discord.public_key: required when the Discord adapter is enabled",
         ]
     );
+}
+
+#[test]
+fn service_addresses_must_be_well_formed_urls() {
+    for bad in [
+        "http://",
+        "http://exa mple",
+        "ftp://x",
+        "http://h:99999",
+        "http://h:0",
+        "http://[::1",
+        "http://h/p?q",
+        "127.0.0.1:8200",
+    ] {
+        let errs = errors(&format!("[delivery.oms]\nendpoint = {bad:?}\n"), &[]);
+        assert!(
+            errs[0].starts_with("delivery.oms.endpoint:"),
+            "{bad}: {errs:?}"
+        );
+    }
+    for good in [
+        "http://127.0.0.1:8200",
+        "https://vault.internal:8200/",
+        "http://[::1]:50051",
+        "http://oms",
+    ] {
+        let toml = format!("[secrets.vault]\naddress = {good:?}\n");
+        assert!(load_str(&toml, env(&[])).is_ok(), "{good}");
+    }
 }

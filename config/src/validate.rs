@@ -7,13 +7,12 @@ use std::sync::Arc;
 
 use mts1b_inbound_core::symbology::{AssetClass, Exchange, Override, override_key};
 use mts1b_inbound_core::{
-    CanonicalSymbol, Envelope, FundId, OrderType, Quantity, Secret, StrategyId, SymbolTable,
-    VenueHint,
+    CanonicalSymbol, Envelope, FundId, FundPolicy, IpNet, OrderType, Quantity, Secret, StrategyId,
+    SymbolTable, VenueHint,
 };
 
 use crate::defaults as d;
 use crate::duration::HumanDuration;
-use crate::net::IpNet;
 use crate::raw::*;
 use crate::settings::*;
 use crate::{ConfigError, Origin};
@@ -222,7 +221,8 @@ fn server(c: &mut Check, raw: &RawServer) -> Server {
             1..=1_000_000,
         ),
     };
-    if listen.is_some() && listen == admin {
+    // Port 0 asks the OS for a free port, so two of them never collide.
+    if listen.is_some_and(|l| l.port() != 0) && listen == admin {
         c.fail("server.admin_listen", "must differ from server.listen");
     }
     server
@@ -271,13 +271,41 @@ fn non_empty(text: &str) -> Result<String, String> {
     }
 }
 
+/// `http://host[:port][/path]` or `https://…`, with a host of letters, digits, dots and dashes
+/// (or a bracketed IPv6 address). Strict on purpose: vaultrs panics on a URL it cannot parse.
 fn http_uri(text: &str) -> Result<String, String> {
+    let bad =
+        || format!("{text:?} is not an http:// or https:// address (e.g. http://127.0.0.1:8200)");
     let rest = text
         .strip_prefix("http://")
-        .or_else(|| text.strip_prefix("https://"));
-    match rest {
-        Some(host) if !host.is_empty() && !host.starts_with('/') => Ok(text.to_owned()),
-        _ => Err(format!("{text:?} is not an http:// or https:// address")),
+        .or_else(|| text.strip_prefix("https://"))
+        .ok_or_else(bad)?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let path = &rest[authority.len()..];
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (addr, after) = v6.split_once(']').ok_or_else(bad)?;
+            addr.parse::<std::net::Ipv6Addr>().map_err(|_| bad())?;
+            (addr, after.strip_prefix(':'))
+        }
+        None => match authority.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (authority, None),
+        },
+    };
+    let host_ok = authority.starts_with('[')
+        || (!host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-'));
+    let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0));
+    let path_ok = path
+        .bytes()
+        .all(|b| b.is_ascii_graphic() && b != b'#' && b != b'?');
+    if host_ok && port_ok && path_ok {
+        Ok(text.to_owned())
+    } else {
+        Err(bad())
     }
 }
 
@@ -431,8 +459,10 @@ fn funds(
                 fund_id,
                 Fund {
                     secret,
-                    envelope,
-                    rate_limit,
+                    policy: FundPolicy {
+                        envelope,
+                        rate_limit,
+                    },
                 },
             );
         }

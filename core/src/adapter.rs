@@ -1,7 +1,7 @@
 //! The adapter contract: what only a source knows (where its credential is, what its payload
 //! means), leaving every shared gate to the runtime.
 
-use crate::ids::FundId;
+use crate::ids::{FundId, IdempotencyKey};
 use crate::order::Intent;
 use crate::rejection::Rejection;
 use crate::request::RawRequest;
@@ -61,6 +61,16 @@ pub trait InboundAdapter: Send + Sync + 'static {
     /// Returns the route segment, metric prefix source and client order id namespace
     /// (`tradingview`).
     fn name(&self) -> &'static str;
+
+    /// Returns the prefix of this adapter's metric names (`tv` for TradingView); the name by
+    /// default.
+    fn metric_prefix(&self) -> &'static str {
+        self.name()
+    }
+
+    /// Returns the sender's key for this message, which the replay window guards (SPEC §6), or
+    /// `None` for a source that has none yet. Called after authentication, before normalize.
+    fn idempotency_key<'a>(&self, payload: &'a Self::Payload) -> Option<&'a IdempotencyKey>;
 
     /// Parses the raw bytes strictly and boundedly into a payload, or says precisely why not.
     fn parse(&self, req: &RawRequest) -> Result<Self::Payload, Rejection>;

@@ -4,13 +4,15 @@
 //! the [`InboundAdapter`] contract and its [`Authenticated`] typestate, the canonical
 //! [`OrderIntent`] built from validated newtypes ([`Quantity`], [`Price`], [`CanonicalSymbol`],
 //! ...), the closed set of [`Rejection`]s, [`Secret`] and [`SecretSource`], the symbology table,
-//! fund envelopes, the deterministic [`ClientOrderId`] and the injectable [`Clock`].
+//! fund policies (envelope and rate limit), IP networks, the deterministic [`ClientOrderId`] and the injectable [`Clock`].
 
 pub mod adapter;
 pub mod client_order_id;
 pub mod decimal;
 pub mod envelope;
+pub mod fund;
 pub mod ids;
+pub mod net;
 pub mod order;
 pub mod rejection;
 pub mod request;
@@ -22,9 +24,11 @@ pub use adapter::{Authenticated, InboundAdapter, Principal, authenticate};
 pub use client_order_id::ClientOrderId;
 pub use decimal::{DecimalError, Price, Quantity};
 pub use envelope::Envelope;
+pub use fund::{FundPolicy, RateLimit};
 pub use ids::{
     Actor, CanonicalSymbol, FundId, IdempotencyKey, StrategyId, TextError, Thesis, VenueHint,
 };
+pub use net::IpNet;
 pub use order::{Intent, OrderIntent, OrderType, Pricing, Side, TimeInForce};
 pub use rejection::Rejection;
 pub use request::RawRequest;

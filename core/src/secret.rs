@@ -72,6 +72,11 @@ pub enum SecretLookup {
 pub trait SecretSource: Send + Sync {
     /// Returns the current secret of `fund`.
     fn fund_secret(&self, fund: &FundId) -> SecretLookup;
+
+    /// Returns why secrets cannot be served yet (e.g. Vault not read once), if so (`/readyz`).
+    fn not_ready(&self) -> Option<String> {
+        None
+    }
 }
 
 #[cfg(test)]

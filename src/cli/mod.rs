@@ -1,6 +1,7 @@
 //! Subcommands. Exit status: 0 success, 1 the alert was rejected, 2 usage or configuration error.
 
 mod check_config;
+mod serve;
 mod template;
 mod validate;
 
@@ -20,6 +21,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the webhook service (`--dev`: no configuration needed).
+    Serve(serve::Args),
     /// Parse and normalize one alert body offline; print the canonical order or the exact
     /// rejection (exit 0 or 1).
     Validate(validate::Args),
@@ -33,6 +36,7 @@ impl Cli {
     /// Runs the chosen subcommand.
     pub fn run(self) -> ExitCode {
         match self.command {
+            Command::Serve(args) => serve::run(args),
             Command::Validate(args) => validate::run(args),
             Command::Template(args) => template::run(args),
             Command::CheckConfig(args) => check_config::run(args),

@@ -99,7 +99,7 @@ pub fn run(args: Args) -> ExitCode {
     let configured: BTreeMap<FundId, Envelope> = settings
         .funds
         .iter()
-        .map(|(id, f)| (id.clone(), f.envelope.clone()))
+        .map(|(id, f)| (id.clone(), f.policy.envelope.clone()))
         .collect();
     let outcome = match (config, &settings.secrets) {
         (Some(_), Secrets::Static) => translate(

@@ -78,7 +78,7 @@ impl Harness {
         let envelopes = settings
             .funds
             .iter()
-            .map(|(id, f)| (id.clone(), f.envelope.clone()))
+            .map(|(id, f)| (id.clone(), f.policy.envelope.clone()))
             .collect();
         Self {
             settings,

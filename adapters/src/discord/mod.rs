@@ -8,7 +8,8 @@
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use mts1b_inbound_core::{
-    Authenticated, InboundAdapter, Intent, Principal, RawRequest, Rejection, SecretSource,
+    Authenticated, IdempotencyKey, InboundAdapter, Intent, Principal, RawRequest, Rejection,
+    SecretSource,
 };
 use serde_json::Value;
 
@@ -81,6 +82,12 @@ impl InboundAdapter for Discord {
 
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    // No replay key until commands are supported; the signature's 5-minute tolerance bounds
+    // replays meanwhile.
+    fn idempotency_key<'a>(&self, _payload: &'a Interaction) -> Option<&'a IdempotencyKey> {
+        None
     }
 
     fn parse(&self, req: &RawRequest) -> Result<Interaction, Rejection> {

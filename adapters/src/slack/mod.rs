@@ -9,7 +9,8 @@ mod form;
 
 use hmac::{Hmac, KeyInit, Mac};
 use mts1b_inbound_core::{
-    Authenticated, InboundAdapter, Intent, Principal, RawRequest, Rejection, Secret, SecretSource,
+    Authenticated, IdempotencyKey, InboundAdapter, Intent, Principal, RawRequest, Rejection,
+    Secret, SecretSource,
 };
 use sha2::Sha256;
 
@@ -68,6 +69,12 @@ impl InboundAdapter for Slack {
 
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    // No replay key until commands are supported; the signature's 5-minute tolerance bounds
+    // replays meanwhile.
+    fn idempotency_key<'a>(&self, _payload: &'a SlackCommand) -> Option<&'a IdempotencyKey> {
+        None
     }
 
     fn parse(&self, req: &RawRequest) -> Result<SlackCommand, Rejection> {

@@ -7,8 +7,8 @@ pub mod schema;
 use std::sync::{Arc, LazyLock};
 
 use mts1b_inbound_core::{
-    Authenticated, ClientOrderId, InboundAdapter, Intent, OrderIntent, Principal, RawRequest,
-    Rejection, Secret, SecretLookup, SecretSource, SymbolTable,
+    Authenticated, ClientOrderId, IdempotencyKey, InboundAdapter, Intent, OrderIntent, Principal,
+    RawRequest, Rejection, Secret, SecretLookup, SecretSource, SymbolTable,
 };
 
 pub use payload::{DEFAULT_ACTOR, TvAlert, parse_alert};
@@ -43,6 +43,14 @@ impl InboundAdapter for TradingView {
 
     fn name(&self) -> &'static str {
         NAME
+    }
+
+    fn metric_prefix(&self) -> &'static str {
+        "tv"
+    }
+
+    fn idempotency_key<'a>(&self, alert: &'a TvAlert) -> Option<&'a IdempotencyKey> {
+        Some(&alert.idempotency_key)
     }
 
     fn parse(&self, req: &RawRequest) -> Result<TvAlert, Rejection> {

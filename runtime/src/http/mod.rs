@@ -1,3 +1,5 @@
-//! The HTTP face of the runtime.
+//! The HTTP face of the runtime: listeners, routes, and the mapping of outcomes to answers.
 
+pub mod answer;
+pub mod server;
 pub mod status;

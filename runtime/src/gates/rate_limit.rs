@@ -1,0 +1,149 @@
+//! Per-fund rate limits with governor, on the runtime's injectable clock.
+//!
+//! Only configured funds have a limiter, built once at start-up: the key set is fixed, so no
+//! input can grow it (no `retain_recent` needed). Only authenticated alerts are counted, so
+//! forged traffic cannot spend a fund's budget.
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use governor::clock::Clock as GovernorClockTrait;
+use governor::{Quota, RateLimiter};
+use mts1b_inbound_core::{Clock, FundId, RateLimit};
+
+/// Governor's view of the runtime clock: time since the Unix epoch.
+#[derive(Clone)]
+struct GovernorClock(Arc<dyn Clock>);
+
+impl GovernorClockTrait for GovernorClock {
+    type Instant = Duration;
+
+    fn now(&self) -> Duration {
+        Duration::from_millis(u64::try_from(self.0.now().as_millis()).unwrap_or(0))
+    }
+}
+
+type Limiter = RateLimiter<
+    governor::state::NotKeyed,
+    governor::state::InMemoryState,
+    GovernorClock,
+    governor::middleware::NoOpMiddleware<Duration>,
+>;
+
+/// The rate limit of every configured fund.
+pub struct FundRateLimits {
+    limiters: HashMap<FundId, Limiter>,
+    clock: GovernorClock,
+}
+
+/// Why an alert was throttled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Throttle {
+    /// Over the limit: the next alert would be admitted after this long.
+    RetryAfter(Duration),
+    /// The fund has no limiter (not configured).
+    UnknownFund,
+}
+
+fn quota(limit: RateLimit) -> Quota {
+    let per_second = NonZeroU32::new(limit.per_second).unwrap_or(NonZeroU32::MIN);
+    let burst = NonZeroU32::new(limit.burst).unwrap_or(NonZeroU32::MIN);
+    Quota::per_second(per_second).allow_burst(burst)
+}
+
+impl FundRateLimits {
+    /// One limiter per fund, on `clock`.
+    pub fn new(
+        funds: impl IntoIterator<Item = (FundId, RateLimit)>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let clock = GovernorClock(clock);
+        let limiters = funds
+            .into_iter()
+            .map(|(fund, limit)| {
+                (
+                    fund,
+                    RateLimiter::direct_with_clock(quota(limit), clock.clone()),
+                )
+            })
+            .collect();
+        Self { limiters, clock }
+    }
+
+    /// Counts one alert of `fund`, or says how long until one would be admitted.
+    pub fn check(&self, fund: &FundId) -> Result<(), Throttle> {
+        let limiter = self.limiters.get(fund).ok_or(Throttle::UnknownFund)?;
+        limiter
+            .check()
+            .map_err(|not_until| Throttle::RetryAfter(not_until.wait_time_from(self.clock.now())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mts1b_inbound_core::{ManualClock, UnixMillis};
+
+    use super::*;
+
+    fn fund(s: &str) -> FundId {
+        FundId::parse(s).unwrap()
+    }
+
+    fn limits(clock: &ManualClock) -> FundRateLimits {
+        FundRateLimits::new(
+            [
+                (
+                    fund("a"),
+                    RateLimit {
+                        per_second: 2,
+                        burst: 3,
+                    },
+                ),
+                (
+                    fund("b"),
+                    RateLimit {
+                        per_second: 1,
+                        burst: 1,
+                    },
+                ),
+            ],
+            Arc::new(clock.clone()),
+        )
+    }
+
+    #[test]
+    fn burst_then_the_sustained_rate() {
+        let clock = ManualClock::at(UnixMillis(1_700_000_000_000));
+        let l = limits(&clock);
+        for _ in 0..3 {
+            assert_eq!(l.check(&fund("a")), Ok(()));
+        }
+        assert_eq!(
+            l.check(&fund("a")),
+            Err(Throttle::RetryAfter(Duration::from_millis(500)))
+        );
+        clock.advance(499);
+        assert_eq!(
+            l.check(&fund("a")),
+            Err(Throttle::RetryAfter(Duration::from_millis(1)))
+        );
+        clock.advance(1);
+        assert_eq!(l.check(&fund("a")), Ok(()));
+        assert!(l.check(&fund("a")).is_err());
+    }
+
+    #[test]
+    fn funds_do_not_share_a_budget() {
+        let clock = ManualClock::at(UnixMillis(1_700_000_000_000));
+        let l = limits(&clock);
+        assert_eq!(l.check(&fund("b")), Ok(()));
+        assert_eq!(
+            l.check(&fund("b")),
+            Err(Throttle::RetryAfter(Duration::from_secs(1)))
+        );
+        assert_eq!(l.check(&fund("a")), Ok(()));
+        assert_eq!(l.check(&fund("nobody")), Err(Throttle::UnknownFund));
+    }
+}

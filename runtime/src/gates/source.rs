@@ -1,0 +1,164 @@
+//! The source-address gate: who is calling, and are they allowed to.
+//!
+//! The caller is the socket peer, unless the peer is a trusted proxy: then `X-Forwarded-For` is
+//! read from the right, skipping trusted proxies, and the first address that is not one is the
+//! caller (SPEC §6). Anything unreadable in the part of the header that matters is refused: a
+//! proxy we trust wrote it, so garbage there means something is wrong.
+
+use std::net::IpAddr;
+
+use mts1b_inbound_core::IpNet;
+
+/// The allowlist and the trusted proxies.
+#[derive(Clone, Debug, Default)]
+pub struct SourcePolicy {
+    allowlist: Vec<IpNet>,
+    trusted_proxies: Vec<IpNet>,
+}
+
+impl SourcePolicy {
+    /// A policy admitting `allowlist`, believing `X-Forwarded-For` from `trusted_proxies`.
+    pub fn new(allowlist: Vec<IpNet>, trusted_proxies: Vec<IpNet>) -> Self {
+        Self {
+            allowlist,
+            trusted_proxies,
+        }
+    }
+
+    fn trusted(&self, addr: IpAddr) -> bool {
+        self.trusted_proxies.iter().any(|net| net.contains(addr))
+    }
+
+    /// Returns the caller's address, or `None` when a trusted proxy forwarded an unreadable
+    /// chain. `forwarded_for` holds the `X-Forwarded-For` header values in arrival order.
+    pub fn caller<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded_for: impl DoubleEndedIterator<Item = &'a str>,
+    ) -> Option<IpAddr> {
+        if !self.trusted(peer) {
+            return Some(peer);
+        }
+        let mut hops = forwarded_for.rev().flat_map(|value| value.rsplit(','));
+        for hop in hops.by_ref() {
+            let hop = hop.trim();
+            if hop.is_empty() {
+                continue;
+            }
+            let addr: IpAddr = parse_hop(hop)?;
+            if !self.trusted(addr) {
+                return Some(addr);
+            }
+        }
+        // Every hop was a trusted proxy (or there was no header): the request started inside.
+        Some(peer)
+    }
+
+    /// True when `caller` may call the public listener.
+    pub fn admits(&self, caller: IpAddr) -> bool {
+        self.allowlist.iter().any(|net| net.contains(caller))
+    }
+}
+
+/// Reads one hop: a bare address, or `[v6]:port` / `v4:port` as some proxies write them.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    if let Ok(addr) = hop.parse() {
+        return Some(addr);
+    }
+    if let Some(rest) = hop.strip_prefix('[') {
+        return rest.split_once(']')?.0.parse().ok();
+    }
+    hop.rsplit_once(':')?
+        .0
+        .parse::<std::net::Ipv4Addr>()
+        .ok()
+        .map(IpAddr::V4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|s| IpNet::parse(s).unwrap()).collect()
+    }
+
+    fn policy() -> SourcePolicy {
+        SourcePolicy::new(
+            nets(&["52.89.214.238", "2001:db8::/32"]),
+            nets(&["10.0.0.0/8", "::1"]),
+        )
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_caller_whatever_it_claims() {
+        let p = policy();
+        let claimed = ["52.89.214.238"];
+        assert_eq!(
+            p.caller(ip("203.0.113.9"), claimed.into_iter()),
+            Some(ip("203.0.113.9"))
+        );
+        assert!(!p.admits(ip("203.0.113.9")));
+    }
+
+    #[test]
+    fn behind_a_trusted_proxy_the_rightmost_untrusted_hop_is_the_caller() {
+        let p = policy();
+        let chain = ["1.2.3.4, 52.89.214.238, 10.0.0.7"];
+        assert_eq!(
+            p.caller(ip("10.0.0.1"), chain.into_iter()),
+            Some(ip("52.89.214.238"))
+        );
+        // Several header lines are one list, in order.
+        let lines = ["1.2.3.4", "52.89.214.238", "10.1.1.1"];
+        assert_eq!(
+            p.caller(ip("::1"), lines.into_iter()),
+            Some(ip("52.89.214.238"))
+        );
+        // A spoofed leftmost entry does not matter.
+        let spoofed = ["52.89.214.238, 198.51.100.1"];
+        assert_eq!(
+            p.caller(ip("10.0.0.1"), spoofed.into_iter()),
+            Some(ip("198.51.100.1"))
+        );
+    }
+
+    #[test]
+    fn ports_and_v6_hops_are_read() {
+        let p = policy();
+        assert_eq!(
+            p.caller(ip("10.0.0.1"), ["52.89.214.238:443"].into_iter()),
+            Some(ip("52.89.214.238"))
+        );
+        assert_eq!(
+            p.caller(ip("10.0.0.1"), ["[2001:db8::5]:443"].into_iter()),
+            Some(ip("2001:db8::5"))
+        );
+        assert!(p.admits(ip("2001:db8::5")));
+    }
+
+    #[test]
+    fn garbage_from_a_trusted_proxy_is_refused() {
+        let p = policy();
+        assert_eq!(p.caller(ip("10.0.0.1"), ["not-an-ip"].into_iter()), None);
+        // Only the part read matters: garbage left of the caller is ignored.
+        assert_eq!(
+            p.caller(ip("10.0.0.1"), ["junk, 52.89.214.238"].into_iter()),
+            Some(ip("52.89.214.238"))
+        );
+    }
+
+    #[test]
+    fn no_header_behind_a_proxy_means_the_proxy_itself() {
+        let p = policy();
+        assert_eq!(
+            p.caller(ip("10.0.0.1"), std::iter::empty()),
+            Some(ip("10.0.0.1"))
+        );
+        assert!(!p.admits(ip("10.0.0.1")));
+    }
+}

@@ -1,0 +1,140 @@
+//! Outcome → the HTTP answer of SPEC §2: status, JSON body, `Retry-After`.
+
+use serde::Serialize;
+
+use super::status::status_of;
+use crate::delivery::Delivered;
+use crate::pipeline::{Accepted, Outcome};
+use mts1b_inbound_core::Rejection;
+
+/// An answer, free of any HTTP library type (embedders use it as is).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: u16,
+    /// The JSON body.
+    pub body: String,
+    /// Seconds for the `Retry-After` header (429 and 503).
+    pub retry_after_secs: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct Success<'a> {
+    status: &'static str,
+    key: &'a str,
+    client_order_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    order_id: Option<&'a str>,
+}
+
+impl Answer {
+    /// The answer to an outcome.
+    pub fn of(outcome: &Outcome) -> Self {
+        match outcome {
+            Ok(accepted) => Self::accepted(accepted),
+            Err(rejection) => Self::rejected(rejection),
+        }
+    }
+
+    fn accepted(a: &Accepted) -> Self {
+        let (status, label, order_id) = match &a.delivered {
+            Delivered::Submitted { order_id } => (200, "submitted", Some(order_id.as_str())),
+            Delivered::Queued => (202, "queued", None),
+            // Never reached: a rejected delivery is an OmsRejected outcome.
+            Delivered::Rejected { .. } => (422, "rejected", None),
+        };
+        let body = Success {
+            status: label,
+            key: &a.key,
+            client_order_id: a.client_order_id.to_string(),
+            order_id,
+        };
+        Self {
+            status,
+            body: serde_json::to_string(&body).unwrap_or_default(),
+            retry_after_secs: None,
+        }
+    }
+
+    /// The answer to a rejection.
+    pub fn rejected(rejection: &Rejection) -> Self {
+        let retry_after_secs = match rejection {
+            Rejection::RateLimited { retry_after_ms } => Some(retry_after_ms.div_ceil(1000).max(1)),
+            Rejection::Unavailable { .. } => Some(1),
+            _ => None,
+        };
+        Self {
+            status: status_of(rejection),
+            body: serde_json::to_string(rejection).unwrap_or_default(),
+            retry_after_secs,
+        }
+    }
+
+    /// A 200 answer with a JSON body.
+    pub fn json(status: u16, body: &impl Serialize) -> Self {
+        Self {
+            status,
+            body: serde_json::to_string(body).unwrap_or_default(),
+            retry_after_secs: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mts1b_inbound_core::{ClientOrderId, FundId, IdempotencyKey};
+
+    #[test]
+    fn success_bodies_follow_the_spec() {
+        let id = ClientOrderId::derive(
+            "tradingview",
+            &FundId::parse("f").unwrap(),
+            &IdempotencyKey::parse("k").unwrap(),
+        );
+        let submitted = Answer::of(&Ok(Accepted {
+            key: "k".into(),
+            client_order_id: id,
+            delivered: Delivered::Submitted {
+                order_id: "o-1".into(),
+            },
+        }));
+        assert_eq!(submitted.status, 200);
+        assert_eq!(
+            submitted.body,
+            format!(
+                r#"{{"status":"submitted","key":"k","client_order_id":"{id}","order_id":"o-1"}}"#
+            )
+        );
+        let queued = Answer::of(&Ok(Accepted {
+            key: "k".into(),
+            client_order_id: id,
+            delivered: Delivered::Queued,
+        }));
+        assert_eq!(queued.status, 202);
+        assert_eq!(
+            queued.body,
+            format!(r#"{{"status":"queued","key":"k","client_order_id":"{id}"}}"#)
+        );
+    }
+
+    #[test]
+    fn retry_after_is_whole_seconds_rounded_up() {
+        let limited = Answer::rejected(&Rejection::RateLimited {
+            retry_after_ms: 1001,
+        });
+        assert_eq!((limited.status, limited.retry_after_secs), (429, Some(2)));
+        let limited = Answer::rejected(&Rejection::RateLimited { retry_after_ms: 1 });
+        assert_eq!(limited.retry_after_secs, Some(1));
+        let unavailable = Answer::rejected(&Rejection::Unavailable { reason: "x" });
+        assert_eq!(
+            (unavailable.status, unavailable.body.as_str()),
+            (503, r#"{"error":"unavailable"}"#)
+        );
+        assert_eq!(unavailable.retry_after_secs, Some(1));
+        assert_eq!(
+            Answer::rejected(&Rejection::Forbidden).retry_after_secs,
+            None
+        );
+    }
+}

@@ -1,0 +1,252 @@
+//! The public and admin listeners (SPEC §2) over hyper 1: HTTP/1.1 with keep-alive, and h2c.
+//!
+//! Per request on the public listener, cheapest first: route and method, the in-flight cap (503),
+//! the declared `Content-Length` against the body cap (413 without reading a byte), the source
+//! address (403 without reading the body), then the body itself, capped as it streams (413 at
+//! the first byte over, chunked too) and read within `body_timeout`. A client that sends its
+//! headers or body too slowly is disconnected without an answer: it is not TradingView.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use mts1b_inbound_core::{RawRequest, Rejection};
+use tokio::net::TcpListener;
+
+use super::answer::Answer;
+use crate::pipeline::admit_source;
+use crate::runtime::Runtime;
+
+/// Deadlines of the HTTP layer.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadlines {
+    /// How long a client may take to send a request's headers.
+    pub header_timeout: Duration,
+    /// How long a client may take to send a request's body.
+    pub body_timeout: Duration,
+    /// How long in-flight requests may take to finish at shutdown.
+    pub drain_timeout: Duration,
+}
+
+/// Why a connection was dropped without an answer.
+#[derive(Debug, thiserror::Error)]
+enum Dropped {
+    #[error("request body not received within {0:?}")]
+    BodyTimeout(Duration),
+    #[error("request body broken: {0}")]
+    Body(Box<dyn std::error::Error + Send + Sync>),
+}
+
+type Reply = Response<Full<Bytes>>;
+
+fn reply(answer: Answer) -> Reply {
+    let mut response = Response::new(Full::new(Bytes::from(answer.body)));
+    *response.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Some(secs) = answer.retry_after_secs {
+        headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
+}
+
+fn method_not_allowed(allow: &'static str) -> Reply {
+    let mut response = reply(Answer::rejected(&Rejection::MethodNotAllowed));
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    response
+}
+
+/// The adapter a public path names: `/<name>/webhook`, and `/webhook` for TradingView.
+fn adapter_of(path: &str) -> Option<&str> {
+    if path == "/webhook" {
+        return Some("tradingview");
+    }
+    path.strip_prefix('/')?
+        .strip_suffix("/webhook")
+        .filter(|name| !name.contains('/'))
+}
+
+fn declared_length(req: &Request<Incoming>) -> Option<u64> {
+    req.headers()
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
+}
+
+async fn public(
+    rt: Arc<Runtime>,
+    deadlines: Deadlines,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Reply, Dropped> {
+    let started = Instant::now();
+    let Some(endpoint) = adapter_of(req.uri().path())
+        .and_then(|name| rt.endpoint(name))
+        .cloned()
+    else {
+        return Ok(reply(Answer::rejected(&Rejection::NotFound)));
+    };
+    if req.method() != Method::POST {
+        return Ok(method_not_allowed("POST"));
+    }
+    let Ok(_permit) = rt.in_flight.try_acquire() else {
+        return Ok(reply(rt.shed(endpoint.as_ref())));
+    };
+    let limit = rt.max_body_bytes();
+    if declared_length(&req).is_some_and(|length| length > limit) {
+        let rejection = Rejection::PayloadTooLarge { limit_bytes: limit };
+        return Ok(reply(rt.refuse(endpoint.as_ref(), rejection, started)));
+    }
+    let mut request = RawRequest {
+        headers: req
+            .headers()
+            .iter()
+            .map(|(name, value)| (name.as_str().to_owned(), value.as_bytes().to_vec()))
+            .collect(),
+        body: Vec::new(),
+        received_at: rt.clock().now(),
+    };
+    if let Err(rejection) = admit_source(&rt.shared.sources, peer.ip(), &request) {
+        return Ok(reply(rt.refuse(endpoint.as_ref(), rejection, started)));
+    }
+    let capped = Limited::new(
+        req.into_body(),
+        usize::try_from(limit).unwrap_or(usize::MAX),
+    );
+    let body = match tokio::time::timeout(deadlines.body_timeout, capped.collect()).await {
+        Err(_) => return Err(Dropped::BodyTimeout(deadlines.body_timeout)),
+        Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            let rejection = Rejection::PayloadTooLarge { limit_bytes: limit };
+            return Ok(reply(rt.refuse(endpoint.as_ref(), rejection, started)));
+        }
+        Ok(Err(e)) => return Err(Dropped::Body(e)),
+        Ok(Ok(collected)) => collected.to_bytes(),
+    };
+    request.body = body.to_vec();
+    let answer = rt
+        .handle_admitted(endpoint.as_ref(), peer.ip(), request, started)
+        .await;
+    Ok(reply(answer))
+}
+
+async fn admin(rt: Arc<Runtime>, req: Request<Incoming>) -> Result<Reply, Dropped> {
+    let path = req.uri().path();
+    if !matches!(path, "/metrics" | "/healthz" | "/readyz") {
+        return Ok(reply(Answer::rejected(&Rejection::NotFound)));
+    }
+    if req.method() != Method::GET {
+        return Ok(method_not_allowed("GET"));
+    }
+    Ok(match path {
+        "/metrics" => {
+            let mut response = Response::new(Full::new(Bytes::from(rt.metrics())));
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            response
+        }
+        "/healthz" => reply(Answer::json(200, &serde_json::json!({"status": "ok"}))),
+        _ => {
+            let readiness = rt.readiness();
+            reply(Answer::json(
+                if readiness.ready { 200 } else { 503 },
+                &readiness,
+            ))
+        }
+    })
+}
+
+/// Serves the public and admin listeners until `shutdown` completes, then stops accepting and
+/// lets in-flight requests finish for up to `drain_timeout`.
+pub async fn serve(
+    rt: Arc<Runtime>,
+    public_listener: TcpListener,
+    admin_listener: TcpListener,
+    deadlines: Deadlines,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(deadlines.header_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(None);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer, is_public) = tokio::select! {
+            accepted = public_listener.accept() => match accepted {
+                Ok((stream, peer)) => (stream, peer, true),
+                Err(e) => { accept_failed(e).await; continue }
+            },
+            accepted = admin_listener.accept() => match accepted {
+                Ok((stream, peer)) => (stream, peer, false),
+                Err(e) => { accept_failed(e).await; continue }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let io = TokioIo::new(stream);
+        let rt = rt.clone();
+        let served = if is_public {
+            let svc = service_fn(move |req| public(rt.clone(), deadlines, peer, req));
+            tokio::spawn(graceful.watch(builder.serve_connection(io, svc).into_owned()))
+        } else {
+            let svc = service_fn(move |req| admin(rt.clone(), req));
+            tokio::spawn(graceful.watch(builder.serve_connection(io, svc).into_owned()))
+        };
+        drop(served);
+    }
+    drop(public_listener);
+    drop(admin_listener);
+    tracing::info!(target: "mts1b::server", "shutting down: draining in-flight requests");
+    if tokio::time::timeout(deadlines.drain_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(target: "mts1b::server", "drain timed out; closing remaining connections");
+    }
+}
+
+/// Too many open files and the like: log, pause briefly so the loop does not spin, go on.
+async fn accept_failed(e: std::io::Error) {
+    tracing::warn!(target: "mts1b::server", error = %e, "accept failed");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::adapter_of;
+
+    #[test]
+    fn routes_name_their_adapter() {
+        assert_eq!(adapter_of("/webhook"), Some("tradingview"));
+        assert_eq!(adapter_of("/tradingview/webhook"), Some("tradingview"));
+        assert_eq!(adapter_of("/slack/webhook"), Some("slack"));
+        assert_eq!(adapter_of("/a/b/webhook"), None);
+        assert_eq!(adapter_of("/tradingview"), None);
+        assert_eq!(adapter_of("/"), None);
+    }
+}

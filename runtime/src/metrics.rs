@@ -1,0 +1,119 @@
+//! Prometheus metrics (SPEC §10), one family per adapter under its prefix (`tv_` for
+//! TradingView). Label values come only from closed sets: configured funds (`unknown` for the
+//! rest), outcomes, error codes. No input can add a label value.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+/// Latency buckets, in seconds: sub-millisecond up to TradingView's 3 s timeout.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0,
+];
+
+/// The registry of one runtime.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// `mts1b_inbound_requests_in_flight`: requests being handled, all adapters together.
+    in_flight: IntGauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let registry = Registry::new();
+        let in_flight = IntGauge::new(
+            "mts1b_inbound_requests_in_flight",
+            "Requests being handled now, all adapters together (shed with 503 at server.max_in_flight).",
+        )
+        .expect("a valid metric name");
+        registry
+            .register(Box::new(in_flight.clone()))
+            .expect("the first metric of a new registry");
+        Self {
+            registry,
+            in_flight,
+        }
+    }
+}
+
+/// The metrics of one adapter.
+#[derive(Clone)]
+pub struct AdapterMetrics {
+    /// `<p>_webhooks_total{fund_id, outcome}`: outcome `accepted`, `rejected` or `duplicate`.
+    pub webhooks: IntCounterVec,
+    /// `<p>_webhook_rejections_total{error}`: rejections by error code.
+    pub rejections: IntCounterVec,
+    /// `<p>_webhook_latency_seconds`: time from request to answer.
+    pub latency: Histogram,
+    /// `<p>_orders_submitted_total`: orders the OMS (or paper OMS) accepted.
+    pub orders_submitted: IntCounter,
+    /// `<p>_orders_rejected_total{reason}`: orders the OMS refused, by reason class.
+    pub orders_rejected: IntCounterVec,
+}
+
+impl Metrics {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers the metrics of the adapter with metric prefix `prefix`.
+    pub fn adapter(&self, prefix: &str) -> Result<AdapterMetrics, prometheus::Error> {
+        let webhooks = IntCounterVec::new(
+            Opts::new(
+                format!("{prefix}_webhooks_total"),
+                "Inbound requests by fund and outcome.",
+            ),
+            &["fund_id", "outcome"],
+        )?;
+        let rejections = IntCounterVec::new(
+            Opts::new(
+                format!("{prefix}_webhook_rejections_total"),
+                "Rejected requests by error code.",
+            ),
+            &["error"],
+        )?;
+        let latency = Histogram::with_opts(
+            HistogramOpts::new(
+                format!("{prefix}_webhook_latency_seconds"),
+                "Time from request to answer.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+        )?;
+        let orders_submitted = IntCounter::new(
+            format!("{prefix}_orders_submitted_total"),
+            "Orders accepted by the OMS.",
+        )?;
+        let orders_rejected = IntCounterVec::new(
+            Opts::new(
+                format!("{prefix}_orders_rejected_total"),
+                "Orders refused by the OMS.",
+            ),
+            &["reason"],
+        )?;
+        self.registry.register(Box::new(webhooks.clone()))?;
+        self.registry.register(Box::new(rejections.clone()))?;
+        self.registry.register(Box::new(latency.clone()))?;
+        self.registry.register(Box::new(orders_submitted.clone()))?;
+        self.registry.register(Box::new(orders_rejected.clone()))?;
+        Ok(AdapterMetrics {
+            webhooks,
+            rejections,
+            latency,
+            orders_submitted,
+            orders_rejected,
+        })
+    }
+
+    /// Renders every metric in the Prometheus text format, with `in_flight` requests now.
+    pub fn render(&self, in_flight: usize) -> String {
+        self.in_flight
+            .set(i64::try_from(in_flight).unwrap_or(i64::MAX));
+        let mut out = Vec::new();
+        // Encoding into a Vec cannot fail for the text format.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}

@@ -1,0 +1,262 @@
+//! One alert through the gates of SPEC §6, for any adapter, in one readable function.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use mts1b_inbound_core::rejection::bounded;
+use mts1b_inbound_core::{
+    ClientOrderId, Clock, FundId, FundPolicy, InboundAdapter, Intent, RawRequest, Rejection,
+    SecretSource, authenticate,
+};
+
+use crate::delivery::{Delivered, OrderSink};
+use crate::gates::rate_limit::{FundRateLimits, Throttle};
+use crate::gates::replay::ReplayWindow;
+use crate::gates::source::SourcePolicy;
+use crate::metrics::AdapterMetrics;
+
+/// What every pipeline shares: secrets, funds, gates, the sink and the clock.
+pub struct Shared {
+    /// Where fund secrets come from.
+    pub secrets: Arc<dyn SecretSource>,
+    /// The configured funds.
+    pub funds: BTreeMap<FundId, FundPolicy>,
+    /// Per-fund rate limits.
+    pub rate_limits: FundRateLimits,
+    /// The replay window.
+    pub replay: ReplayWindow,
+    /// Where accepted orders go.
+    pub sink: Arc<dyn OrderSink>,
+    /// The one clock.
+    pub clock: Arc<dyn Clock>,
+    /// Who may call.
+    pub sources: SourcePolicy,
+    /// The body cap.
+    pub max_body_bytes: u64,
+}
+
+/// An accepted alert.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    /// The sender's idempotency key.
+    pub key: String,
+    /// The deterministic client order id.
+    pub client_order_id: ClientOrderId,
+    /// What the sink did with it.
+    pub delivered: Delivered,
+}
+
+/// The outcome of one request: accepted, or why not.
+pub type Outcome = Result<Accepted, Rejection>;
+
+/// What the log line and the metrics need to know about a request, filled in as it advances.
+#[derive(Debug, Default)]
+pub struct Trace {
+    /// The authenticated fund, if it got that far and is configured.
+    pub fund: Option<FundId>,
+    /// The idempotency key, bounded, if it got that far.
+    pub key: Option<String>,
+}
+
+/// One adapter mounted on the runtime.
+#[async_trait]
+pub trait Endpoint: Send + Sync {
+    /// The adapter name (route segment).
+    fn name(&self) -> &'static str;
+
+    /// Its metrics.
+    fn metrics(&self) -> &AdapterMetrics;
+
+    /// Runs one request through every gate.
+    async fn run(
+        &self,
+        shared: &Shared,
+        peer: IpAddr,
+        req: &RawRequest,
+        trace: &mut Trace,
+    ) -> Outcome;
+}
+
+/// The gates for one adapter.
+pub struct Pipeline<A> {
+    adapter: A,
+    metrics: AdapterMetrics,
+}
+
+impl<A: InboundAdapter> Pipeline<A> {
+    /// Mounts `adapter` with its metrics.
+    pub fn new(adapter: A, metrics: AdapterMetrics) -> Self {
+        Self { adapter, metrics }
+    }
+}
+
+/// Checks the caller's address (SPEC §6): the socket peer, or what a trusted proxy forwarded.
+pub fn admit_source(
+    sources: &SourcePolicy,
+    peer: IpAddr,
+    req: &RawRequest,
+) -> Result<(), Rejection> {
+    let forwarded = req
+        .headers
+        .iter()
+        .filter(|(name, _)| name == "x-forwarded-for")
+        .filter_map(|(_, value)| std::str::from_utf8(value).ok());
+    let caller = sources
+        .caller(peer, forwarded)
+        .ok_or(Rejection::Forbidden)?;
+    if sources.admits(caller) {
+        Ok(())
+    } else {
+        Err(Rejection::Forbidden)
+    }
+}
+
+#[async_trait]
+impl<A: InboundAdapter> Endpoint for Pipeline<A> {
+    fn name(&self) -> &'static str {
+        self.adapter.name()
+    }
+
+    fn metrics(&self) -> &AdapterMetrics {
+        &self.metrics
+    }
+
+    // SPEC §6, cheapest and safest first: body cap → source address → parse and schema →
+    // authenticate → rate limit → replay window → symbology and envelope → durable record →
+    // delivery. Nothing unauthenticated reaches the rate limiter, the replay window or the sink.
+    async fn run(
+        &self,
+        shared: &Shared,
+        peer: IpAddr,
+        req: &RawRequest,
+        trace: &mut Trace,
+    ) -> Outcome {
+        if req.body.len() as u64 > shared.max_body_bytes {
+            return Err(Rejection::PayloadTooLarge {
+                limit_bytes: shared.max_body_bytes,
+            });
+        }
+        admit_source(&shared.sources, peer, req)?;
+        let payload = self.adapter.parse(req)?;
+        let alert = authenticate(&self.adapter, req, payload, &*shared.secrets)?;
+
+        // An authenticated fund that is not configured is answered like an unknown one.
+        let fund = alert.principal().fund_id.clone();
+        let policy = match &fund {
+            Some(fund) => Some(shared.funds.get(fund).ok_or(Rejection::Unauthorized)?),
+            None => None,
+        };
+        trace.fund = fund.clone();
+        if let Some(fund) = &fund {
+            shared
+                .rate_limits
+                .check(fund)
+                .map_err(|throttle| match throttle {
+                    Throttle::RetryAfter(wait) => Rejection::RateLimited {
+                        retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),
+                    },
+                    Throttle::UnknownFund => Rejection::Unauthorized,
+                })?;
+        }
+
+        let key = self.adapter.idempotency_key(alert.payload()).cloned();
+        trace.key = key.as_ref().map(|k| bounded(k.as_str()));
+        // Held until the alert is durably accepted; dropped (released) on any rejection below.
+        let claim =
+            match (&fund, &key) {
+                (Some(fund), Some(key)) => {
+                    let id = ClientOrderId::derive(self.adapter.name(), fund, key);
+                    Some(shared.replay.claim(id).map_err(|_| {
+                        Rejection::DuplicateIdempotencyKey {
+                            key: bounded(key.as_str()),
+                        }
+                    })?)
+                }
+                _ => None,
+            };
+
+        let Intent::Submit(order) = self.adapter.normalize(alert)?;
+        let policy = policy
+            .or_else(|| shared.funds.get(&order.fund_id))
+            .ok_or(Rejection::Unauthorized)?;
+        policy.envelope.admit(&order)?;
+
+        let delivered = shared
+            .sink
+            .submit(&order)
+            .await
+            .map_err(|_| Rejection::Unavailable {
+                reason: "order sink unavailable",
+            })?;
+        if let Some(claim) = claim {
+            claim.commit();
+        }
+        match delivered {
+            Delivered::Rejected { reason } => Err(Rejection::OmsRejected { reason }),
+            delivered => Ok(Accepted {
+                key: order.idempotency_key.to_string(),
+                client_order_id: order.client_order_id,
+                delivered,
+            }),
+        }
+    }
+}
+
+/// Records the metrics and the log line of one finished request.
+pub fn record(
+    endpoint: &dyn Endpoint,
+    shared: &Shared,
+    outcome: &Outcome,
+    trace: &Trace,
+    started: Instant,
+) {
+    let m = endpoint.metrics();
+    let elapsed = started.elapsed();
+    m.latency.observe(elapsed.as_secs_f64());
+    let fund_label = trace
+        .fund
+        .as_ref()
+        .filter(|fund| shared.funds.contains_key(*fund))
+        .map_or("unknown", FundId::as_str);
+    let (outcome_label, code) = match outcome {
+        Ok(_) => ("accepted", "none"),
+        Err(Rejection::DuplicateIdempotencyKey { .. }) => {
+            ("duplicate", "duplicate_idempotency_key")
+        }
+        Err(rejection) => ("rejected", rejection.code()),
+    };
+    m.webhooks
+        .with_label_values(&[fund_label, outcome_label])
+        .inc();
+    match outcome {
+        Ok(Accepted {
+            delivered: Delivered::Submitted { .. },
+            ..
+        }) => m.orders_submitted.inc(),
+        Err(Rejection::OmsRejected { .. }) => m.orders_rejected.with_label_values(&["oms"]).inc(),
+        _ => {}
+    }
+    if let Err(rejection) = outcome {
+        m.rejections.with_label_values(&[rejection.code()]).inc();
+    }
+    let detail = match outcome {
+        Err(Rejection::InvalidPayload { field, detail }) => format!("{field}: {detail}"),
+        Err(Rejection::Unavailable { reason }) => (*reason).to_owned(),
+        Err(rejection) => serde_json::to_string(rejection).unwrap_or_default(),
+        Ok(_) => String::new(),
+    };
+    tracing::info!(
+        target: "mts1b::alert",
+        adapter = endpoint.name(),
+        outcome = outcome_label,
+        reason = code,
+        detail = %detail,
+        fund = trace.fund.as_ref().map_or("-", FundId::as_str),
+        key = trace.key.as_deref().unwrap_or("-"),
+        latency_ms = elapsed.as_secs_f64() * 1000.0,
+        "alert"
+    );
+}

@@ -1,0 +1,259 @@
+//! The runtime: adapters, a secret source and a sink assembled in code (SPEC §11), answering raw
+//! requests with [`Runtime::handle`] or serving them over HTTP (`http::server`).
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mts1b_inbound_core::{
+    Clock, FundId, FundPolicy, InboundAdapter, RawRequest, Rejection, SecretSource, SystemClock,
+};
+use serde::Serialize;
+use tokio::sync::Semaphore;
+
+use crate::delivery::OrderSink;
+use crate::gates::rate_limit::FundRateLimits;
+use crate::gates::replay::ReplayWindow;
+use crate::gates::source::SourcePolicy;
+use crate::http::answer::Answer;
+use crate::metrics::Metrics;
+use crate::pipeline::{Endpoint, Pipeline, Shared, Trace, record};
+
+/// Keys the replay window holds before expired ones are evicted (live ones never are).
+pub const REPLAY_CAPACITY: usize = 262_144;
+
+/// Mounts one adapter once the runtime's metrics registry exists.
+type Mount = Box<dyn FnOnce(&Metrics) -> Result<Arc<dyn Endpoint>, prometheus::Error>>;
+
+/// Assembles a [`Runtime`].
+pub struct RuntimeBuilder {
+    endpoints: Vec<Mount>,
+    secrets: Arc<dyn SecretSource>,
+    sink: Arc<dyn OrderSink>,
+    funds: BTreeMap<FundId, FundPolicy>,
+    clock: Arc<dyn Clock>,
+    sources: SourcePolicy,
+    replay_window: Duration,
+    max_body_bytes: u64,
+    max_in_flight: usize,
+}
+
+/// Why a runtime could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// Two adapters share a name, or metrics could not be registered.
+    #[error("cannot register metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
+    /// Two adapters share a name.
+    #[error("two adapters are named {0}")]
+    DuplicateAdapter(&'static str),
+}
+
+impl RuntimeBuilder {
+    /// A runtime taking fund secrets from `secrets` and handing accepted orders to `sink`, with
+    /// SPEC defaults: a 5-minute replay window, a 4096-byte body cap, 1024 requests in flight,
+    /// the system clock, and no caller admitted until [`RuntimeBuilder::sources`] says who.
+    pub fn new(secrets: Arc<dyn SecretSource>, sink: Arc<dyn OrderSink>) -> Self {
+        Self {
+            endpoints: Vec::new(),
+            secrets,
+            sink,
+            funds: BTreeMap::new(),
+            clock: Arc::new(SystemClock),
+            sources: SourcePolicy::default(),
+            replay_window: Duration::from_secs(300),
+            max_body_bytes: 4096,
+            max_in_flight: 1024,
+        }
+    }
+
+    /// Mounts an adapter at `/<name>/webhook`.
+    pub fn adapter<A: InboundAdapter>(mut self, adapter: A) -> Self {
+        self.endpoints.push(Box::new(move |metrics: &Metrics| {
+            let m = metrics.adapter(adapter.metric_prefix())?;
+            Ok(Arc::new(Pipeline::new(adapter, m)) as Arc<dyn Endpoint>)
+        }));
+        self
+    }
+
+    /// Adds a fund and its policy.
+    pub fn fund(mut self, fund: FundId, policy: FundPolicy) -> Self {
+        self.funds.insert(fund, policy);
+        self
+    }
+
+    /// Sets the clock (tests inject a manual one).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Sets who may call and which proxies are believed.
+    pub fn sources(mut self, sources: SourcePolicy) -> Self {
+        self.sources = sources;
+        self
+    }
+
+    /// Sets the replay window.
+    pub fn replay_window(mut self, window: Duration) -> Self {
+        self.replay_window = window;
+        self
+    }
+
+    /// Sets the body cap.
+    pub fn max_body_bytes(mut self, bytes: u64) -> Self {
+        self.max_body_bytes = bytes;
+        self
+    }
+
+    /// Sets how many requests are handled at once before shedding with 503.
+    pub fn max_in_flight(mut self, requests: usize) -> Self {
+        self.max_in_flight = requests;
+        self
+    }
+
+    /// Builds the runtime.
+    pub fn build(self) -> Result<Runtime, BuildError> {
+        let metrics = Metrics::new();
+        let mut endpoints: Vec<Arc<dyn Endpoint>> = Vec::new();
+        for make in self.endpoints {
+            let endpoint = make(&metrics)?;
+            if endpoints.iter().any(|e| e.name() == endpoint.name()) {
+                return Err(BuildError::DuplicateAdapter(endpoint.name()));
+            }
+            endpoints.push(endpoint);
+        }
+        let rate_limits = FundRateLimits::new(
+            self.funds.iter().map(|(id, p)| (id.clone(), p.rate_limit)),
+            self.clock.clone(),
+        );
+        let replay = ReplayWindow::new(self.replay_window, REPLAY_CAPACITY, self.clock.clone());
+        Ok(Runtime {
+            shared: Shared {
+                secrets: self.secrets,
+                funds: self.funds,
+                rate_limits,
+                replay,
+                sink: self.sink,
+                clock: self.clock,
+                sources: self.sources,
+                max_body_bytes: self.max_body_bytes,
+            },
+            endpoints,
+            in_flight: Semaphore::new(self.max_in_flight),
+            max_in_flight: self.max_in_flight,
+            metrics,
+        })
+    }
+}
+
+/// The assembled bridge.
+pub struct Runtime {
+    pub(crate) shared: Shared,
+    endpoints: Vec<Arc<dyn Endpoint>>,
+    pub(crate) in_flight: Semaphore,
+    max_in_flight: usize,
+    metrics: Metrics,
+}
+
+/// The body of `/readyz`.
+#[derive(Debug, Serialize)]
+pub struct Readiness {
+    /// True when every dependency is ready.
+    pub ready: bool,
+    /// What is not ready, if anything.
+    pub reasons: Vec<String>,
+}
+
+impl Runtime {
+    /// Returns the adapter mounted as `name`.
+    pub fn endpoint(&self, name: &str) -> Option<&Arc<dyn Endpoint>> {
+        self.endpoints.iter().find(|e| e.name() == name)
+    }
+
+    /// Returns the clock.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.shared.clock
+    }
+
+    /// Returns the body cap.
+    pub fn max_body_bytes(&self) -> u64 {
+        self.shared.max_body_bytes
+    }
+
+    /// Answers one request for adapter `name` from `peer`, with no HTTP involved.
+    pub async fn handle(&self, name: &str, peer: IpAddr, request: RawRequest) -> Answer {
+        let Some(endpoint) = self.endpoint(name) else {
+            return Answer::rejected(&Rejection::NotFound);
+        };
+        let Ok(_permit) = self.in_flight.try_acquire() else {
+            return self.shed(endpoint.as_ref());
+        };
+        self.handle_admitted(endpoint.as_ref(), peer, request, Instant::now())
+            .await
+    }
+
+    /// Runs the pipeline for a request already counted against the in-flight cap.
+    pub(crate) async fn handle_admitted(
+        &self,
+        endpoint: &dyn Endpoint,
+        peer: IpAddr,
+        request: RawRequest,
+        started: Instant,
+    ) -> Answer {
+        let mut trace = Trace::default();
+        let outcome = endpoint.run(&self.shared, peer, &request, &mut trace).await;
+        record(endpoint, &self.shared, &outcome, &trace, started);
+        Answer::of(&outcome)
+    }
+
+    /// Answers a request refused before the pipeline ran (body cap, source, overload), with
+    /// the same metrics and log line.
+    pub(crate) fn refuse(
+        &self,
+        endpoint: &dyn Endpoint,
+        rejection: Rejection,
+        started: Instant,
+    ) -> Answer {
+        let outcome = Err(rejection);
+        record(endpoint, &self.shared, &outcome, &Trace::default(), started);
+        Answer::of(&outcome)
+    }
+
+    pub(crate) fn shed(&self, endpoint: &dyn Endpoint) -> Answer {
+        self.refuse(
+            endpoint,
+            Rejection::Unavailable {
+                reason: "too many requests in flight",
+            },
+            Instant::now(),
+        )
+    }
+
+    /// Returns how many requests are being handled right now.
+    pub fn requests_in_flight(&self) -> usize {
+        self.max_in_flight
+            .saturating_sub(self.in_flight.available_permits())
+    }
+
+    /// Renders the metrics (Prometheus text format).
+    pub fn metrics(&self) -> String {
+        self.metrics.render(self.requests_in_flight())
+    }
+
+    /// Says whether the bridge can take alerts, and if not, why.
+    pub fn readiness(&self) -> Readiness {
+        let reasons: Vec<String> = [
+            self.shared.secrets.not_ready(),
+            self.shared.sink.not_ready(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        Readiness {
+            ready: reasons.is_empty(),
+            reasons,
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Wires the configuration to the runtime and serves it (SPEC §9 `serve`).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mts1b_inbound_adapters::discord::Discord;
+use mts1b_inbound_adapters::slack::Slack;
+use mts1b_inbound_adapters::tradingview::TradingView;
+use mts1b_inbound_config::settings::{Secrets, Sink};
+use mts1b_inbound_config::{Settings, StaticSecrets, VaultSecrets};
+use mts1b_inbound_core::{Clock, SecretSource, SystemClock};
+use mts1b_inbound_runtime::delivery::{OrderSink, PaperSink};
+use mts1b_inbound_runtime::gates::source::SourcePolicy;
+use mts1b_inbound_runtime::http::server::{Deadlines, serve};
+use mts1b_inbound_runtime::{Runtime, RuntimeBuilder};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+/// How long in-flight requests may take to finish at shutdown (TradingView gives up at 3 s).
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why the service could not start. Each names what to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A configured feature that is not built yet.
+    #[error("{0}")]
+    Unsupported(&'static str),
+    /// The environment lacks something the configuration needs.
+    #[error("{0}")]
+    Environment(String),
+    /// A listener could not be bound, or the data folder opened.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The runtime could not be assembled.
+    #[error("{0}")]
+    Build(String),
+}
+
+/// A runtime ready to serve, with its listeners bound.
+pub struct Service {
+    /// The runtime (embedders may call `handle` on it too).
+    pub runtime: Arc<Runtime>,
+    /// The bound public listener.
+    pub public: TcpListener,
+    /// The bound admin listener.
+    pub admin: TcpListener,
+    /// The HTTP deadlines.
+    pub deadlines: Deadlines,
+    /// The background Vault refresh, if the Vault provider is used.
+    refresh: Option<JoinHandle<()>>,
+}
+
+impl Service {
+    /// Returns the public listener's address.
+    pub fn public_addr(&self) -> SocketAddr {
+        self.public
+            .local_addr()
+            .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into())
+    }
+
+    /// Returns the admin listener's address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin
+            .local_addr()
+            .unwrap_or_else(|_| ([0, 0, 0, 0], 0).into())
+    }
+
+    /// Serves until `shutdown` completes, then drains in-flight requests.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        serve(
+            self.runtime,
+            self.public,
+            self.admin,
+            self.deadlines,
+            shutdown,
+        )
+        .await;
+        if let Some(task) = self.refresh {
+            task.abort();
+        }
+    }
+}
+
+async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Io {
+            what: format!("cannot listen on {addr} ({what})"),
+            source,
+        })
+}
+
+/// Builds the runtime described by `settings` on `clock` and binds its listeners.
+pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service, StartError> {
+    let sink: Arc<dyn OrderSink> = match settings.delivery.sink {
+        Sink::Paper => Arc::new(
+            PaperSink::open(&settings.store.path)
+                .await
+                .map_err(|source| StartError::Io {
+                    what: format!(
+                        "cannot open the paper journal in {}",
+                        settings.store.path.display()
+                    ),
+                    source,
+                })?,
+        ),
+        Sink::Oms => {
+            return Err(StartError::Unsupported(
+                "delivery.sink = \"oms\" is not available yet (it lands with OMS delivery); set delivery.sink = \"paper\"",
+            ));
+        }
+    };
+    let mut refresh = None;
+    let secrets: Arc<dyn SecretSource> = match &settings.secrets {
+        Secrets::Static => Arc::new(StaticSecrets::from_settings(settings)),
+        Secrets::Vault(vault) => {
+            let token = std::env::var("VAULT_TOKEN").map_err(|_| {
+                StartError::Environment(
+                    "secrets.provider is \"vault\" but VAULT_TOKEN is not set".into(),
+                )
+            })?;
+            let funds = settings.funds.keys().cloned().collect();
+            let source = Arc::new(
+                VaultSecrets::new(vault, &token, funds)
+                    .map_err(|e| StartError::Build(e.to_string()))?,
+            );
+            refresh = Some(tokio::spawn(source.clone().refresh_forever()));
+            source
+        }
+    };
+    let mut builder = RuntimeBuilder::new(secrets, sink)
+        .clock(clock)
+        .sources(SourcePolicy::new(
+            settings.network.ip_allowlist.clone(),
+            settings.network.trusted_proxies.clone(),
+        ))
+        .replay_window(settings.replay.window.0)
+        .max_body_bytes(settings.server.max_body_bytes)
+        .max_in_flight(settings.server.max_in_flight as usize);
+    for (id, fund) in &settings.funds {
+        builder = builder.fund(id.clone(), fund.policy.clone());
+    }
+    if settings.adapters.tradingview {
+        builder = builder.adapter(TradingView::new(Arc::new(settings.symbology.clone())));
+    }
+    if settings.adapters.slack.enabled
+        && let Some(secret) = &settings.adapters.slack.signing_secret
+    {
+        builder = builder.adapter(Slack::new((**secret).clone()));
+    }
+    if settings.adapters.discord.enabled
+        && let Some(key) = &settings.adapters.discord.public_key
+    {
+        builder =
+            builder.adapter(Discord::from_hex(key).map_err(|e| StartError::Build(e.to_string()))?);
+    }
+    let runtime = Arc::new(
+        builder
+            .build()
+            .map_err(|e| StartError::Build(e.to_string()))?,
+    );
+    let public = bind(settings.server.listen, "server.listen").await?;
+    let admin = bind(settings.server.admin_listen, "server.admin_listen").await?;
+    Ok(Service {
+        runtime,
+        public,
+        admin,
+        deadlines: Deadlines {
+            header_timeout: settings.server.header_timeout.0,
+            body_timeout: settings.server.body_timeout.0,
+            drain_timeout: DRAIN_TIMEOUT,
+        },
+        refresh,
+    })
+}
+
+/// Starts on the system clock.
+pub async fn start_system(settings: &Settings) -> Result<Service, StartError> {
+    start(settings, Arc::new(SystemClock)).await
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(_) => {
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

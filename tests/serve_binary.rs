@@ -1,0 +1,314 @@
+//! The `serve` command as a user runs it: the real binary, real sockets, real signals.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{read_reply, request, temp_dir};
+
+fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mts1b-tradingview"));
+    for (key, _) in
+        std::env::vars().filter(|(k, _)| k.starts_with("MTS1B_TV_") || k.starts_with("VAULT_"))
+    {
+        cmd.env_remove(key);
+    }
+    // Any free ports, so tests never collide with each other or a running service.
+    cmd.env("MTS1B_TV_SERVER__LISTEN", "127.0.0.1:0")
+        .env("MTS1B_TV_SERVER__ADMIN_LISTEN", "127.0.0.1:0");
+    cmd
+}
+
+/// Lines of a child's stream, as they come.
+fn lines(stream: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits (bounded) for a line matching `want`, returning it and every line seen.
+fn wait_for(rx: &mpsc::Receiver<String>, want: impl Fn(&str) -> bool) -> (String, Vec<String>) {
+    let mut seen = Vec::new();
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no such line; saw {seen:#?}"));
+        seen.push(line.clone());
+        if want(&line) {
+            return (line, seen);
+        }
+    }
+}
+
+/// Every remaining line, up to the stream's end (the child has exited, so the end comes).
+fn drain(rx: &mpsc::Receiver<String>) -> Vec<String> {
+    let mut out = Vec::new();
+    loop {
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(line) => out.push(line),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return out,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("the stream never ended; got {out:#?}"),
+        }
+    }
+}
+
+fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    child.wait().unwrap()
+}
+
+#[tokio::test]
+async fn serve_dev_prints_a_curl_line_that_works_then_409s() {
+    let cwd = temp_dir("dev");
+    let mut child = bin()
+        .args(["serve", "--dev"])
+        .current_dir(&cwd)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = lines(child.stdout.take().unwrap());
+    let _stderr = lines(child.stderr.take().unwrap());
+    let (curl, banner) = wait_for(&stdout, |l| l.trim_start().starts_with("curl "));
+    assert!(
+        banner.iter().any(|l| l.contains("webhook secret")),
+        "{banner:#?}"
+    );
+
+    // Run the printed command's request exactly: URL and -d payload.
+    let url = curl
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap();
+    let (addr, path) = url.trim_start_matches("http://").split_once('/').unwrap();
+    let payload = curl.split("-d '").nth(1).unwrap().trim_end_matches('\'');
+    let addr = addr.parse().unwrap();
+    let path = format!("/{path}");
+    let first = request(
+        addr,
+        "POST",
+        &path,
+        &[("content-type", "application/json")],
+        payload.as_bytes(),
+    )
+    .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.json()["status"], "submitted");
+    let repeat = request(
+        addr,
+        "POST",
+        &path,
+        &[("content-type", "application/json")],
+        payload.as_bytes(),
+    )
+    .await;
+    assert_eq!(repeat.status, 409, "{}", repeat.body);
+    let journal = std::fs::read_to_string(cwd.join("data/paper-journal.jsonl")).unwrap();
+    assert_eq!(journal.lines().count(), 1);
+    assert!(terminate(&mut child).success());
+}
+
+#[tokio::test]
+async fn serve_logs_one_line_per_alert_and_never_a_secret() {
+    let dir = temp_dir("serve");
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[network]\nip_allowlist = [\"127.0.0.1\"]\n[funds.fund-a]\nsecret = \"super-secret-value-a\"\nmax_quantity = \"1\"\n[delivery]\nsink = \"paper\"\n[store]\npath = {:?}\n",
+            dir.join("data")
+        ),
+    )
+    .unwrap();
+    let mut child = bin()
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = lines(child.stderr.take().unwrap());
+    let (listening, _) = wait_for(&stderr, |l| l.contains("\"listening\""));
+    let listening: Value = serde_json::from_str(&listening).unwrap();
+    let public = listening["public"].as_str().unwrap().parse().unwrap();
+    let admin: std::net::SocketAddr = listening["admin"].as_str().unwrap().parse().unwrap();
+
+    let send = |secret: &str, key: &str| {
+        serde_json::json!({"secret": secret, "strategy_id": "s", "fund_id": "fund-a", "symbol": "BTC-USD",
+            "side": "buy", "quantity": "1", "order_type": "market", "idempotency_key": key})
+        .to_string()
+    };
+    assert_eq!(
+        request(
+            public,
+            "POST",
+            "/webhook",
+            &[],
+            send("super-secret-value-a", "k1").as_bytes()
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        request(
+            public,
+            "POST",
+            "/webhook",
+            &[],
+            send("super-secret-value-a", "k1").as_bytes()
+        )
+        .await
+        .status,
+        409
+    );
+    assert_eq!(
+        request(
+            public,
+            "POST",
+            "/webhook",
+            &[],
+            send("guessed-secret-value", "k2").as_bytes()
+        )
+        .await
+        .status,
+        401
+    );
+    let metrics = request(admin, "GET", "/metrics", &[], b"").await.body;
+    assert!(!metrics.contains("super-secret") && !metrics.contains("guessed-secret"));
+
+    // Keep-alive connections do not block shutdown for long, and SIGTERM exits cleanly.
+    let mut idle = tokio::net::TcpStream::connect(public).await.unwrap();
+    let status = terminate(&mut child);
+    assert!(status.success(), "{status:?}");
+    assert!(read_reply(&mut idle).await.is_none());
+
+    let logs = drain(&stderr);
+    let alerts: Vec<Value> = logs
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["message"] == "alert")
+        .collect();
+    assert_eq!(alerts.len(), 3, "{logs:#?}");
+    let outcomes: Vec<(&str, &str)> = alerts
+        .iter()
+        .map(|a| {
+            (
+                a["outcome"].as_str().unwrap(),
+                a["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("accepted", "none"),
+            ("duplicate", "duplicate_idempotency_key"),
+            ("rejected", "unauthorized")
+        ]
+    );
+    for a in &alerts {
+        assert!(
+            a["latency_ms"].is_number() && a["key"].is_string() && a["fund"].is_string(),
+            "{a}"
+        );
+    }
+    assert_eq!(alerts[0]["fund"], "fund-a");
+    assert_eq!(alerts[0]["key"], "k1");
+    let all = logs.join("\n");
+    assert!(
+        !all.contains("super-secret-value-a") && !all.contains("guessed-secret-value"),
+        "{all}"
+    );
+}
+
+#[test]
+fn serve_refuses_what_it_cannot_do_yet_or_lacks() {
+    let dir = temp_dir("refuse");
+    let oms = dir.join("oms.toml");
+    std::fs::write(&oms, "[funds.f]\nsecret = \"x\"\nmax_quantity = \"1\"\n").unwrap();
+    let out = bin()
+        .args(["serve", "--config", oms.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("delivery.sink = \"oms\" is not available yet")
+    );
+
+    let vault = dir.join("vault.toml");
+    std::fs::write(
+        &vault,
+        "[secrets]\nprovider = \"vault\"\n[funds.f]\nmax_quantity = \"1\"\n[delivery]\nsink = \"paper\"\n",
+    )
+    .unwrap();
+    let out = bin()
+        .args(["serve", "--config", vault.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("VAULT_TOKEN is not set"));
+}
+
+#[tokio::test]
+async fn readyz_is_503_with_the_reason_until_vault_answers() {
+    let dir = temp_dir("vault-down");
+    // A port nobody listens on: bind, take the port, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[network]\nip_allowlist = [\"127.0.0.1\"]\n[secrets]\nprovider = \"vault\"\n[secrets.vault]\naddress = \"http://127.0.0.1:{port}\"\n[funds.f]\nmax_quantity = \"1\"\n[delivery]\nsink = \"paper\"\n[store]\npath = {:?}\n",
+            dir.join("data")
+        ),
+    )
+    .unwrap();
+    let mut child = bin()
+        .args(["serve", "--config", config.to_str().unwrap()])
+        .env("VAULT_TOKEN", "s.some-token")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = lines(child.stderr.take().unwrap());
+    let (listening, _) = wait_for(&stderr, |l| l.contains("\"listening\""));
+    let listening: Value = serde_json::from_str(&listening).unwrap();
+    let public = listening["public"].as_str().unwrap().parse().unwrap();
+    let admin = listening["admin"].as_str().unwrap().parse().unwrap();
+    let ready = request(admin, "GET", "/readyz", &[], b"").await;
+    assert_eq!(ready.status, 503, "{}", ready.body);
+    assert_eq!(ready.json()["ready"], false);
+    assert!(
+        !ready.json()["reasons"].as_array().unwrap().is_empty(),
+        "{}",
+        ready.body
+    );
+    let alert = r#"{"secret":"x","strategy_id":"s","fund_id":"f","symbol":"BTC-USD","side":"buy","quantity":"1","order_type":"market","idempotency_key":"k"}"#;
+    let reply = request(public, "POST", "/webhook", &[], alert.as_bytes()).await;
+    assert_eq!(
+        (reply.status, reply.header("retry-after")),
+        (503, Some("1")),
+        "{}",
+        reply.body
+    );
+    assert!(terminate(&mut child).success());
+}
