@@ -3,6 +3,7 @@
 mod support;
 
 use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -59,6 +60,33 @@ fn drain(rx: &mpsc::Receiver<String>) -> Vec<String> {
             Err(mpsc::RecvTimeoutError::Disconnected) => return out,
             Err(mpsc::RecvTimeoutError::Timeout) => panic!("the stream never ended; got {out:#?}"),
         }
+    }
+}
+
+/// A `serve` process that has logged where it listens.
+struct Running {
+    child: Child,
+    stderr: mpsc::Receiver<String>,
+    public: SocketAddr,
+    admin: SocketAddr,
+}
+
+/// Starts `cmd` (a `serve` command) and waits (bounded) for its `listening` log line.
+fn serve(cmd: &mut Command) -> Running {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = lines(child.stderr.take().unwrap());
+    let (line, _) = wait_for(&stderr, |l| l.contains("\"listening\""));
+    let listening: Value = serde_json::from_str(&line).unwrap();
+    let addr = |key: &str| listening[key].as_str().unwrap().parse().unwrap();
+    Running {
+        public: addr("public"),
+        admin: addr("admin"),
+        child,
+        stderr,
     }
 }
 
@@ -134,17 +162,12 @@ async fn serve_logs_one_line_per_alert_and_never_a_secret() {
         ),
     )
     .unwrap();
-    let mut child = bin()
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = lines(child.stderr.take().unwrap());
-    let (listening, _) = wait_for(&stderr, |l| l.contains("\"listening\""));
-    let listening: Value = serde_json::from_str(&listening).unwrap();
-    let public = listening["public"].as_str().unwrap().parse().unwrap();
-    let admin: std::net::SocketAddr = listening["admin"].as_str().unwrap().parse().unwrap();
+    let Running {
+        mut child,
+        stderr,
+        public,
+        admin,
+    } = serve(bin().args(["serve", "--config", config.to_str().unwrap()]));
 
     let send = |secret: &str, key: &str| {
         serde_json::json!({"secret": secret, "strategy_id": "s", "fund_id": "fund-a", "symbol": "BTC-USD",
@@ -282,18 +305,16 @@ async fn readyz_is_503_with_the_reason_until_vault_answers() {
         ),
     )
     .unwrap();
-    let mut child = bin()
-        .args(["serve", "--config", config.to_str().unwrap()])
-        .env("VAULT_TOKEN", "s.some-token")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = lines(child.stderr.take().unwrap());
-    let (listening, _) = wait_for(&stderr, |l| l.contains("\"listening\""));
-    let listening: Value = serde_json::from_str(&listening).unwrap();
-    let public = listening["public"].as_str().unwrap().parse().unwrap();
-    let admin = listening["admin"].as_str().unwrap().parse().unwrap();
+    let Running {
+        mut child,
+        public,
+        admin,
+        ..
+    } = serve(
+        bin()
+            .args(["serve", "--config", config.to_str().unwrap()])
+            .env("VAULT_TOKEN", "s.some-token"),
+    );
     let ready = request(admin, "GET", "/readyz", &[], b"").await;
     assert_eq!(ready.status, 503, "{}", ready.body);
     assert_eq!(ready.json()["ready"], false);
@@ -310,5 +331,26 @@ async fn readyz_is_503_with_the_reason_until_vault_answers() {
         "{}",
         reply.body
     );
+    assert!(terminate(&mut child).success());
+}
+
+#[tokio::test]
+async fn a_dead_log_pipe_never_fails_an_alert() {
+    let cwd = temp_dir("dead-logs");
+    let Running {
+        mut child,
+        stderr,
+        public,
+        ..
+    } = serve(bin().args(["serve", "--dev"]).current_dir(&cwd));
+    // The log reader goes away: every later log write hits a broken pipe.
+    drop(stderr);
+    for i in 0..3 {
+        let alert = format!(
+            r#"{{"secret":"wrong","strategy_id":"s","fund_id":"paper-tv-test","symbol":"BTC-USD","side":"buy","quantity":"1","order_type":"market","idempotency_key":"k{i}"}}"#
+        );
+        let reply = request(public, "POST", "/webhook", &[], alert.as_bytes()).await;
+        assert_eq!(reply.status, 401, "{}", reply.body);
+    }
     assert!(terminate(&mut child).success());
 }

@@ -218,11 +218,11 @@ async fn content_type_is_not_trusted() {
 async fn the_body_cap_answers_413_without_reading_and_counts_chunked_bodies() {
     let s = TestService::start(settings(LOOPBACK)).await;
     // Declared too large: answered before a single body byte is sent.
-    let mut stream = TcpStream::connect(s.public).await.unwrap();
-    stream
-        .write_all(b"POST /webhook HTTP/1.1\r\nhost: t\r\ncontent-length: 4097\r\n\r\n")
-        .await
-        .unwrap();
+    let mut stream = send_raw(
+        s.public,
+        b"POST /webhook HTTP/1.1\r\nhost: t\r\ncontent-length: 4097\r\n\r\n",
+    )
+    .await;
     let r = read_reply(&mut stream).await.unwrap();
     assert_eq!(
         (r.status, r.json()),
@@ -233,11 +233,11 @@ async fn the_body_cap_answers_413_without_reading_and_counts_chunked_bodies() {
     );
 
     // Chunked, no declared length: counted as it streams.
-    let mut stream = TcpStream::connect(s.public).await.unwrap();
-    stream
-        .write_all(b"POST /webhook HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n")
-        .await
-        .unwrap();
+    let mut stream = send_raw(
+        s.public,
+        b"POST /webhook HTTP/1.1\r\nhost: t\r\ntransfer-encoding: chunked\r\n\r\n",
+    )
+    .await;
     let chunk = format!("{:x}\r\n{}\r\n", 1000, "x".repeat(1000));
     for _ in 0..5 {
         if stream.write_all(chunk.as_bytes()).await.is_err() {
@@ -382,21 +382,17 @@ async fn unknown_funds_add_no_metric_labels_and_secrets_never_show() {
 async fn slow_clients_are_cut_by_the_deadlines() {
     let s = TestService::start(settings(LOOPBACK)).await;
     // Headers that never finish.
-    let mut slow_headers = TcpStream::connect(s.public).await.unwrap();
-    slow_headers
-        .write_all(b"POST /webhook HTTP/1.1\r\nhost: t\r\n")
-        .await
-        .unwrap();
+    let mut slow_headers = send_raw(s.public, b"POST /webhook HTTP/1.1\r\nhost: t\r\n").await;
     assert!(
         closed_within(&mut slow_headers, Duration::from_secs(5)).await,
         "slow headers not cut"
     );
     // A body that stalls.
-    let mut slow_body = TcpStream::connect(s.public).await.unwrap();
-    slow_body
-        .write_all(b"POST /webhook HTTP/1.1\r\nhost: t\r\ncontent-length: 100\r\n\r\n{\"secret\"")
-        .await
-        .unwrap();
+    let mut slow_body = send_raw(
+        s.public,
+        b"POST /webhook HTTP/1.1\r\nhost: t\r\ncontent-length: 100\r\n\r\n{\"secret\"",
+    )
+    .await;
     assert!(
         closed_within(&mut slow_body, Duration::from_secs(5)).await,
         "stalled body not cut"
@@ -413,11 +409,11 @@ async fn over_max_in_flight_is_shed_with_503_and_nothing_recorded() {
     config.server.body_timeout = mts1b_tradingview::config::HumanDuration(Duration::from_secs(30));
     let s = TestService::start(config).await;
     // One request holds the only slot: headers sent, body pending.
-    let mut holder = TcpStream::connect(s.public).await.unwrap();
-    holder
-        .write_all(b"POST /webhook HTTP/1.1\r\nhost: t\r\ncontent-length: 10\r\n\r\n{")
-        .await
-        .unwrap();
+    let holder = send_raw(
+        s.public,
+        b"POST /webhook HTTP/1.1\r\nhost: t\r\ncontent-length: 10\r\n\r\n{",
+    )
+    .await;
     s.until_in_flight(1).await;
     let shed = s.alert(&alert("shed")).await;
     assert_eq!(

@@ -51,9 +51,12 @@ path = "./data"
 }
 
 fn init_logs() {
-    // One JSON object per line on stderr; stdout is left to the banner.
+    // One JSON object per line on stderr; stdout is left to the banner. A failed log write is
+    // dropped silently: tracing-subscriber would otherwise report it with eprintln!, which
+    // panics when stderr is gone, and a dead log collector must never fail an order.
     let _ = tracing_subscriber::fmt()
         .json()
+        .log_internal_errors(false)
         .flatten_event(true)
         .with_current_span(false)
         .with_writer(std::io::stderr)

@@ -208,6 +208,14 @@ pub async fn request(
     read_reply(&mut stream).await.expect("an answer")
 }
 
+/// Opens a connection and writes `bytes` as they are (for requests a normal client would not
+/// send: partial headers, stalled bodies, chunked floods).
+pub async fn send_raw(addr: SocketAddr, bytes: &[u8]) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(bytes).await.unwrap();
+    stream
+}
+
 /// Reads one answer (by Content-Length); `None` if the server closed without answering.
 pub async fn read_reply(stream: &mut TcpStream) -> Option<Reply> {
     let mut buf = Vec::new();
