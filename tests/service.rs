@@ -482,3 +482,49 @@ async fn shutdown_drains_a_request_in_flight() {
         "no new connections after shutdown"
     );
 }
+
+#[tokio::test]
+async fn oversized_headers_are_refused_and_the_service_carries_on() {
+    let s = TestService::start(settings(LOOPBACK)).await;
+    let huge = format!(
+        "POST /webhook HTTP/1.1\r\nhost: t\r\nx-pad: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let mut stream = TcpStream::connect(s.public).await.unwrap();
+    // The server may stop reading and close before all of it is written.
+    let _ = stream.write_all(huge.as_bytes()).await;
+    match read_reply(&mut stream).await {
+        None => {}
+        Some(reply) => assert_eq!(reply.status, 431, "{}", reply.body),
+    }
+    assert_eq!(s.alert(&alert("after-huge")).await.status, 200);
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn h2c_prior_knowledge_is_served_too() {
+    use http_body_util::{BodyExt, Full};
+    let s = TestService::start(settings(LOOPBACK)).await;
+    let io = hyper_util::rt::TokioIo::new(TcpStream::connect(s.public).await.unwrap());
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(hyper_util::rt::TokioExecutor::new(), io)
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    for i in 0..2 {
+        let request = hyper::Request::post("http://test/tradingview/webhook")
+            .body(Full::new(bytes::Bytes::from(
+                alert(&format!("h2-{i}")).to_string(),
+            )))
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.version(), hyper::Version::HTTP_2);
+        assert_eq!(response.status(), 200);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap()["status"],
+            "submitted"
+        );
+    }
+    s.shutdown().await;
+}

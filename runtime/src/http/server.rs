@@ -26,6 +26,9 @@ use super::answer::Answer;
 use crate::pipeline::admit_source;
 use crate::runtime::Runtime;
 
+/// The most bytes of request head (request line and headers) one connection may send.
+pub const MAX_HEADER_BUFFER: usize = 16 * 1024;
+
 /// Deadlines of the HTTP layer.
 #[derive(Clone, Copy, Debug)]
 pub struct Deadlines {
@@ -188,6 +191,9 @@ pub async fn serve(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(deadlines.header_timeout)
+        // Bounds what one connection can make the server hold for headers (hyper's default is
+        // ~400 KB); TradingView's headers are a few hundred bytes.
+        .max_buf_size(MAX_HEADER_BUFFER)
         .keep_alive(true);
     builder
         .http2()
