@@ -1,20 +1,30 @@
-//! The whole TradingView translation of one body: parse, authenticate, normalize, envelope.
-//! Any panic, abort, timeout or unbounded allocation is a finding.
+//! The whole TradingView translation of one body: parse, authenticate, normalize, envelope
+//! (the runtime's translate steps, here on `core` and `adapters` alone so the fuzz build stays
+//! small). Any panic, abort, timeout or unbounded allocation is a finding.
 #![no_main]
 
-use std::collections::BTreeMap;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use libfuzzer_sys::fuzz_target;
 use mts1b_inbound_adapters::tradingview::TradingView;
-use mts1b_inbound_config::StaticSecrets;
-use mts1b_inbound_core::{Envelope, FundId, Intent, Quantity, RawRequest, Secret, UnixMillis};
-use mts1b_inbound_runtime::translate;
+use mts1b_inbound_core::{
+    Envelope, FundId, InboundAdapter, Intent, Quantity, RawRequest, Rejection, Secret,
+    SecretLookup, SecretSource, UnixMillis, authenticate,
+};
+
+/// One fund, one secret.
+struct OneFund(FundId, Arc<Secret>);
+
+impl SecretSource for OneFund {
+    fn fund_secret(&self, fund: &FundId) -> SecretLookup {
+        if *fund == self.0 { SecretLookup::Found(self.1.clone()) } else { SecretLookup::UnknownFund }
+    }
+}
 
 struct World {
     adapter: TradingView,
-    secrets: StaticSecrets,
-    envelopes: BTreeMap<FundId, Envelope>,
+    secrets: OneFund,
+    envelope: Envelope,
 }
 
 static WORLD: LazyLock<World> = LazyLock::new(|| {
@@ -24,8 +34,8 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
     envelope.max_alert_age_ms = Some(30_000);
     World {
         adapter: TradingView::default(),
-        secrets: StaticSecrets::new().with_fund(fund.clone(), Secret::new(SECRET)),
-        envelopes: BTreeMap::from([(fund, envelope)]),
+        secrets: OneFund(fund, Arc::new(Secret::new(SECRET))),
+        envelope,
     }
 });
 
@@ -44,12 +54,19 @@ fn written_outside_secret(body: &[u8]) -> usize {
         .sum()
 }
 
+fn translate(world: &World, request: &RawRequest) -> Result<Intent, Rejection> {
+    let payload = world.adapter.parse(request)?;
+    let alert = authenticate(&world.adapter, request, payload, &world.secrets)?;
+    let intent = world.adapter.normalize(alert)?;
+    let Intent::Submit(order) = &intent;
+    world.envelope.admit(order)?;
+    Ok(intent)
+}
+
 fuzz_target!(|body: &[u8]| {
     let world = &*WORLD;
     let request = RawRequest::with_body(body, UnixMillis(1_709_296_500_000));
-    if let Ok(Intent::Submit(order)) =
-        translate(&world.adapter, &request, &world.secrets, &world.envelopes)
-    {
+    if let Ok(Intent::Submit(order)) = translate(world, &request) {
         // An accepted order serializes, carries a positive quantity, and never echoes the secret:
         // its text may appear in the output only as often as the sender wrote it in other fields.
         let text = serde_json::to_string(&order).unwrap();
