@@ -1,5 +1,7 @@
 //! Where accepted orders go: the sink contract, and the paper OMS.
 
+pub mod grpc;
+pub mod oms;
 pub mod paper;
 
 use async_trait::async_trait;

@@ -1,0 +1,148 @@
+//! A scripted mts1b-oms: a real tonic server for `mts1b.oms.v1.OrderService`.
+//!
+//! It dedupes on client_order_id like the real OMS (a repeat gets the same order id and
+//! `duplicate = true`), journals every order it accepts, and can be told to answer UNAVAILABLE
+//! for the next N calls, to refuse symbols with FAILED_PRECONDITION naming a risk gate, or to be
+//! slow. Shared by `examples/oms_simulator/main.rs` and the tests.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mts1b_tradingview::runtime::oms_proto::order_service_server::{
+    OrderService, OrderServiceServer,
+};
+use mts1b_tradingview::runtime::oms_proto::{Order, SubmitOrderRequest, SubmitOrderResponse};
+use tokio::net::TcpListener;
+use tonic::{Request, Response, Status};
+
+/// What the simulator does with the calls it gets.
+#[derive(Clone, Debug, Default)]
+pub struct Script {
+    /// Answer UNAVAILABLE to this many calls before serving.
+    pub unavailable_calls: usize,
+    /// Refuse these canonical symbols with FAILED_PRECONDITION.
+    pub refuse_symbols: Vec<String>,
+    /// Wait this long before answering each call.
+    pub delay: Duration,
+}
+
+/// The simulator's state, shared with whoever started it.
+#[derive(Default)]
+pub struct OmsState {
+    /// The script.
+    pub script: Script,
+    /// Every call, in arrival order (client_order_id).
+    pub calls: Vec<String>,
+    /// Accepted orders by client_order_id, in acceptance order.
+    pub accepted: Vec<Order>,
+    ids: HashMap<String, String>,
+}
+
+/// A handle on a running simulator.
+#[derive(Clone)]
+pub struct Oms {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its state.
+    pub state: Arc<Mutex<OmsState>>,
+}
+
+impl Oms {
+    /// The endpoint to configure in the bridge.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The client order ids it accepted, in order (each once).
+    pub fn accepted_ids(&self) -> Vec<String> {
+        self.state
+            .lock()
+            .unwrap()
+            .accepted
+            .iter()
+            .map(|o| o.client_order_id.clone())
+            .collect()
+    }
+
+    /// How many calls it has answered (any outcome).
+    pub fn calls(&self) -> usize {
+        self.state.lock().unwrap().calls.len()
+    }
+
+    /// Changes the script.
+    pub fn script(&self, script: Script) {
+        self.state.lock().unwrap().script = script;
+    }
+}
+
+struct Service(Arc<Mutex<OmsState>>);
+
+#[tonic::async_trait]
+impl OrderService for Service {
+    async fn submit_order(
+        &self,
+        request: Request<SubmitOrderRequest>,
+    ) -> Result<Response<SubmitOrderResponse>, Status> {
+        let order = request
+            .into_inner()
+            .order
+            .ok_or_else(|| Status::invalid_argument("order is required"))?;
+        let delay = self.0.lock().unwrap().script.delay;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        let mut state = self.0.lock().unwrap();
+        state.calls.push(order.client_order_id.clone());
+        if state.script.unavailable_calls > 0 {
+            state.script.unavailable_calls -= 1;
+            return Err(Status::unavailable("simulated outage"));
+        }
+        if state.script.refuse_symbols.contains(&order.symbol) {
+            return Err(Status::failed_precondition(format!(
+                "risk gate: symbol {} is blocked",
+                order.symbol
+            )));
+        }
+        if let Some(order_id) = state.ids.get(&order.client_order_id) {
+            return Ok(Response::new(SubmitOrderResponse {
+                order_id: order_id.clone(),
+                duplicate: true,
+            }));
+        }
+        let order_id = format!("oms-{}", state.accepted.len() + 1);
+        state
+            .ids
+            .insert(order.client_order_id.clone(), order_id.clone());
+        state.accepted.push(order);
+        Ok(Response::new(SubmitOrderResponse {
+            order_id,
+            duplicate: false,
+        }))
+    }
+}
+
+/// Starts a simulator on `listener` with `script`.
+pub async fn start_on(listener: TcpListener, script: Script) -> Oms {
+    let addr = listener.local_addr().unwrap();
+    let state = Arc::new(Mutex::new(OmsState {
+        script,
+        ..Default::default()
+    }));
+    let service = OrderServiceServer::new(Service(state.clone()));
+    tokio::spawn(async move {
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        let _ = tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(incoming)
+            .await;
+    });
+    Oms { addr, state }
+}
+
+/// Starts a simulator on a free loopback port.
+pub async fn start(script: Script) -> Oms {
+    start_on(TcpListener::bind("127.0.0.1:0").await.unwrap(), script).await
+}

@@ -1,0 +1,64 @@
+//! The OMS as the delivery worker sees it: submit one order, get an id or a classified error.
+
+use async_trait::async_trait;
+use mts1b_inbound_core::OrderIntent;
+
+/// The OMS took the order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OmsAccepted {
+    /// The OMS's id for the order.
+    pub order_id: String,
+    /// The OMS already had this client order id (a retry's resend).
+    pub duplicate: bool,
+}
+
+/// Whether a failed submission may succeed if tried again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Retry with backoff (the OMS is down, slow or busy).
+    Transient,
+    /// Never retry: the OMS refused the order (a risk gate, an invalid order).
+    Permanent,
+}
+
+/// A failed submission.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct OmsError {
+    /// Retry or not.
+    pub class: ErrorClass,
+    /// What happened, for the record and the 422 reason.
+    pub message: String,
+    /// A short, closed label for metrics (`unavailable`, `failed_precondition`, ...).
+    pub label: &'static str,
+}
+
+impl OmsError {
+    /// A transient failure.
+    pub fn transient(label: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            class: ErrorClass::Transient,
+            message: message.into(),
+            label,
+        }
+    }
+
+    /// A permanent refusal.
+    pub fn permanent(label: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            class: ErrorClass::Permanent,
+            message: message.into(),
+            label,
+        }
+    }
+}
+
+/// An order management system: the real one over gRPC, or the paper one.
+#[async_trait]
+pub trait OmsClient: Send + Sync {
+    /// Submits one order; idempotent on its client order id.
+    async fn submit(&self, order: &OrderIntent) -> Result<OmsAccepted, OmsError>;
+
+    /// Returns why the OMS cannot be reached now, if it cannot (for `/readyz`).
+    async fn unreachable(&self) -> Option<String>;
+}

@@ -1,0 +1,151 @@
+//! The gRPC OMS client against the real tonic simulator: wire mapping and error classes.
+
+#[path = "../examples/oms_simulator/sim.rs"]
+mod sim;
+
+use std::time::Duration;
+
+use mts1b_tradingview::adapters::tradingview::TradingView;
+use mts1b_tradingview::core::OrderIntent;
+use mts1b_tradingview::core::{
+    FundId, InboundAdapter, Intent, RawRequest, Secret, SecretLookup, SecretSource, UnixMillis,
+    authenticate,
+};
+use mts1b_tradingview::runtime::delivery::grpc::GrpcOms;
+use mts1b_tradingview::runtime::delivery::oms::{ErrorClass, OmsClient};
+use sim::Script;
+
+struct AnySecret;
+impl SecretSource for AnySecret {
+    fn fund_secret(&self, _: &FundId) -> SecretLookup {
+        SecretLookup::Found(std::sync::Arc::new(Secret::new("s")))
+    }
+}
+
+fn order(symbol: &str, key: &str) -> OrderIntent {
+    let body = serde_json::json!({
+        "secret": "s", "strategy_id": "tv_breakout_v1", "fund_id": "fund-a", "symbol": symbol,
+        "side": "sell", "quantity": "0.000012345678901234567890", "order_type": "stop_limit",
+        "stop_price": "94000", "limit_price": "93999.5", "tif": "gtc", "idempotency_key": key,
+        "thesis": "exit"
+    });
+    let tv = TradingView::default();
+    let req = RawRequest::with_body(body.to_string(), UnixMillis(1_709_296_500_123));
+    let alert = authenticate(&tv, &req, tv.parse(&req).unwrap(), &AnySecret).unwrap();
+    let Intent::Submit(order) = tv.normalize(alert).unwrap();
+    order
+}
+
+#[tokio::test]
+async fn accepts_and_maps_every_field_exactly() {
+    let oms = sim::start(Script::default()).await;
+    let client = GrpcOms::new(&oms.endpoint(), Duration::from_secs(2)).unwrap();
+    let o = order("BINANCE:BTCUSDT", "k1");
+    let accepted = client.submit(&o).await.unwrap();
+    assert_eq!(
+        (accepted.order_id.as_str(), accepted.duplicate),
+        ("oms-1", false)
+    );
+    let wire = oms.state.lock().unwrap().accepted[0].clone();
+    assert_eq!(wire.client_order_id, o.client_order_id.to_string());
+    assert_eq!(
+        (wire.fund_id.as_str(), wire.strategy_id.as_str()),
+        ("fund-a", "tv_breakout_v1")
+    );
+    assert_eq!(
+        (wire.symbol.as_str(), wire.venue_hint.as_str()),
+        ("BTC-USD", "binance")
+    );
+    assert_eq!(
+        wire.quantity,
+        "0.000012345678901234567890".trim_end_matches('0')
+    );
+    assert_eq!(
+        (wire.stop_price.as_str(), wire.limit_price.as_str()),
+        ("94000", "93999.5")
+    );
+    assert_eq!(wire.side, 2, "SIDE_SELL");
+    assert_eq!(wire.order_type, 4, "ORDER_TYPE_STOP_LIMIT");
+    assert_eq!(wire.tif, 2, "TIME_IN_FORCE_GTC");
+    assert_eq!(
+        (
+            wire.actor.as_str(),
+            wire.thesis.as_str(),
+            wire.source.as_str()
+        ),
+        ("tradingview", "exit", "tradingview")
+    );
+    assert_eq!(wire.received_at_unix_ms, 1_709_296_500_123);
+    // The OMS dedupes a resend of the same client order id.
+    let again = client.submit(&o).await.unwrap();
+    assert_eq!((again.order_id.as_str(), again.duplicate), ("oms-1", true));
+    assert_eq!(oms.accepted_ids().len(), 1);
+    assert!(client.unreachable().await.is_none());
+}
+
+#[tokio::test]
+async fn outages_are_transient_and_risk_gates_permanent() {
+    let oms = sim::start(Script {
+        unavailable_calls: 1,
+        refuse_symbols: vec!["ETH-USD".into()],
+        ..Script::default()
+    })
+    .await;
+    let client = GrpcOms::new(&oms.endpoint(), Duration::from_secs(2)).unwrap();
+    let down = client
+        .submit(&order("BINANCE:BTCUSDT", "k1"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (down.class, down.label),
+        (ErrorClass::Transient, "unavailable")
+    );
+    assert!(client.submit(&order("BINANCE:BTCUSDT", "k1")).await.is_ok());
+    let refused = client
+        .submit(&order("COINBASE:ETHUSD", "k2"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (refused.class, refused.label),
+        (ErrorClass::Permanent, "failed_precondition")
+    );
+    assert!(
+        refused
+            .message
+            .contains("risk gate: symbol ETH-USD is blocked"),
+        "{}",
+        refused.message
+    );
+}
+
+#[tokio::test]
+async fn no_oms_and_a_slow_oms_are_transient() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let nobody = GrpcOms::new(
+        &format!("http://127.0.0.1:{port}"),
+        Duration::from_millis(500),
+    )
+    .unwrap();
+    let err = nobody
+        .submit(&order("BINANCE:BTCUSDT", "k1"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, ErrorClass::Transient, "{err:?}");
+    assert!(nobody.unreachable().await.is_some());
+
+    let slow = sim::start(Script {
+        delay: Duration::from_millis(400),
+        ..Script::default()
+    })
+    .await;
+    let impatient = GrpcOms::new(&slow.endpoint(), Duration::from_millis(100)).unwrap();
+    let err = impatient
+        .submit(&order("BINANCE:BTCUSDT", "k1"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.class, ErrorClass::Transient, "{err:?}");
+}
