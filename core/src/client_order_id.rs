@@ -32,6 +32,16 @@ impl ClientOrderId {
     pub fn as_uuid(&self) -> Uuid {
         self.0
     }
+
+    /// Reads a hyphenated UUID (as stored); whether it derives from an alert is the caller's check.
+    pub fn parse(text: &str) -> Result<Self, uuid::Error> {
+        Uuid::parse_str(text).map(Self)
+    }
+
+    /// Wraps a UUID read back from storage.
+    pub fn from_uuid(uuid: Uuid) -> Self {
+        Self(uuid)
+    }
 }
 
 impl fmt::Display for ClientOrderId {

@@ -90,32 +90,15 @@ impl Envelope {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client_order_id::ClientOrderId;
-    use crate::ids::{Actor, FundId, IdempotencyKey};
-    use crate::order::{Pricing, Side, TimeInForce};
     use crate::time::UnixMillis;
 
     const NOW: UnixMillis = UnixMillis(1_000_000);
 
     fn order(quantity: &str, alert_time: Option<i64>) -> OrderIntent {
-        let fund_id = FundId::parse("f").unwrap();
-        let key = IdempotencyKey::parse("k").unwrap();
         OrderIntent {
-            client_order_id: ClientOrderId::derive("tradingview", &fund_id, &key),
-            source: "tradingview",
-            fund_id,
-            strategy_id: StrategyId::parse("s").unwrap(),
-            symbol: CanonicalSymbol::parse("BTC-USD").unwrap(),
-            venue_hint: None,
-            side: Side::Buy,
             quantity: Quantity::parse(quantity).unwrap(),
-            pricing: Pricing::Market,
-            tif: TimeInForce::Day,
-            actor: Actor::parse("tradingview").unwrap(),
-            idempotency_key: key,
-            thesis: None,
             alert_time: alert_time.map(|ms| UnixMillis(NOW.0 - ms)),
-            received_at: NOW,
+            ..crate::testing::order("f", "k", NOW)
         }
     }
 

@@ -18,6 +18,7 @@ pub mod rejection;
 pub mod request;
 pub mod secret;
 pub mod symbology;
+pub mod testing;
 pub mod time;
 
 pub use adapter::{Authenticated, InboundAdapter, Principal, authenticate};

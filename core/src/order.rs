@@ -1,11 +1,14 @@
 //! The canonical order intent: what an alert asks the OMS to do, in validated types only.
 
-use serde::{Serialize, Serializer};
+use std::borrow::Cow;
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::client_order_id::ClientOrderId;
 use crate::decimal::{Price, Quantity};
 use crate::ids::{Actor, CanonicalSymbol, FundId, IdempotencyKey, StrategyId, Thesis, VenueHint};
-use crate::time::UnixMillis;
+use crate::time::{UnixMillis, parse_rfc3339};
 
 /// Buy or sell.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -128,7 +131,7 @@ pub struct OrderIntent {
     /// The deterministic id the OMS dedupes on.
     pub client_order_id: ClientOrderId,
     /// The adapter that received it (`tradingview`).
-    pub source: &'static str,
+    pub source: Cow<'static, str>,
     /// The fund it trades for.
     pub fund_id: FundId,
     /// The strategy that fired it.
@@ -162,7 +165,7 @@ impl Serialize for OrderIntent {
         use serde::ser::SerializeStruct;
         let mut o = s.serialize_struct("OrderIntent", 17)?;
         o.serialize_field("client_order_id", &self.client_order_id)?;
-        o.serialize_field("source", self.source)?;
+        o.serialize_field("source", &self.source)?;
         o.serialize_field("fund_id", &self.fund_id)?;
         o.serialize_field("strategy_id", &self.strategy_id)?;
         o.serialize_field("symbol", &self.symbol)?;
@@ -182,6 +185,101 @@ impl Serialize for OrderIntent {
     }
 }
 
+/// The serialized form, every field as text, re-validated on the way in.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlatOrder {
+    client_order_id: String,
+    source: String,
+    fund_id: String,
+    strategy_id: String,
+    symbol: String,
+    venue_hint: Option<String>,
+    side: String,
+    quantity: String,
+    order_type: String,
+    limit_price: Option<String>,
+    stop_price: Option<String>,
+    tif: String,
+    actor: String,
+    idempotency_key: String,
+    thesis: Option<String>,
+    alert_time: Option<String>,
+    received_at: String,
+}
+
+/// Reads an order back (from the durable store) through the same validating types that made
+/// it, and refuses one whose client order id is not the derivation of its own fields.
+impl<'de> Deserialize<'de> for OrderIntent {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let f = FlatOrder::deserialize(d)?;
+        let bad =
+            |field: &str, e: &dyn std::fmt::Display| D::Error::custom(format!("{field}: {e}"));
+        let price = |field: &str, v: &Option<String>| {
+            v.as_deref()
+                .map(Price::parse)
+                .transpose()
+                .map_err(|e| bad(field, &e))
+        };
+        let (limit, stop) = (
+            price("limit_price", &f.limit_price)?,
+            price("stop_price", &f.stop_price)?,
+        );
+        let order_type =
+            OrderType::parse(&f.order_type).ok_or_else(|| bad("order_type", &f.order_type))?;
+        let pricing = match (order_type, limit, stop) {
+            (OrderType::Market, None, None) => Pricing::Market,
+            (OrderType::Limit, Some(limit), None) => Pricing::Limit { limit },
+            (OrderType::Stop, None, Some(stop)) => Pricing::Stop { stop },
+            (OrderType::StopLimit, Some(limit), Some(stop)) => Pricing::StopLimit { stop, limit },
+            _ => return Err(bad("order_type", &"prices do not match the order type")),
+        };
+        let time = |field: &str, v: &str| parse_rfc3339(v).map_err(|e| bad(field, &e));
+        let order = OrderIntent {
+            client_order_id: ClientOrderId::parse(&f.client_order_id)
+                .map_err(|e| bad("client_order_id", &e))?,
+            fund_id: FundId::parse(&f.fund_id).map_err(|e| bad("fund_id", &e))?,
+            strategy_id: StrategyId::parse(&f.strategy_id).map_err(|e| bad("strategy_id", &e))?,
+            symbol: CanonicalSymbol::parse(&f.symbol).map_err(|e| bad("symbol", &e))?,
+            venue_hint: f
+                .venue_hint
+                .as_deref()
+                .map(VenueHint::parse)
+                .transpose()
+                .map_err(|e| bad("venue_hint", &e))?,
+            side: Side::parse(&f.side).ok_or_else(|| bad("side", &f.side))?,
+            quantity: Quantity::parse(&f.quantity).map_err(|e| bad("quantity", &e))?,
+            pricing,
+            tif: TimeInForce::parse(&f.tif).ok_or_else(|| bad("tif", &f.tif))?,
+            actor: Actor::parse(&f.actor).map_err(|e| bad("actor", &e))?,
+            idempotency_key: IdempotencyKey::parse(&f.idempotency_key)
+                .map_err(|e| bad("idempotency_key", &e))?,
+            thesis: f
+                .thesis
+                .as_deref()
+                .map(Thesis::parse)
+                .transpose()
+                .map_err(|e| bad("thesis", &e))?,
+            alert_time: f
+                .alert_time
+                .as_deref()
+                .map(|t| time("alert_time", t))
+                .transpose()?,
+            received_at: time("received_at", &f.received_at)?,
+            source: Cow::Owned(f.source),
+        };
+        if ClientOrderId::derive(&order.source, &order.fund_id, &order.idempotency_key)
+            != order.client_order_id
+        {
+            return Err(bad(
+                "client_order_id",
+                &"does not derive from source, fund_id and idempotency_key",
+            ));
+        }
+        Ok(order)
+    }
+}
+
 /// What an inbound message asks for. Only submission exists today; cancel and modify will be
 /// further variants. Deliberately exhaustive, so adding one breaks every match that must handle it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -194,6 +292,46 @@ pub enum Intent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_order_reads_back_exactly_and_tampering_is_refused() {
+        let fund_id = FundId::parse("f").unwrap();
+        let key = IdempotencyKey::parse("k 1").unwrap();
+        let order = OrderIntent {
+            client_order_id: ClientOrderId::derive("tradingview", &fund_id, &key),
+            source: Cow::Borrowed("tradingview"),
+            fund_id,
+            strategy_id: StrategyId::parse("s:1").unwrap(),
+            symbol: CanonicalSymbol::parse("BTC-USD").unwrap(),
+            venue_hint: Some(VenueHint::parse("binance").unwrap()),
+            side: Side::Sell,
+            quantity: Quantity::parse("0.0000001").unwrap(),
+            pricing: Pricing::StopLimit {
+                stop: Price::parse("10").unwrap(),
+                limit: Price::parse("9.5").unwrap(),
+            },
+            tif: TimeInForce::Ioc,
+            actor: Actor::parse("desk").unwrap(),
+            idempotency_key: key,
+            thesis: Some(Thesis::parse("why\nnot").unwrap()),
+            alert_time: Some(UnixMillis(1_709_296_496_789)),
+            received_at: UnixMillis(1_709_296_500_000),
+        };
+        let text = serde_json::to_string(&order).unwrap();
+        let back: OrderIntent = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, order);
+        for (from, to) in [
+            ("\"k 1\"", "\"k 2\""),
+            ("\"0.0000001\"", "\"-1\""),
+            ("\"stop_limit\"", "\"limit\""),
+        ] {
+            let tampered = text.replace(from, to);
+            assert!(
+                serde_json::from_str::<OrderIntent>(&tampered).is_err(),
+                "{to}"
+            );
+        }
+    }
 
     #[test]
     fn names_read_in_any_case() {

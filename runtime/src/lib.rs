@@ -14,6 +14,7 @@ pub mod http;
 pub mod metrics;
 pub mod pipeline;
 pub mod runtime;
+pub mod store;
 pub mod translate;
 
 pub use runtime::{Runtime, RuntimeBuilder};

@@ -94,7 +94,7 @@ impl InboundAdapter for TradingView {
             .map_err(|_| Rejection::unknown_symbol(&a.symbol))?;
         Ok(Intent::Submit(OrderIntent {
             client_order_id: ClientOrderId::derive(NAME, &a.fund_id, &a.idempotency_key),
-            source: NAME,
+            source: NAME.into(),
             fund_id: a.fund_id,
             strategy_id: a.strategy_id,
             symbol: mapped.symbol,

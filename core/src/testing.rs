@@ -1,0 +1,31 @@
+//! Example values for tests and documentation.
+
+use crate::client_order_id::ClientOrderId;
+use crate::decimal::Quantity;
+use crate::ids::{Actor, CanonicalSymbol, FundId, IdempotencyKey, StrategyId};
+use crate::order::{OrderIntent, Pricing, Side, TimeInForce};
+use crate::time::UnixMillis;
+
+/// A market buy of 1 BTC-USD for `fund` with idempotency key `key`, from `tradingview`,
+/// received at `received_at`.
+pub fn order(fund: &str, key: &str, received_at: UnixMillis) -> OrderIntent {
+    let fund_id = FundId::parse(fund).expect("a valid fund id");
+    let key = IdempotencyKey::parse(key).expect("a valid idempotency key");
+    OrderIntent {
+        client_order_id: ClientOrderId::derive("tradingview", &fund_id, &key),
+        source: "tradingview".into(),
+        fund_id,
+        strategy_id: StrategyId::parse("s").expect("valid"),
+        symbol: CanonicalSymbol::parse("BTC-USD").expect("valid"),
+        venue_hint: None,
+        side: Side::Buy,
+        quantity: Quantity::parse("1").expect("valid"),
+        pricing: Pricing::Market,
+        tif: TimeInForce::Day,
+        actor: Actor::parse("tradingview").expect("valid"),
+        idempotency_key: key,
+        thesis: None,
+        alert_time: None,
+        received_at,
+    }
+}

@@ -1,0 +1,105 @@
+use mts1b_inbound_core::UnixMillis;
+use mts1b_inbound_core::testing::order;
+
+use super::*;
+
+fn dir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("mts1b-store-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+const T: UnixMillis = UnixMillis(1_709_296_500_000);
+
+#[test]
+fn records_survive_reopening_in_arrival_order() {
+    let d = dir("reopen");
+    {
+        let store = OrderStore::open(&d).unwrap();
+        for key in ["b", "a", "c"] {
+            assert!(store.record(&order("f", key, T), T).unwrap().is_some());
+        }
+    }
+    let store = OrderStore::open(&d).unwrap();
+    let keys: Vec<String> = store
+        .queued()
+        .unwrap()
+        .iter()
+        .map(|r| r.order.idempotency_key.to_string())
+        .collect();
+    assert_eq!(keys, ["b", "a", "c"]);
+    let seqs: Vec<u64> = store.queued().unwrap().iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, [0, 1, 2]);
+    // The sequence goes on after a restart.
+    let d2 = store.record(&order("f", "d", T), T).unwrap().unwrap();
+    assert_eq!(d2.seq, 3);
+}
+
+#[test]
+fn final_records_leave_the_queue_and_keep_their_outcome() {
+    let store = OrderStore::open(&dir("final")).unwrap();
+    let o = order("f", "k", T);
+    store.record(&o, T).unwrap();
+    let done = store
+        .update(&o.client_order_id, |r| {
+            r.status = Status::Submitted;
+            r.order_id = Some("oms-1".into());
+            r.attempts = 2;
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(done.status, Status::Submitted);
+    assert!(store.queued().unwrap().is_empty());
+    let read = store.get(&o.client_order_id).unwrap().unwrap();
+    assert_eq!(
+        (read.status, read.order_id.as_deref(), read.attempts),
+        (Status::Submitted, Some("oms-1"), 2)
+    );
+    assert_eq!(read.order, o);
+}
+
+#[test]
+fn a_queued_order_is_never_recorded_twice_a_final_one_is_replaced() {
+    let store = OrderStore::open(&dir("twice")).unwrap();
+    let o = order("f", "k", T);
+    assert!(store.record(&o, T).unwrap().is_some());
+    assert!(store.record(&o, T).unwrap().is_none(), "still queued");
+    assert_eq!(store.queued().unwrap().len(), 1);
+    store
+        .update(&o.client_order_id, |r| r.status = Status::Expired)
+        .unwrap();
+    let later = UnixMillis(T.0 + 600_000);
+    let again = store.record(&o, later).unwrap().unwrap();
+    assert_eq!(
+        (again.status, again.accepted_at, again.attempts),
+        (Status::Queued, later, 0)
+    );
+}
+
+#[test]
+fn prune_keeps_queued_and_recent_records() {
+    let store = OrderStore::open(&dir("prune")).unwrap();
+    let old_final = order("f", "old-final", T);
+    let old_queued = order("f", "old-queued", T);
+    let recent = order("f", "recent", UnixMillis(T.0 + 400_000));
+    store.record(&old_final, T).unwrap();
+    store.record(&old_queued, T).unwrap();
+    store.record(&recent, UnixMillis(T.0 + 400_000)).unwrap();
+    store
+        .update(&old_final.client_order_id, |r| r.status = Status::Rejected)
+        .unwrap();
+    store
+        .update(&recent.client_order_id, |r| r.status = Status::Submitted)
+        .unwrap();
+    assert_eq!(store.prune(UnixMillis(T.0 + 300_000)).unwrap(), 1);
+    assert!(store.get(&old_final.client_order_id).unwrap().is_none());
+    assert!(store.get(&old_queued.client_order_id).unwrap().is_some());
+    assert!(store.get(&recent.client_order_id).unwrap().is_some());
+    let since: Vec<UnixMillis> = store
+        .accepted_since(UnixMillis(T.0 + 1))
+        .unwrap()
+        .into_iter()
+        .map(|(_, at)| at)
+        .collect();
+    assert_eq!(since, [UnixMillis(T.0 + 400_000)]);
+}
