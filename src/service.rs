@@ -10,10 +10,14 @@ use mts1b_inbound_adapters::slack::Slack;
 use mts1b_inbound_adapters::tradingview::TradingView;
 use mts1b_inbound_config::settings::{Secrets, Sink};
 use mts1b_inbound_config::{Settings, StaticSecrets, VaultSecrets};
-use mts1b_inbound_core::{Clock, SecretSource, SystemClock};
-use mts1b_inbound_runtime::delivery::{OrderSink, PaperSink};
+use mts1b_inbound_core::{Clock, SecretSource, SystemClock, UnixMillis};
+use mts1b_inbound_runtime::delivery::grpc::GrpcOms;
+use mts1b_inbound_runtime::delivery::oms::OmsClient;
+use mts1b_inbound_runtime::delivery::outbox::recently_accepted;
+use mts1b_inbound_runtime::delivery::{DeliveryPolicy, OrderSink, Outbox, PaperOms};
 use mts1b_inbound_runtime::gates::source::SourcePolicy;
 use mts1b_inbound_runtime::http::server::{Deadlines, serve};
+use mts1b_inbound_runtime::store::OrderStore;
 use mts1b_inbound_runtime::{Runtime, RuntimeBuilder};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -21,12 +25,15 @@ use tokio::task::JoinHandle;
 /// How long in-flight requests may take to finish at shutdown (TradingView gives up at 3 s).
 pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// OMS calls in flight at once, across all streams.
+pub const MAX_CONCURRENT_OMS_CALLS: usize = 64;
+
+/// How often final records past the replay window are deleted.
+pub const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
+
 /// Why the service could not start. Each names what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// A configured feature that is not built yet.
-    #[error("{0}")]
-    Unsupported(&'static str),
     /// The environment lacks something the configuration needs.
     #[error("{0}")]
     Environment(String),
@@ -53,8 +60,8 @@ pub struct Service {
     pub admin: TcpListener,
     /// The HTTP deadlines.
     pub deadlines: Deadlines,
-    /// The background Vault refresh, if the Vault provider is used.
-    refresh: Option<JoinHandle<()>>,
+    /// Background tasks (Vault refresh, pruning), stopped with the service.
+    background: Vec<JoinHandle<()>>,
 }
 
 impl Service {
@@ -82,7 +89,7 @@ impl Service {
             shutdown,
         )
         .await;
-        if let Some(task) = self.refresh {
+        for task in self.background {
             task.abort();
         }
     }
@@ -99,24 +106,40 @@ async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, StartError> {
 
 /// Builds the runtime described by `settings` on `clock` and binds its listeners.
 pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service, StartError> {
-    let sink: Arc<dyn OrderSink> = match settings.delivery.sink {
-        Sink::Paper => Arc::new(
-            PaperSink::open(&settings.store.path)
-                .await
-                .map_err(|source| StartError::Io {
-                    what: format!(
-                        "cannot open the paper journal in {}",
-                        settings.store.path.display()
-                    ),
-                    source,
-                })?,
+    let store_dir = &settings.store.path;
+    let store = Arc::new(OrderStore::open(store_dir).map_err(|e| {
+        StartError::Build(format!(
+            "cannot open the order store in {}: {e}",
+            store_dir.display()
+        ))
+    })?);
+    let oms: Arc<dyn OmsClient> = match settings.delivery.sink {
+        Sink::Paper => Arc::new(PaperOms::open(store_dir).map_err(|source| StartError::Io {
+            what: format!("cannot open the paper journal in {}", store_dir.display()),
+            source,
+        })?),
+        Sink::Oms => Arc::new(
+            GrpcOms::new(
+                &settings.delivery.oms.endpoint,
+                settings.delivery.oms.timeout.0,
+            )
+            .map_err(|e| StartError::Build(format!("delivery.oms.endpoint: {e}")))?,
         ),
-        Sink::Oms => {
-            return Err(StartError::Unsupported(
-                "delivery.sink = \"oms\" is not available yet (it lands with OMS delivery); set delivery.sink = \"paper\"",
-            ));
-        }
     };
+    let policy = DeliveryPolicy {
+        respond_within: settings.delivery.respond_within.0,
+        max_order_age: settings.delivery.max_order_age.0,
+        initial_backoff: settings.delivery.retry.initial_backoff.0,
+        max_backoff: settings.delivery.retry.max_backoff.0,
+        max_concurrent_calls: MAX_CONCURRENT_OMS_CALLS,
+    };
+    let outbox = Outbox::start(store.clone(), oms, clock.clone(), policy)
+        .map_err(|e| StartError::Build(e.to_string()))?;
+    let window = settings.replay.window.0;
+    let recent = recently_accepted(&store, clock.now(), window)
+        .map_err(|e| StartError::Build(e.to_string()))?;
+    let pruning = tokio::spawn(prune_forever(store, clock.clone(), window));
+    let sink: Arc<dyn OrderSink> = Arc::new(outbox);
     let mut refresh = None;
     let secrets: Arc<dyn SecretSource> = match &settings.secrets {
         Secrets::Static => Arc::new(StaticSecrets::from_settings(settings)),
@@ -136,6 +159,7 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
         }
     };
     let mut builder = RuntimeBuilder::new(secrets, sink)
+        .remember(recent)
         .clock(clock)
         .sources(SourcePolicy::new(
             settings.network.ip_allowlist.clone(),
@@ -177,8 +201,30 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
             body_timeout: settings.server.body_timeout.0,
             drain_timeout: DRAIN_TIMEOUT,
         },
-        refresh,
+        background: [refresh, Some(pruning)].into_iter().flatten().collect(),
     })
+}
+
+/// Deletes final records once their replay window has passed, every minute.
+async fn prune_forever(store: Arc<OrderStore>, clock: Arc<dyn Clock>, window: Duration) {
+    loop {
+        tokio::time::sleep(PRUNE_INTERVAL).await;
+        let cutoff = UnixMillis(
+            clock
+                .now()
+                .as_millis()
+                .saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX)),
+        );
+        let store = store.clone();
+        match tokio::task::spawn_blocking(move || store.prune(cutoff)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(pruned)) => {
+                tracing::info!(target: "mts1b::store", pruned, "pruned records past the replay window")
+            }
+            Ok(Err(e)) => tracing::warn!(target: "mts1b::store", error = %e, "pruning failed"),
+            Err(e) => tracing::warn!(target: "mts1b::store", error = %e, "pruning task failed"),
+        }
+    }
 }
 
 /// Starts on the system clock.

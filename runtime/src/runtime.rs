@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mts1b_inbound_core::{
-    Clock, FundId, FundPolicy, InboundAdapter, RawRequest, Rejection, SecretSource, SystemClock,
+    ClientOrderId, Clock, FundId, FundPolicy, IdempotencyKey, InboundAdapter, RawRequest,
+    Rejection, SecretSource, SystemClock, UnixMillis,
 };
 use serde::Serialize;
 use tokio::sync::Semaphore;
 
-use crate::delivery::OrderSink;
+use crate::delivery::{OrderSink, OrderStatus};
 use crate::gates::rate_limit::FundRateLimits;
 use crate::gates::replay::ReplayWindow;
 use crate::gates::source::SourcePolicy;
@@ -37,6 +38,7 @@ pub struct RuntimeBuilder {
     replay_window: Duration,
     max_body_bytes: u64,
     max_in_flight: usize,
+    remembered: Vec<(ClientOrderId, UnixMillis)>,
 }
 
 /// Why a runtime could not be built.
@@ -65,6 +67,7 @@ impl RuntimeBuilder {
             replay_window: Duration::from_secs(300),
             max_body_bytes: 4096,
             max_in_flight: 1024,
+            remembered: Vec::new(),
         }
     }
 
@@ -113,6 +116,16 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Starts the replay window with these accepted alerts (from the durable store), so repeats
+    /// are refused across a restart.
+    pub fn remember(
+        mut self,
+        accepted: impl IntoIterator<Item = (ClientOrderId, UnixMillis)>,
+    ) -> Self {
+        self.remembered.extend(accepted);
+        self
+    }
+
     /// Builds the runtime.
     pub fn build(self) -> Result<Runtime, BuildError> {
         let metrics = Metrics::new();
@@ -129,6 +142,9 @@ impl RuntimeBuilder {
             self.clock.clone(),
         );
         let replay = ReplayWindow::new(self.replay_window, REPLAY_CAPACITY, self.clock.clone());
+        for (id, at) in self.remembered {
+            replay.remember(id, at);
+        }
         Ok(Runtime {
             shared: Shared {
                 secrets: self.secrets,
@@ -235,6 +251,32 @@ impl Runtime {
     pub fn requests_in_flight(&self) -> usize {
         self.max_in_flight
             .saturating_sub(self.in_flight.available_permits())
+    }
+
+    /// Where the order of (fund, idempotency key) stands, for any mounted adapter.
+    pub async fn order_status(
+        &self,
+        fund: &str,
+        key: &str,
+    ) -> Result<Option<OrderStatus>, Rejection> {
+        let (Ok(fund), Ok(key)) = (FundId::parse(fund), IdempotencyKey::parse(key)) else {
+            return Ok(None);
+        };
+        for endpoint in &self.endpoints {
+            let id = ClientOrderId::derive(endpoint.name(), &fund, &key);
+            let status =
+                self.shared
+                    .sink
+                    .status(&id)
+                    .await
+                    .map_err(|_| Rejection::Unavailable {
+                        reason: "order store unavailable",
+                    })?;
+            if status.is_some() {
+                return Ok(status);
+            }
+        }
+        Ok(None)
     }
 
     /// Renders the metrics (Prometheus text format).

@@ -123,6 +123,29 @@ impl TestService {
         }
     }
 
+    /// `GET /orders/{fund}/{key}` on the admin listener.
+    pub async fn order(&self, fund: &str, key: &str) -> Reply {
+        self.admin_get(&format!("/orders/{fund}/{}", key.replace(' ', "%20")))
+            .await
+    }
+
+    /// Awaits (bounded) until the order of (fund, key) has `status`; returns its record.
+    pub async fn until_order(&self, fund: &str, key: &str, status: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let reply = self.order(fund, key).await;
+            if reply.status == 200 && reply.json()["status"] == status {
+                return reply.json();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{fund}/{key} never {status}: {}",
+                reply.body
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     pub async fn post(&self, path: &str, body: &str) -> Reply {
         request(
             self.public,

@@ -2,12 +2,14 @@
 
 pub mod grpc;
 pub mod oms;
+pub mod outbox;
 pub mod paper;
 
 use async_trait::async_trait;
-use mts1b_inbound_core::OrderIntent;
+use mts1b_inbound_core::{ClientOrderId, OrderIntent};
 
-pub use paper::PaperSink;
+pub use outbox::{DeliveryPolicy, Outbox};
+pub use paper::PaperOms;
 
 /// What became of an order handed to a sink.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +33,23 @@ pub enum Delivered {
 #[error("order sink unavailable: {0}")]
 pub struct SinkUnavailable(pub String);
 
+/// Where one accepted order stands (`GET /orders/{fund_id}/{idempotency_key}`).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct OrderStatus {
+    /// `queued`, `submitted`, `rejected` or `expired`.
+    pub status: crate::store::Status,
+    /// The deterministic client order id.
+    pub client_order_id: String,
+    /// OMS calls made so far.
+    pub attempts: u32,
+    /// The OMS's id, once submitted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order_id: Option<String>,
+    /// The last failure, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
 /// Takes accepted orders. An implementation must have recorded the order durably before it
 /// returns `Ok`: the HTTP answer that follows promises the order is not lost.
 #[async_trait]
@@ -40,4 +59,9 @@ pub trait OrderSink: Send + Sync {
 
     /// Returns why the sink cannot take orders now, if it cannot (for `/readyz`).
     fn not_ready(&self) -> Option<String>;
+
+    /// Returns where an order stands, if the sink keeps records (the outbox does).
+    async fn status(&self, _id: &ClientOrderId) -> Result<Option<OrderStatus>, SinkUnavailable> {
+        Ok(None)
+    }
 }

@@ -1,5 +1,6 @@
 //! The paper OMS: accepts every order and appends it to a JSON-lines journal, flushed to disk
-//! (`fdatasync`) before it answers. The embedded default for trying the bridge out.
+//! (`fdatasync`) before it answers. The embedded default for trying the bridge out; it sits
+//! behind the same durable outbox as the real OMS.
 
 use std::fs::File;
 use std::io::Write;
@@ -10,13 +11,13 @@ use async_trait::async_trait;
 use mts1b_inbound_core::OrderIntent;
 use serde::Serialize;
 
-use super::{Delivered, OrderSink, SinkUnavailable};
+use super::oms::{OmsAccepted, OmsClient, OmsError};
 
 /// The journal's file name inside the data folder.
 pub const JOURNAL: &str = "paper-journal.jsonl";
 
 /// The paper OMS.
-pub struct PaperSink {
+pub struct PaperOms {
     path: PathBuf,
     journal: Arc<Mutex<File>>,
 }
@@ -27,18 +28,12 @@ struct Line<'a> {
     order: &'a OrderIntent,
 }
 
-impl PaperSink {
+impl PaperOms {
     /// Opens (creating if needed) the journal in `data_dir`.
-    pub async fn open(data_dir: &Path) -> std::io::Result<Self> {
+    pub fn open(data_dir: &Path) -> std::io::Result<Self> {
+        std::fs::create_dir_all(data_dir)?;
         let path = data_dir.join(JOURNAL);
-        let open = path.clone();
-        let dir = data_dir.to_owned();
-        let journal = tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(dir)?;
-            File::options().create(true).append(true).open(open)
-        })
-        .await
-        .map_err(std::io::Error::other)??;
+        let journal = File::options().create(true).append(true).open(&path)?;
         Ok(Self {
             path,
             journal: Arc::new(Mutex::new(journal)),
@@ -50,7 +45,7 @@ impl PaperSink {
         &self.path
     }
 
-    /// The paper OMS's id for an order: derived from the client order id, so a retry gets the
+    /// The paper OMS's id for an order: derived from the client order id, so a resend gets the
     /// same id.
     pub fn order_id(order: &OrderIntent) -> String {
         format!("paper-{}", order.client_order_id)
@@ -58,14 +53,14 @@ impl PaperSink {
 }
 
 #[async_trait]
-impl OrderSink for PaperSink {
-    async fn submit(&self, order: &OrderIntent) -> Result<Delivered, SinkUnavailable> {
+impl OmsClient for PaperOms {
+    async fn submit(&self, order: &OrderIntent) -> Result<OmsAccepted, OmsError> {
         let order_id = Self::order_id(order);
         let mut line = serde_json::to_vec(&Line {
             order_id: &order_id,
             order,
         })
-        .map_err(|e| SinkUnavailable(format!("cannot encode the order: {e}")))?;
+        .map_err(|e| OmsError::permanent("encoding", format!("cannot encode the order: {e}")))?;
         line.push(b'\n');
         let journal = self.journal.clone();
         // Blocking I/O on the blocking pool; the lock keeps lines whole and is never held
@@ -79,13 +74,22 @@ impl OrderSink for PaperSink {
         })
         .await;
         match written {
-            Ok(Ok(())) => Ok(Delivered::Submitted { order_id }),
-            Ok(Err(e)) => Err(SinkUnavailable(format!("paper journal: {e}"))),
-            Err(e) => Err(SinkUnavailable(format!("paper journal writer: {e}"))),
+            Ok(Ok(())) => Ok(OmsAccepted {
+                order_id,
+                duplicate: false,
+            }),
+            Ok(Err(e)) => Err(OmsError::transient(
+                "journal",
+                format!("paper journal: {e}"),
+            )),
+            Err(e) => Err(OmsError::transient(
+                "journal",
+                format!("paper journal writer: {e}"),
+            )),
         }
     }
 
-    fn not_ready(&self) -> Option<String> {
+    async fn unreachable(&self) -> Option<String> {
         None
     }
 }

@@ -118,6 +118,11 @@ impl ReplayWindow {
         }
     }
 
+    /// Remembers `id` as accepted at `at` (warming the window from the durable store at start).
+    pub fn remember(&self, id: ClientOrderId, at: UnixMillis) {
+        self.cache.insert(id, Slot::Accepted(at));
+    }
+
     /// True when `id` would be refused now.
     pub fn contains(&self, id: &ClientOrderId) -> bool {
         let now = self.pin.clock.now();

@@ -149,8 +149,42 @@ async fn public(
     Ok(reply(answer))
 }
 
+/// `/orders/{fund_id}/{idempotency_key}`, the key percent-decoded (it may hold spaces).
+fn order_path(path: &str) -> Option<(String, String)> {
+    let rest = path.strip_prefix("/orders/")?;
+    let (fund, key) = rest.split_once('/')?;
+    Some((fund.to_owned(), percent_decode(key)?))
+}
+
+fn percent_decode(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 async fn admin(rt: Arc<Runtime>, req: Request<Incoming>) -> Result<Reply, Dropped> {
     let path = req.uri().path();
+    if let Some((fund, key)) = order_path(path) {
+        if req.method() != Method::GET {
+            return Ok(method_not_allowed("GET"));
+        }
+        return Ok(match rt.order_status(&fund, &key).await {
+            Ok(Some(status)) => reply(Answer::json(200, &status)),
+            Ok(None) => reply(Answer::rejected(&Rejection::NotFound)),
+            Err(rejection) => reply(Answer::rejected(&rejection)),
+        });
+    }
     if !matches!(path, "/metrics" | "/healthz" | "/readyz") {
         return Ok(reply(Answer::rejected(&Rejection::NotFound)));
     }
@@ -245,6 +279,21 @@ async fn accept_failed(e: std::io::Error) {
 #[cfg(test)]
 mod tests {
     use super::adapter_of;
+
+    #[test]
+    fn order_paths_are_decoded() {
+        use super::order_path;
+        assert_eq!(
+            order_path("/orders/f/k%201"),
+            Some(("f".into(), "k 1".into()))
+        );
+        assert_eq!(
+            order_path("/orders/f/a/b"),
+            Some(("f".into(), "a/b".into()))
+        );
+        assert_eq!(order_path("/orders/f"), None);
+        assert_eq!(order_path("/orders/f/%zz"), None);
+    }
 
     #[test]
     fn routes_name_their_adapter() {

@@ -67,6 +67,12 @@ pub struct OrderRecord {
 #[error("order store: {0}")]
 pub struct StoreError(String);
 
+impl From<tokio::task::JoinError> for StoreError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        StoreError(format!("store task failed: {e}"))
+    }
+}
+
 fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
 }
