@@ -2,6 +2,8 @@
 //! that can also misbehave (slow headers, stalled bodies, chunked floods).
 #![allow(dead_code)]
 
+pub mod process;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
