@@ -17,6 +17,7 @@ use mts1b_inbound_runtime::delivery::outbox::recently_accepted;
 use mts1b_inbound_runtime::delivery::{DeliveryPolicy, OrderSink, Outbox, PaperOms};
 use mts1b_inbound_runtime::gates::source::SourcePolicy;
 use mts1b_inbound_runtime::http::server::{Deadlines, serve};
+use mts1b_inbound_runtime::metrics::Metrics;
 use mts1b_inbound_runtime::store::OrderStore;
 use mts1b_inbound_runtime::{Runtime, RuntimeBuilder};
 use tokio::net::TcpListener;
@@ -133,7 +134,8 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
         max_backoff: settings.delivery.retry.max_backoff.0,
         max_concurrent_calls: MAX_CONCURRENT_OMS_CALLS,
     };
-    let outbox = Outbox::start(store.clone(), oms, clock.clone(), policy)
+    let metrics = Metrics::new();
+    let outbox = Outbox::start(store.clone(), oms, clock.clone(), policy, metrics.clone())
         .map_err(|e| StartError::Build(e.to_string()))?;
     let window = settings.replay.window.0;
     let recent = recently_accepted(&store, clock.now(), window)
@@ -159,6 +161,7 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
         }
     };
     let mut builder = RuntimeBuilder::new(secrets, sink)
+        .metrics(metrics)
         .remember(recent)
         .clock(clock)
         .sources(SourcePolicy::new(

@@ -80,6 +80,11 @@ async fn a_permanent_rejection_is_422_and_recorded() {
             .contains("failed_precondition")
     );
     assert_eq!(oms.calls(), 1, "never retried");
+    let metrics = s.admin_get("/metrics").await.body;
+    assert!(
+        metrics.contains("tv_orders_rejected_total{reason=\"failed_precondition\"} 1"),
+        "{metrics}"
+    );
     assert!(oms.accepted_ids().is_empty());
     // The alert has been judged: a resend is a duplicate.
     assert_eq!(s.alert(&alert("k1")).await.status, 409);
@@ -132,6 +137,13 @@ async fn an_order_older_than_max_order_age_is_expired_and_never_sent() {
     assert_eq!(oms.calls(), calls + 1);
     assert_eq!(oms.accepted_ids().len(), 1);
     assert_eq!(s.order("fund-a", "late").await.json()["status"], "expired");
+    let metrics = s.admin_get("/metrics").await.body;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "mts1b_delivery_expired_total 1"),
+        "{metrics}"
+    );
     s.shutdown().await;
 }
 

@@ -2,6 +2,9 @@
 //! TradingView). Label values come only from closed sets: configured funds (`unknown` for the
 //! rest), outcomes, error codes. No input can add a label value.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
@@ -12,28 +15,79 @@ const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0,
 ];
 
-/// The registry of one runtime.
+/// The registry of one runtime, shared by the pipeline and the outbox.
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
     /// `mts1b_inbound_requests_in_flight`: requests being handled, all adapters together.
     in_flight: IntGauge,
+    /// Delivery to the OMS, all adapters together.
+    pub delivery: DeliveryMetrics,
+    adapters: Arc<RwLock<HashMap<String, AdapterMetrics>>>,
+}
+
+/// Delivery metrics.
+#[derive(Clone)]
+pub struct DeliveryMetrics {
+    /// `mts1b_delivery_queue_depth`: orders recorded and not yet final.
+    pub queue_depth: IntGauge,
+    /// `mts1b_delivery_attempts_total{result}`: OMS calls by result (`submitted`, `rejected`,
+    /// `transient`).
+    pub attempts: IntCounterVec,
+    /// `mts1b_delivery_expired_total`: orders expired before the OMS took them.
+    pub expired: IntCounter,
+}
+
+/// Registers `metric`. Names are constants registered once per registry, so failure is a bug.
+fn registered<M: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: Result<M, prometheus::Error>,
+) -> M {
+    let metric = metric.expect("a valid metric");
+    registry
+        .register(Box::new(metric.clone()))
+        .expect("registered once");
+    metric
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         let registry = Registry::new();
-        let in_flight = IntGauge::new(
-            "mts1b_inbound_requests_in_flight",
-            "Requests being handled now, all adapters together (shed with 503 at server.max_in_flight).",
-        )
-        .expect("a valid metric name");
-        registry
-            .register(Box::new(in_flight.clone()))
-            .expect("the first metric of a new registry");
+        let in_flight = registered(
+            &registry,
+            IntGauge::new(
+                "mts1b_inbound_requests_in_flight",
+                "Requests being handled now, all adapters together (shed with 503 at server.max_in_flight).",
+            ),
+        );
+        let delivery = DeliveryMetrics {
+            queue_depth: registered(
+                &registry,
+                IntGauge::new(
+                    "mts1b_delivery_queue_depth",
+                    "Orders durably accepted and not yet submitted, rejected or expired.",
+                ),
+            ),
+            attempts: registered(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new("mts1b_delivery_attempts_total", "OMS calls by result."),
+                    &["result"],
+                ),
+            ),
+            expired: registered(
+                &registry,
+                IntCounter::new(
+                    "mts1b_delivery_expired_total",
+                    "Orders expired (older than delivery.max_order_age) before the OMS took them.",
+                ),
+            ),
+        };
         Self {
             registry,
             in_flight,
+            delivery,
+            adapters: Arc::default(),
         }
     }
 }
@@ -47,9 +101,11 @@ pub struct AdapterMetrics {
     pub rejections: IntCounterVec,
     /// `<p>_webhook_latency_seconds`: time from request to answer.
     pub latency: Histogram,
-    /// `<p>_orders_submitted_total`: orders the OMS (or paper OMS) accepted.
+    /// `<p>_orders_submitted_total`: orders the OMS (or paper OMS) accepted, counted by the
+    /// outbox whether the request was still waiting (200) or not (after a 202).
     pub orders_submitted: IntCounter,
-    /// `<p>_orders_rejected_total{reason}`: orders the OMS refused, by reason class.
+    /// `<p>_orders_rejected_total{reason}`: orders the OMS refused, by gRPC status
+    /// (`failed_precondition`, ...), counted by the outbox.
     pub orders_rejected: IntCounterVec,
 }
 
@@ -59,8 +115,17 @@ impl Metrics {
         Self::default()
     }
 
-    /// Registers the metrics of the adapter with metric prefix `prefix`.
-    pub fn adapter(&self, prefix: &str) -> Result<AdapterMetrics, prometheus::Error> {
+    /// The metrics of the adapter named `source` (an order's `source`), if it is mounted.
+    pub fn of_source(&self, source: &str) -> Option<AdapterMetrics> {
+        self.adapters
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(source)
+            .cloned()
+    }
+
+    /// Registers the metrics of adapter `name`, with metric prefix `prefix`.
+    pub fn adapter(&self, name: &str, prefix: &str) -> Result<AdapterMetrics, prometheus::Error> {
         let webhooks = IntCounterVec::new(
             Opts::new(
                 format!("{prefix}_webhooks_total"),
@@ -98,13 +163,18 @@ impl Metrics {
         self.registry.register(Box::new(latency.clone()))?;
         self.registry.register(Box::new(orders_submitted.clone()))?;
         self.registry.register(Box::new(orders_rejected.clone()))?;
-        Ok(AdapterMetrics {
+        let metrics = AdapterMetrics {
             webhooks,
             rejections,
             latency,
             orders_submitted,
             orders_rejected,
-        })
+        };
+        self.adapters
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_owned(), metrics.clone());
+        Ok(metrics)
     }
 
     /// Renders every metric in the Prometheus text format, with `in_flight` requests now.

@@ -231,14 +231,6 @@ pub fn record(
     m.webhooks
         .with_label_values(&[fund_label, outcome_label])
         .inc();
-    match outcome {
-        Ok(Accepted {
-            delivered: Delivered::Submitted { .. },
-            ..
-        }) => m.orders_submitted.inc(),
-        Err(Rejection::OmsRejected { .. }) => m.orders_rejected.with_label_values(&["oms"]).inc(),
-        _ => {}
-    }
     if let Err(rejection) = outcome {
         m.rejections.with_label_values(&[rejection.code()]).inc();
     }

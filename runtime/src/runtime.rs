@@ -39,6 +39,7 @@ pub struct RuntimeBuilder {
     max_body_bytes: u64,
     max_in_flight: usize,
     remembered: Vec<(ClientOrderId, UnixMillis)>,
+    metrics: Metrics,
 }
 
 /// Why a runtime could not be built.
@@ -68,13 +69,14 @@ impl RuntimeBuilder {
             max_body_bytes: 4096,
             max_in_flight: 1024,
             remembered: Vec::new(),
+            metrics: Metrics::new(),
         }
     }
 
     /// Mounts an adapter at `/<name>/webhook`.
     pub fn adapter<A: InboundAdapter>(mut self, adapter: A) -> Self {
         self.endpoints.push(Box::new(move |metrics: &Metrics| {
-            let m = metrics.adapter(adapter.metric_prefix())?;
+            let m = metrics.adapter(adapter.name(), adapter.metric_prefix())?;
             Ok(Arc::new(Pipeline::new(adapter, m)) as Arc<dyn Endpoint>)
         }));
         self
@@ -126,9 +128,16 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Uses `metrics` as the registry (share it with the outbox so delivery counts land in the
+    /// same `/metrics`).
+    pub fn metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
     /// Builds the runtime.
     pub fn build(self) -> Result<Runtime, BuildError> {
-        let metrics = Metrics::new();
+        let metrics = self.metrics;
         let mut endpoints: Vec<Arc<dyn Endpoint>> = Vec::new();
         for make in self.endpoints {
             let endpoint = make(&metrics)?;

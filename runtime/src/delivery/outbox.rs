@@ -23,6 +23,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 
 use super::oms::{ErrorClass, OmsClient};
 use super::{Delivered, OrderSink, OrderStatus, SinkUnavailable};
+use crate::metrics::Metrics;
 use crate::store::{OrderRecord, OrderStore, Status, StoreError};
 
 /// How delivery behaves (`delivery.*` in the configuration).
@@ -61,6 +62,7 @@ struct Inner {
     waiters: Mutex<HashMap<ClientOrderId, oneshot::Sender<Final>>>,
     calls: Semaphore,
     unreachable: RwLock<Option<String>>,
+    metrics: Metrics,
 }
 
 /// The durable outbox; an [`OrderSink`].
@@ -99,6 +101,7 @@ impl Outbox {
         oms: Arc<dyn OmsClient>,
         clock: Arc<dyn Clock>,
         policy: DeliveryPolicy,
+        metrics: Metrics,
     ) -> Result<Self, StoreError> {
         let outbox = Self {
             inner: Arc::new(Inner {
@@ -110,9 +113,16 @@ impl Outbox {
                 waiters: Mutex::new(HashMap::new()),
                 calls: Semaphore::new(policy.max_concurrent_calls.max(1)),
                 unreachable: RwLock::new(None),
+                metrics,
             }),
         };
         let queued = outbox.inner.store.queued()?;
+        outbox
+            .inner
+            .metrics
+            .delivery
+            .queue_depth
+            .set(i64::try_from(queued.len()).unwrap_or(i64::MAX));
         if !queued.is_empty() {
             tracing::info!(target: "mts1b::delivery", orders = queued.len(), "resuming queued orders");
         }
@@ -173,6 +183,16 @@ impl Inner {
         }
     }
 
+    /// Counts a final OMS answer: one attempt of that result, one order out of the queue.
+    fn count(&self, result: &str) {
+        self.metrics
+            .delivery
+            .attempts
+            .with_label_values(&[result])
+            .inc();
+        self.metrics.delivery.queue_depth.dec();
+    }
+
     fn notify(&self, id: &ClientOrderId, outcome: Final) {
         if let Some(waiter) = lock(&self.waiters).remove(id) {
             let _ = waiter.send(outcome);
@@ -231,6 +251,8 @@ impl Inner {
             if age > max_age {
                 let attempts = record.attempts;
                 let _ = self.update(id, |r| r.status = Status::Expired).await;
+                self.metrics.delivery.queue_depth.dec();
+                self.metrics.delivery.expired.inc();
                 tracing::warn!(target: "mts1b::delivery", client_order_id = %id, attempts, age_ms = age, "expired: older than delivery.max_order_age, never sent again");
                 return self.notify(&id, Final::Expired);
             }
@@ -239,6 +261,7 @@ impl Inner {
                 self.oms.submit(&record.order).await
             };
             let attempts = record.attempts + 1;
+            let per_source = self.metrics.of_source(&record.order.source);
             match result {
                 Ok(accepted) => {
                     let order_id = accepted.order_id.clone();
@@ -255,11 +278,19 @@ impl Inner {
                         tokio::time::sleep(self.policy.initial_backoff).await;
                         continue;
                     }
+                    self.count("submitted");
+                    if let Some(m) = per_source {
+                        m.orders_submitted.inc();
+                    }
                     tracing::info!(target: "mts1b::delivery", client_order_id = %id, attempts, order_id = %order_id, duplicate = accepted.duplicate, "submitted");
                     return self.notify(&id, Final::Submitted(order_id));
                 }
                 Err(e) if e.class == ErrorClass::Permanent => {
                     let reason = e.message.clone();
+                    self.count("rejected");
+                    if let Some(m) = per_source {
+                        m.orders_rejected.with_label_values(&[e.label]).inc();
+                    }
                     let _ = self
                         .update(id, move |r| {
                             r.status = Status::Rejected;
@@ -271,6 +302,11 @@ impl Inner {
                     return self.notify(&id, Final::Rejected(reason));
                 }
                 Err(e) => {
+                    self.metrics
+                        .delivery
+                        .attempts
+                        .with_label_values(&["transient"])
+                        .inc();
                     tracing::warn!(target: "mts1b::delivery", client_order_id = %id, attempts, error = %e.message, "OMS call failed; retrying");
                     let _ = self
                         .update(id, move |r| {
@@ -302,7 +338,10 @@ impl OrderSink for Outbox {
             .await
             .unwrap_or_else(|e| Err(StoreError::from(e)));
         match recorded {
-            Ok(Some(_)) => inner.enqueue(order),
+            Ok(Some(_)) => {
+                inner.metrics.delivery.queue_depth.inc();
+                inner.enqueue(order);
+            }
             Ok(None) => {
                 // Already queued (a replay the window did not know of): it is on its way.
                 lock(&inner.waiters).remove(&id);
