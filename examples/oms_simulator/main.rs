@@ -4,7 +4,7 @@
 //! cargo run --example oms_simulator -- --listen 127.0.0.1:50051 [--unavailable 3] \
 //!     [--refuse-symbol ETH-USD] [--delay-ms 500]
 //! ```
-//! Every call is printed; stop with Ctrl-C.
+//! Every call and its answer is printed; stop with Ctrl-C.
 
 mod sim;
 
@@ -13,7 +13,10 @@ use std::time::Duration;
 fn main() {
     let mut args = std::env::args().skip(1);
     let mut listen = "127.0.0.1:50051".to_owned();
-    let mut script = sim::Script::default();
+    let mut script = sim::Script {
+        print: true,
+        ..sim::Script::default()
+    };
     while let Some(flag) = args.next() {
         let mut value = || {
             args.next()
@@ -36,21 +39,9 @@ fn main() {
             .expect("a free address");
         let oms = sim::start_on(listener, script).await;
         println!("OMS simulator listening on {}", oms.endpoint());
-        let mut seen = 0;
-        loop {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => break,
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-            }
-            let state = oms.state.lock().unwrap();
-            for id in &state.calls[seen..] {
-                let accepted = state.accepted.iter().find(|o| &o.client_order_id == id);
-                match accepted {
-                    Some(o) => println!("call {id}: {} {} {}", o.side, o.quantity, o.symbol),
-                    None => println!("call {id}: refused or unavailable"),
-                }
-            }
-            seen = state.calls.len();
+        // Serve until interrupted (or forever, where the signal cannot be watched).
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
         }
     });
 }

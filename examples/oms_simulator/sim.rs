@@ -27,6 +27,8 @@ pub struct Script {
     pub refuse_symbols: Vec<String>,
     /// Wait this long before answering each call.
     pub delay: Duration,
+    /// Print every call and its answer on stdout.
+    pub print: bool,
 }
 
 /// The simulator's state, shared with whoever started it.
@@ -36,6 +38,8 @@ pub struct OmsState {
     pub script: Script,
     /// Every call, in arrival order (client_order_id).
     pub calls: Vec<String>,
+    /// What each call was answered, in the same order.
+    pub answers: Vec<String>,
     /// Accepted orders by client_order_id, in acceptance order.
     pub accepted: Vec<Order>,
     ids: HashMap<String, String>,
@@ -96,32 +100,47 @@ impl OrderService for Service {
         }
         let mut state = self.0.lock().unwrap();
         state.calls.push(order.client_order_id.clone());
-        if state.script.unavailable_calls > 0 {
-            state.script.unavailable_calls -= 1;
-            return Err(Status::unavailable("simulated outage"));
+        let id = order.client_order_id.clone();
+        let answer = answer(&mut state, order);
+        let said = match &answer {
+            Ok(r) if r.duplicate => format!("duplicate of {}", r.order_id),
+            Ok(r) => format!("accepted as {}", r.order_id),
+            Err(status) => format!("{:?}: {}", status.code(), status.message()),
+        };
+        if state.script.print {
+            println!("call for {id}: {said}");
         }
-        if state.script.refuse_symbols.contains(&order.symbol) {
-            return Err(Status::failed_precondition(format!(
-                "risk gate: symbol {} is blocked",
-                order.symbol
-            )));
-        }
-        if let Some(order_id) = state.ids.get(&order.client_order_id) {
-            return Ok(Response::new(SubmitOrderResponse {
-                order_id: order_id.clone(),
-                duplicate: true,
-            }));
-        }
-        let order_id = format!("oms-{}", state.accepted.len() + 1);
-        state
-            .ids
-            .insert(order.client_order_id.clone(), order_id.clone());
-        state.accepted.push(order);
-        Ok(Response::new(SubmitOrderResponse {
-            order_id,
-            duplicate: false,
-        }))
+        state.answers.push(said);
+        answer.map(Response::new)
     }
+}
+
+fn answer(state: &mut OmsState, order: Order) -> Result<SubmitOrderResponse, Status> {
+    if state.script.unavailable_calls > 0 {
+        state.script.unavailable_calls -= 1;
+        return Err(Status::unavailable("simulated outage"));
+    }
+    if state.script.refuse_symbols.contains(&order.symbol) {
+        return Err(Status::failed_precondition(format!(
+            "risk gate: symbol {} is blocked",
+            order.symbol
+        )));
+    }
+    if let Some(order_id) = state.ids.get(&order.client_order_id) {
+        return Ok(SubmitOrderResponse {
+            order_id: order_id.clone(),
+            duplicate: true,
+        });
+    }
+    let order_id = format!("oms-{}", state.accepted.len() + 1);
+    state
+        .ids
+        .insert(order.client_order_id.clone(), order_id.clone());
+    state.accepted.push(order);
+    Ok(SubmitOrderResponse {
+        order_id,
+        duplicate: false,
+    })
 }
 
 /// Starts a simulator on `listener` with `script`.

@@ -207,8 +207,11 @@ impl Runtime {
         self.shared.max_body_bytes
     }
 
-    /// Answers one request for adapter `name` from `peer`, with no HTTP involved.
-    pub async fn handle(&self, name: &str, peer: IpAddr, request: RawRequest) -> Answer {
+    /// Answers one request for adapter `name` from `peer`, with no HTTP involved. The arrival
+    /// time is the runtime's clock, whatever `request.received_at` says: staleness, expiry and
+    /// signature freshness are judged on the bridge's time, not the caller's.
+    pub async fn handle(&self, name: &str, peer: IpAddr, mut request: RawRequest) -> Answer {
+        request.received_at = self.shared.clock.now();
         let Some(endpoint) = self.endpoint(name) else {
             return Answer::rejected(&Rejection::NotFound);
         };

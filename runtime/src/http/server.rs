@@ -40,16 +40,19 @@ pub struct Deadlines {
     pub drain_timeout: Duration,
 }
 
-/// Why a connection was dropped without an answer.
+/// Why a connection was dropped without an answer (hyper closes it).
 #[derive(Debug, thiserror::Error)]
-enum Dropped {
+pub enum Dropped {
+    /// The body did not arrive within `body_timeout`.
     #[error("request body not received within {0:?}")]
     BodyTimeout(Duration),
+    /// The client broke off while sending the body.
     #[error("request body broken: {0}")]
     Body(Box<dyn std::error::Error + Send + Sync>),
 }
 
-type Reply = Response<Full<Bytes>>;
+/// An answer as hyper sends it.
+pub type Reply = Response<Full<Bytes>>;
 
 fn reply(answer: Answer) -> Reply {
     let mut response = Response::new(Full::new(Bytes::from(answer.body)));
@@ -173,6 +176,21 @@ fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// The public listener's service for one connection from `peer`, for embedders that run their
+/// own hyper server: `serve_connection(io, public_service(runtime, deadlines, peer))`.
+pub fn public_service(
+    rt: Arc<Runtime>,
+    deadlines: Deadlines,
+    peer: SocketAddr,
+) -> impl hyper::service::Service<
+    Request<Incoming>,
+    Response = Reply,
+    Error = Dropped,
+    Future = impl Future<Output = Result<Reply, Dropped>> + Send,
+> + Clone {
+    service_fn(move |req| public(rt.clone(), deadlines, peer, req))
+}
+
 async fn admin(rt: Arc<Runtime>, req: Request<Incoming>) -> Result<Reply, Dropped> {
     let path = req.uri().path();
     if let Some((fund, key)) = order_path(path) {
@@ -251,7 +269,7 @@ pub async fn serve(
         let io = TokioIo::new(stream);
         let rt = rt.clone();
         let served = if is_public {
-            let svc = service_fn(move |req| public(rt.clone(), deadlines, peer, req));
+            let svc = public_service(rt, deadlines, peer);
             tokio::spawn(graceful.watch(builder.serve_connection(io, svc).into_owned()))
         } else {
             let svc = service_fn(move |req| admin(rt.clone(), req));
