@@ -220,5 +220,52 @@ async fn orders_status_is_404_for_unknown_keys_and_readyz_follows_the_oms() {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    // The OMS appears on that port: /readyz follows within the probe interval (2 s).
+    let listener = tokio::net::TcpListener::bind(down.addr).await.unwrap();
+    let _up = sim::start_on(listener, Script::default()).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while s.admin_get("/readyz").await.status != 200 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "readyz never recovered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    s.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_rejected_order_stops_blocking_its_stream() {
+    let oms = sim::start(Script {
+        unavailable_calls: 2,
+        max_quantity: Some("5".parse().unwrap()),
+        ..Script::default()
+    })
+    .await;
+    let s = service(&oms, 5).await;
+    let too_big = s
+        .alert(&with(alert("too-big"), "quantity", json!("6")))
+        .await;
+    let next = s.alert(&alert("next")).await;
+    assert_eq!(
+        (too_big.status, next.status),
+        (202, 202),
+        "{} / {}",
+        too_big.body,
+        next.body
+    );
+    s.until_order("fund-a", "next", "submitted").await;
+    let refused = s.until_order("fund-a", "too-big", "rejected").await;
+    assert!(
+        refused["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("quantity 6 is over 5"),
+        "{refused}"
+    );
+    assert_eq!(
+        oms.accepted_ids(),
+        [next.json()["client_order_id"].as_str().unwrap()]
+    );
     s.shutdown().await;
 }

@@ -15,6 +15,7 @@ use mts1b_tradingview::runtime::oms_proto::order_service_server::{
     OrderService, OrderServiceServer,
 };
 use mts1b_tradingview::runtime::oms_proto::{Order, SubmitOrderRequest, SubmitOrderResponse};
+use rust_decimal::Decimal;
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
 
@@ -25,6 +26,8 @@ pub struct Script {
     pub unavailable_calls: usize,
     /// Refuse these canonical symbols with FAILED_PRECONDITION.
     pub refuse_symbols: Vec<String>,
+    /// Refuse orders for more than this quantity with FAILED_PRECONDITION.
+    pub max_quantity: Option<Decimal>,
     /// Wait this long before answering each call.
     pub delay: Duration,
     /// Print every call and its answer on stdout.
@@ -119,6 +122,14 @@ fn answer(state: &mut OmsState, order: Order) -> Result<SubmitOrderResponse, Sta
     if state.script.unavailable_calls > 0 {
         state.script.unavailable_calls -= 1;
         return Err(Status::unavailable("simulated outage"));
+    }
+    let quantity: Option<Decimal> = order.quantity.parse().ok();
+    if let (Some(limit), Some(quantity)) = (state.script.max_quantity, quantity)
+        && quantity > limit
+    {
+        return Err(Status::failed_precondition(format!(
+            "risk gate: quantity {quantity} is over {limit}"
+        )));
     }
     if state.script.refuse_symbols.contains(&order.symbol) {
         return Err(Status::failed_precondition(format!(
