@@ -84,6 +84,38 @@ async fn accepts_and_maps_every_field_exactly() {
 }
 
 #[tokio::test]
+async fn the_simulator_journals_accepted_orders() {
+    let journal =
+        std::env::temp_dir().join(format!("mts1b-oms-journal-{}.jsonl", std::process::id()));
+    let _ = std::fs::remove_file(&journal);
+    let oms = sim::start(Script {
+        journal: Some(journal.clone()),
+        ..Script::default()
+    })
+    .await;
+    let client = GrpcOms::new(&oms.endpoint(), Duration::from_secs(2)).unwrap();
+    client
+        .submit(&order("BINANCE:BTCUSDT", "j1"))
+        .await
+        .unwrap();
+    client
+        .submit(&order("BINANCE:BTCUSDT", "j1"))
+        .await
+        .unwrap();
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&journal)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "a duplicate is not journaled twice");
+    assert_eq!(
+        (lines[0]["side"].as_str(), lines[0]["order_type"].as_str()),
+        (Some("SIDE_SELL"), Some("ORDER_TYPE_STOP_LIMIT"))
+    );
+    let _ = std::fs::remove_file(&journal);
+}
+
+#[tokio::test]
 async fn outages_are_transient_and_risk_gates_permanent() {
     let oms = sim::start(Script {
         unavailable_calls: 1,

@@ -2,7 +2,7 @@
 //!
 //! ```sh
 //! cargo run --example oms_simulator -- --listen 127.0.0.1:50051 [--unavailable 3] \
-//!     [--refuse-symbol ETH-USD] [--max-quantity 5] [--delay-ms 500]
+//!     [--refuse-symbol ETH-USD] [--max-quantity 5] [--delay-ms 500] [--journal oms.jsonl]
 //! ```
 //! Every call and its answer is printed; stop with Ctrl-C.
 
@@ -26,6 +26,7 @@ fn main() {
             "--listen" => listen = value(),
             "--unavailable" => script.unavailable_calls = value().parse().expect("a count"),
             "--refuse-symbol" => script.refuse_symbols.push(value()),
+            "--journal" => script.journal = Some(value().into()),
             "--max-quantity" => script.max_quantity = Some(value().parse().expect("a decimal")),
             "--delay-ms" => {
                 script.delay = Duration::from_millis(value().parse().expect("milliseconds"))

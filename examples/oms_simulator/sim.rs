@@ -32,6 +32,8 @@ pub struct Script {
     pub delay: Duration,
     /// Print every call and its answer on stdout.
     pub print: bool,
+    /// Append every accepted order to this file, one JSON object per line.
+    pub journal: Option<std::path::PathBuf>,
 }
 
 /// The simulator's state, shared with whoever started it.
@@ -144,6 +146,25 @@ fn answer(state: &mut OmsState, order: Order) -> Result<SubmitOrderResponse, Sta
         });
     }
     let order_id = format!("oms-{}", state.accepted.len() + 1);
+    if let Some(path) = &state.script.journal {
+        let line = serde_json::json!({
+            "order_id": order_id,
+            "client_order_id": order.client_order_id,
+            "fund_id": order.fund_id,
+            "symbol": order.symbol,
+            "side": order.side().as_str_name(),
+            "quantity": order.quantity,
+            "order_type": order.order_type().as_str_name(),
+        });
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{line}\n").as_bytes()));
+        if let Err(e) = written {
+            return Err(Status::unavailable(format!("journal: {e}")));
+        }
+    }
     state
         .ids
         .insert(order.client_order_id.clone(), order_id.clone());
