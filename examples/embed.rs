@@ -46,6 +46,7 @@ async fn build(oms_endpoint: &str, data: &std::path::Path) -> Arc<Runtime> {
         initial_backoff: Duration::from_millis(100),
         max_backoff: Duration::from_secs(5),
         max_concurrent_calls: 16,
+        replay_window: Duration::from_secs(300),
     };
     let metrics = Metrics::new();
     let outbox = Outbox::start(store, oms, Arc::new(SystemClock), policy, metrics.clone())

@@ -133,6 +133,7 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
         initial_backoff: settings.delivery.retry.initial_backoff.0,
         max_backoff: settings.delivery.retry.max_backoff.0,
         max_concurrent_calls: MAX_CONCURRENT_OMS_CALLS,
+        replay_window: settings.replay.window.0,
     };
     let metrics = Metrics::new();
     let outbox = Outbox::start(store.clone(), oms, clock.clone(), policy, metrics.clone())

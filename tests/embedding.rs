@@ -209,3 +209,74 @@ async fn an_oms_rejection_is_422_and_the_key_stays_recorded() {
             .contains("tv_webhook_rejections_total{error=\"oms_rejected\"} 1")
     );
 }
+
+#[tokio::test]
+async fn keys_evicted_from_the_cache_are_still_refused_by_the_store() {
+    use mts1b_tradingview::core::SystemClock;
+    use mts1b_tradingview::runtime::delivery::{DeliveryPolicy, Outbox, PaperOms};
+    use mts1b_tradingview::runtime::metrics::Metrics;
+    use mts1b_tradingview::runtime::store::OrderStore;
+    use std::time::Duration;
+
+    let data = std::env::temp_dir().join(format!("mts1b-evict-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let policy = DeliveryPolicy {
+        respond_within: Duration::from_secs(2),
+        max_order_age: Duration::from_secs(60),
+        initial_backoff: Duration::from_millis(10),
+        max_backoff: Duration::from_millis(50),
+        max_concurrent_calls: 4,
+        replay_window: Duration::from_secs(300),
+    };
+    let metrics = Metrics::new();
+    let outbox = Outbox::start(
+        Arc::new(OrderStore::open(&data).unwrap()),
+        Arc::new(PaperOms::open(&data).unwrap()),
+        Arc::new(SystemClock),
+        policy,
+        metrics.clone(),
+    )
+    .unwrap();
+    let rt = RuntimeBuilder::new(Arc::new(static_secrets()), Arc::new(outbox))
+        .metrics(metrics)
+        .adapter(TradingView::default())
+        .fund(
+            fund(),
+            FundPolicy {
+                envelope: Envelope::allow_any(Quantity::parse("1").unwrap()),
+                rate_limit: RateLimit {
+                    per_second: 1000,
+                    burst: 1000,
+                },
+            },
+        )
+        .sources(SourcePolicy::new(
+            vec![IpNet::parse("192.0.2.0/24").unwrap()],
+            vec![],
+        ))
+        .replay_capacity(4)
+        .build()
+        .unwrap();
+    for i in 0..40 {
+        assert_eq!(
+            rt.handle("tradingview", caller(), alert(&format!("k{i}")))
+                .await
+                .status,
+            200
+        );
+    }
+    // k0 is long gone from a 4-key cache; the store still knows it.
+    for i in [0, 1, 20, 39] {
+        let again = rt
+            .handle("tradingview", caller(), alert(&format!("k{i}")))
+            .await;
+        assert_eq!(
+            (again.status, json(&again.body)["error"].as_str()),
+            (409, Some("duplicate_idempotency_key")),
+            "k{i}"
+        );
+    }
+    let journal = std::fs::read_to_string(data.join("paper-journal.jsonl")).unwrap();
+    assert_eq!(journal.lines().count(), 40, "no order twice");
+    let _ = std::fs::remove_dir_all(&data);
+}

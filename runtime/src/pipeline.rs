@@ -191,6 +191,14 @@ impl<A: InboundAdapter> Endpoint for Pipeline<A> {
             .map_err(|_| Rejection::Unavailable {
                 reason: "order sink unavailable",
             })?;
+        if let Delivered::Duplicate { accepted_at } = delivered {
+            if let Some(claim) = claim {
+                claim.commit_at(accepted_at);
+            }
+            return Err(Rejection::DuplicateIdempotencyKey {
+                key: bounded(order.idempotency_key.as_str()),
+            });
+        }
         if let Some(claim) = claim {
             claim.commit();
         }

@@ -21,7 +21,8 @@ use crate::http::answer::Answer;
 use crate::metrics::Metrics;
 use crate::pipeline::{Endpoint, Pipeline, Shared, Trace, record};
 
-/// Keys the replay window holds before expired ones are evicted (live ones never are).
+/// Accepted keys the in-memory replay window holds before the oldest are evicted (the durable
+/// store still refuses them within the window).
 pub const REPLAY_CAPACITY: usize = 262_144;
 
 /// Mounts one adapter once the runtime's metrics registry exists.
@@ -40,6 +41,7 @@ pub struct RuntimeBuilder {
     max_in_flight: usize,
     remembered: Vec<(ClientOrderId, UnixMillis)>,
     metrics: Metrics,
+    replay_capacity: usize,
 }
 
 /// Why a runtime could not be built.
@@ -70,6 +72,7 @@ impl RuntimeBuilder {
             max_in_flight: 1024,
             remembered: Vec::new(),
             metrics: Metrics::new(),
+            replay_capacity: REPLAY_CAPACITY,
         }
     }
 
@@ -103,6 +106,13 @@ impl RuntimeBuilder {
     /// Sets the replay window.
     pub fn replay_window(mut self, window: Duration) -> Self {
         self.replay_window = window;
+        self
+    }
+
+    /// Sets how many accepted keys the in-memory window keeps before evicting the oldest (the
+    /// durable store still refuses them; in-flight claims are never evicted).
+    pub fn replay_capacity(mut self, keys: usize) -> Self {
+        self.replay_capacity = keys.max(1);
         self
     }
 
@@ -150,7 +160,8 @@ impl RuntimeBuilder {
             self.funds.iter().map(|(id, p)| (id.clone(), p.rate_limit)),
             self.clock.clone(),
         );
-        let replay = ReplayWindow::new(self.replay_window, REPLAY_CAPACITY, self.clock.clone());
+        let replay =
+            ReplayWindow::new(self.replay_window, self.replay_capacity, self.clock.clone());
         for (id, at) in self.remembered {
             replay.remember(id, at);
         }

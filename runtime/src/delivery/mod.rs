@@ -26,6 +26,12 @@ pub enum Delivered {
         /// The OMS's reason.
         reason: String,
     },
+    /// The same alert was already accepted at this time, within the replay window (answered
+    /// 409); nothing was recorded.
+    Duplicate {
+        /// When it was first accepted.
+        accepted_at: mts1b_inbound_core::UnixMillis,
+    },
 }
 
 /// The sink could not take the order: nothing was recorded, the sender should send again (503).

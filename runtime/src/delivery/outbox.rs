@@ -24,7 +24,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use super::oms::{ErrorClass, OmsClient};
 use super::{Delivered, OrderSink, OrderStatus, SinkUnavailable};
 use crate::metrics::Metrics;
-use crate::store::{OrderRecord, OrderStore, Status, StoreError};
+use crate::store::{OrderRecord, OrderStore, Recording, Status, StoreError};
 
 /// How delivery behaves (`delivery.*` in the configuration).
 #[derive(Clone, Copy, Debug)]
@@ -39,6 +39,8 @@ pub struct DeliveryPolicy {
     pub max_backoff: Duration,
     /// OMS calls in flight at once, across streams.
     pub max_concurrent_calls: usize,
+    /// The replay window: a record accepted within it refuses the same alert again.
+    pub replay_window: Duration,
 }
 
 /// How often the OMS's reachability is re-checked for `/readyz`.
@@ -334,18 +336,19 @@ impl OrderSink for Outbox {
         lock(&inner.waiters).insert(id, tx);
         let store = inner.store.clone();
         let (to_record, now) = (order.clone(), inner.clock.now());
-        let recorded = tokio::task::spawn_blocking(move || store.record(&to_record, now))
+        let window = inner.policy.replay_window;
+        let recorded = tokio::task::spawn_blocking(move || store.record(&to_record, now, window))
             .await
             .unwrap_or_else(|e| Err(StoreError::from(e)));
         match recorded {
-            Ok(Some(_)) => {
+            Ok(Recording::Recorded(_)) => {
                 inner.metrics.delivery.queue_depth.inc();
                 inner.enqueue(order);
             }
-            Ok(None) => {
-                // Already queued (a replay the window did not know of): it is on its way.
+            Ok(Recording::AlreadyAccepted(accepted_at)) => {
+                // The replay window's cache had forgotten it; the store had not.
                 lock(&inner.waiters).remove(&id);
-                return Ok(Delivered::Queued);
+                return Ok(Delivered::Duplicate { accepted_at });
             }
             Err(e) => {
                 lock(&inner.waiters).remove(&id);
@@ -411,6 +414,7 @@ mod tests {
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
             max_concurrent_calls: 8,
+            replay_window: Duration::from_secs(300),
         }
     }
 

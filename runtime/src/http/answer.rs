@@ -40,8 +40,9 @@ impl Answer {
         let (status, label, order_id) = match &a.delivered {
             Delivered::Submitted { order_id } => (200, "submitted", Some(order_id.as_str())),
             Delivered::Queued => (202, "queued", None),
-            // Never reached: a rejected delivery is an OmsRejected outcome.
+            // Never reached: these become OmsRejected and DuplicateIdempotencyKey outcomes.
             Delivered::Rejected { .. } => (422, "rejected", None),
+            Delivered::Duplicate { .. } => (409, "duplicate", None),
         };
         let body = Success {
             status: label,

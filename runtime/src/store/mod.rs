@@ -62,6 +62,16 @@ pub struct OrderRecord {
     pub updated_at: UnixMillis,
 }
 
+/// What [`OrderStore::record`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recording {
+    /// Recorded as queued.
+    Recorded(Box<OrderRecord>),
+    /// Not recorded: the same alert was accepted at this time, within the window (or is still
+    /// queued).
+    AlreadyAccepted(UnixMillis),
+}
+
 /// A store failure: the caller answers 503 (nothing recorded) or retries later.
 #[derive(Debug, thiserror::Error)]
 #[error("order store: {0}")]
@@ -101,14 +111,17 @@ impl OrderStore {
         Ok(Self { db })
     }
 
-    /// Records a newly accepted order as queued, durably, with the next arrival sequence number.
-    /// A record of the same id that is final is replaced (its replay window has passed); a
-    /// queued one is kept and `None` returned (the order is already on its way).
+    /// Records a newly accepted order as queued, durably, with the next arrival sequence number,
+    /// unless the same id is still queued or was accepted within `window` before `now`: then
+    /// nothing is written and the earlier acceptance time is returned. This is the durable half
+    /// of the replay window: the check and the write are one transaction.
     pub fn record(
         &self,
         order: &OrderIntent,
         now: UnixMillis,
-    ) -> Result<Option<OrderRecord>, StoreError> {
+        window: std::time::Duration,
+    ) -> Result<Recording, StoreError> {
+        let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
         let txn = self.db.begin_write().map_err(err)?;
         let record = {
             let mut orders = txn.open_table(ORDERS).map_err(err)?;
@@ -116,8 +129,9 @@ impl OrderStore {
             if let Some(existing) = orders.get(id).map_err(err)? {
                 let existing: OrderRecord =
                     serde_json::from_slice(existing.value()).map_err(err)?;
-                if !existing.status.is_final() {
-                    return Ok(None);
+                if !existing.status.is_final() || now.millis_since(existing.accepted_at) < window_ms
+                {
+                    return Ok(Recording::AlreadyAccepted(existing.accepted_at));
                 }
             }
             let mut meta = txn.open_table(META).map_err(err)?;
@@ -142,7 +156,7 @@ impl OrderStore {
             record
         };
         txn.commit().map_err(err)?;
-        Ok(Some(record))
+        Ok(Recording::Recorded(Box::new(record)))
     }
 
     /// Returns the record of `id`.

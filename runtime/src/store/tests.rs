@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use mts1b_inbound_core::UnixMillis;
 use mts1b_inbound_core::testing::order;
 
@@ -10,6 +12,14 @@ fn dir(tag: &str) -> std::path::PathBuf {
 }
 
 const T: UnixMillis = UnixMillis(1_709_296_500_000);
+const WINDOW: Duration = Duration::from_secs(300);
+
+fn recorded(r: Recording) -> Option<OrderRecord> {
+    match r {
+        Recording::Recorded(record) => Some(*record),
+        Recording::AlreadyAccepted(_) => None,
+    }
+}
 
 #[test]
 fn records_survive_reopening_in_arrival_order() {
@@ -17,7 +27,7 @@ fn records_survive_reopening_in_arrival_order() {
     {
         let store = OrderStore::open(&d).unwrap();
         for key in ["b", "a", "c"] {
-            assert!(store.record(&order("f", key, T), T).unwrap().is_some());
+            assert!(recorded(store.record(&order("f", key, T), T, WINDOW).unwrap()).is_some());
         }
     }
     let store = OrderStore::open(&d).unwrap();
@@ -31,7 +41,7 @@ fn records_survive_reopening_in_arrival_order() {
     let seqs: Vec<u64> = store.queued().unwrap().iter().map(|r| r.seq).collect();
     assert_eq!(seqs, [0, 1, 2]);
     // The sequence goes on after a restart.
-    let d2 = store.record(&order("f", "d", T), T).unwrap().unwrap();
+    let d2 = recorded(store.record(&order("f", "d", T), T, WINDOW).unwrap()).unwrap();
     assert_eq!(d2.seq, 3);
 }
 
@@ -39,7 +49,7 @@ fn records_survive_reopening_in_arrival_order() {
 fn final_records_leave_the_queue_and_keep_their_outcome() {
     let store = OrderStore::open(&dir("final")).unwrap();
     let o = order("f", "k", T);
-    store.record(&o, T).unwrap();
+    store.record(&o, T, WINDOW).unwrap();
     let done = store
         .update(&o.client_order_id, |r| {
             r.status = Status::Submitted;
@@ -59,17 +69,27 @@ fn final_records_leave_the_queue_and_keep_their_outcome() {
 }
 
 #[test]
-fn a_queued_order_is_never_recorded_twice_a_final_one_is_replaced() {
+fn the_same_alert_is_refused_while_queued_or_within_the_window() {
     let store = OrderStore::open(&dir("twice")).unwrap();
     let o = order("f", "k", T);
-    assert!(store.record(&o, T).unwrap().is_some());
-    assert!(store.record(&o, T).unwrap().is_none(), "still queued");
+    assert!(recorded(store.record(&o, T, WINDOW).unwrap()).is_some());
+    assert_eq!(
+        store.record(&o, T, WINDOW).unwrap(),
+        Recording::AlreadyAccepted(T),
+        "still queued"
+    );
     assert_eq!(store.queued().unwrap().len(), 1);
     store
         .update(&o.client_order_id, |r| r.status = Status::Expired)
         .unwrap();
+    // Final, but within the window: still refused.
+    let within = UnixMillis(T.0 + 299_999);
+    assert_eq!(
+        store.record(&o, within, WINDOW).unwrap(),
+        Recording::AlreadyAccepted(T)
+    );
     let later = UnixMillis(T.0 + 600_000);
-    let again = store.record(&o, later).unwrap().unwrap();
+    let again = recorded(store.record(&o, later, WINDOW).unwrap()).unwrap();
     assert_eq!(
         (again.status, again.accepted_at, again.attempts),
         (Status::Queued, later, 0)
@@ -82,9 +102,11 @@ fn prune_keeps_queued_and_recent_records() {
     let old_final = order("f", "old-final", T);
     let old_queued = order("f", "old-queued", T);
     let recent = order("f", "recent", UnixMillis(T.0 + 400_000));
-    store.record(&old_final, T).unwrap();
-    store.record(&old_queued, T).unwrap();
-    store.record(&recent, UnixMillis(T.0 + 400_000)).unwrap();
+    store.record(&old_final, T, WINDOW).unwrap();
+    store.record(&old_queued, T, WINDOW).unwrap();
+    store
+        .record(&recent, UnixMillis(T.0 + 400_000), WINDOW)
+        .unwrap();
     store
         .update(&old_final.client_order_id, |r| r.status = Status::Rejected)
         .unwrap();
