@@ -219,7 +219,20 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Reply {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
+    try_request(addr, method, path, headers, body)
+        .await
+        .expect("an answer")
+}
+
+/// As [`request`], but `None` when the server is gone or closes without answering.
+pub async fn try_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Option<Reply> {
+    let mut stream = TcpStream::connect(addr).await.ok()?;
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-length: {}\r\n",
         body.len()
@@ -228,9 +241,9 @@ pub async fn request(
         head.push_str(&format!("{name}: {value}\r\n"));
     }
     head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
-    read_reply(&mut stream).await.expect("an answer")
+    stream.write_all(head.as_bytes()).await.ok()?;
+    stream.write_all(body).await.ok()?;
+    read_reply(&mut stream).await
 }
 
 /// Opens a connection and writes `bytes` as they are (for requests a normal client would not

@@ -24,7 +24,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use super::oms::{ErrorClass, OmsClient};
 use super::{Delivered, OrderSink, OrderStatus, SinkUnavailable};
 use crate::metrics::Metrics;
-use crate::store::{OrderRecord, OrderStore, Recording, Status, StoreError};
+use crate::store::{Durability, OrderRecord, OrderStore, Recording, Status, StoreError};
 
 /// How delivery behaves (`delivery.*` in the configuration).
 #[derive(Clone, Copy, Debug)]
@@ -201,15 +201,20 @@ impl Inner {
         }
     }
 
+    /// Updates the record of `id`. Durability follows what a crash would cost: losing a
+    /// `submitted` status or an attempt count only means the order is sent again, and the OMS
+    /// dedupes it on its client order id, so those are lazy; a `rejected` or `expired` status is
+    /// fsynced, because resending a refused order could let through what was answered as refused.
     async fn update(
         &self,
         id: ClientOrderId,
+        durability: Durability,
         change: impl FnOnce(&mut OrderRecord) + Send + 'static,
     ) -> Result<Option<OrderRecord>, StoreError> {
         let store = self.store.clone();
         let now = self.clock.now();
         tokio::task::spawn_blocking(move || {
-            store.update(&id, |r| {
+            store.update(&id, durability, |r| {
                 change(r);
                 r.updated_at = now;
             })
@@ -252,7 +257,9 @@ impl Inner {
             let age = self.clock.now().millis_since(record.order.received_at);
             if age > max_age {
                 let attempts = record.attempts;
-                let _ = self.update(id, |r| r.status = Status::Expired).await;
+                let _ = self
+                    .update(id, Durability::Fsync, |r| r.status = Status::Expired)
+                    .await;
                 self.metrics.delivery.queue_depth.dec();
                 self.metrics.delivery.expired.inc();
                 tracing::warn!(target: "mts1b::delivery", client_order_id = %id, attempts, age_ms = age, "expired: older than delivery.max_order_age, never sent again");
@@ -268,7 +275,7 @@ impl Inner {
                 Ok(accepted) => {
                     let order_id = accepted.order_id.clone();
                     let stored = self
-                        .update(id, move |r| {
+                        .update(id, Durability::Lazy, move |r| {
                             r.status = Status::Submitted;
                             r.order_id = Some(accepted.order_id);
                             r.attempts = attempts;
@@ -294,7 +301,7 @@ impl Inner {
                         m.orders_rejected.with_label_values(&[e.label]).inc();
                     }
                     let _ = self
-                        .update(id, move |r| {
+                        .update(id, Durability::Fsync, move |r| {
                             r.status = Status::Rejected;
                             r.last_error = Some(e.message);
                             r.attempts = attempts;
@@ -311,7 +318,7 @@ impl Inner {
                         .inc();
                     tracing::warn!(target: "mts1b::delivery", client_order_id = %id, attempts, error = %e.message, "OMS call failed; retrying");
                     let _ = self
-                        .update(id, move |r| {
+                        .update(id, Durability::Lazy, move |r| {
                             r.last_error = Some(e.message);
                             r.attempts = attempts;
                         })

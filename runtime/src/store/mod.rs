@@ -62,6 +62,15 @@ pub struct OrderRecord {
     pub updated_at: UnixMillis,
 }
 
+/// Whether a store change must be on disk before the call returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// fsynced before returning.
+    Fsync,
+    /// Written with the next durable commit; lost if the process dies first.
+    Lazy,
+}
+
 /// What [`OrderStore::record`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Recording {
@@ -169,14 +178,20 @@ impl OrderStore {
             .transpose()
     }
 
-    /// Applies `change` to the record of `id` and stores it durably; a record that becomes final
-    /// leaves the queue.
+    /// Applies `change` to the record of `id`; a record that becomes final leaves the queue.
+    /// With `Durability::Fsync` the change is on disk when this returns; with `Durability::Lazy`
+    /// it reaches the disk with the next durable commit, and a crash before that loses it (use it
+    /// only for changes whose loss is harmless, see the outbox).
     pub fn update(
         &self,
         id: &ClientOrderId,
+        durability: Durability,
         change: impl FnOnce(&mut OrderRecord),
     ) -> Result<Option<OrderRecord>, StoreError> {
-        let txn = self.db.begin_write().map_err(err)?;
+        let mut txn = self.db.begin_write().map_err(err)?;
+        if durability == Durability::Lazy {
+            txn.set_durability(redb::Durability::None).map_err(err)?;
+        }
         let updated = {
             let mut orders = txn.open_table(ORDERS).map_err(err)?;
             let Some(bytes) = orders

@@ -4,6 +4,7 @@ use mts1b_inbound_core::UnixMillis;
 use mts1b_inbound_core::testing::order;
 
 use super::*;
+use crate::store::Durability;
 
 fn dir(tag: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("mts1b-store-{tag}-{}", std::process::id()));
@@ -51,7 +52,7 @@ fn final_records_leave_the_queue_and_keep_their_outcome() {
     let o = order("f", "k", T);
     store.record(&o, T, WINDOW).unwrap();
     let done = store
-        .update(&o.client_order_id, |r| {
+        .update(&o.client_order_id, Durability::Fsync, |r| {
             r.status = Status::Submitted;
             r.order_id = Some("oms-1".into());
             r.attempts = 2;
@@ -80,7 +81,9 @@ fn the_same_alert_is_refused_while_queued_or_within_the_window() {
     );
     assert_eq!(store.queued().unwrap().len(), 1);
     store
-        .update(&o.client_order_id, |r| r.status = Status::Expired)
+        .update(&o.client_order_id, Durability::Fsync, |r| {
+            r.status = Status::Expired
+        })
         .unwrap();
     // Final, but within the window: still refused.
     let within = UnixMillis(T.0 + 299_999);
@@ -108,10 +111,14 @@ fn prune_keeps_queued_and_recent_records() {
         .record(&recent, UnixMillis(T.0 + 400_000), WINDOW)
         .unwrap();
     store
-        .update(&old_final.client_order_id, |r| r.status = Status::Rejected)
+        .update(&old_final.client_order_id, Durability::Fsync, |r| {
+            r.status = Status::Rejected
+        })
         .unwrap();
     store
-        .update(&recent.client_order_id, |r| r.status = Status::Submitted)
+        .update(&recent.client_order_id, Durability::Fsync, |r| {
+            r.status = Status::Submitted
+        })
         .unwrap();
     assert_eq!(store.prune(UnixMillis(T.0 + 300_000)).unwrap(), 1);
     assert!(store.get(&old_final.client_order_id).unwrap().is_none());
