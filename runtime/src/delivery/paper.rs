@@ -1,9 +1,12 @@
 //! The paper OMS: accepts every order and appends it to a JSON-lines journal, flushed to disk
 //! (`fdatasync`) before it answers. The embedded default for trying the bridge out; it sits
-//! behind the same durable outbox as the real OMS.
+//! behind the same durable outbox as the real OMS, and like the real OMS it dedupes on the client
+//! order id (a resend after a crash answers `duplicate` and is not journaled twice), across
+//! restarts too: the ids are read back from the journal when it opens.
 
+use std::collections::HashSet;
 use std::fs::File;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -16,10 +19,16 @@ use super::oms::{OmsAccepted, OmsClient, OmsError};
 /// The journal's file name inside the data folder.
 pub const JOURNAL: &str = "paper-journal.jsonl";
 
+/// The journal and the client order ids already in it, behind one lock.
+struct Journal {
+    file: File,
+    ids: HashSet<String>,
+}
+
 /// The paper OMS.
 pub struct PaperOms {
     path: PathBuf,
-    journal: Arc<Mutex<File>>,
+    journal: Arc<Mutex<Journal>>,
 }
 
 #[derive(Serialize)]
@@ -33,10 +42,17 @@ impl PaperOms {
     pub fn open(data_dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(data_dir)?;
         let path = data_dir.join(JOURNAL);
-        let journal = File::options().create(true).append(true).open(&path)?;
+        let file = File::options().create(true).append(true).open(&path)?;
+        let mut ids = HashSet::new();
+        for line in BufReader::new(File::open(&path)?).lines() {
+            let line: serde_json::Value = serde_json::from_str(&line?).unwrap_or_default();
+            if let Some(id) = line["order"]["client_order_id"].as_str() {
+                ids.insert(id.to_owned());
+            }
+        }
         Ok(Self {
             path,
-            journal: Arc::new(Mutex::new(journal)),
+            journal: Arc::new(Mutex::new(Journal { file, ids })),
         })
     }
 
@@ -63,20 +79,26 @@ impl OmsClient for PaperOms {
         .map_err(|e| OmsError::permanent("encoding", format!("cannot encode the order: {e}")))?;
         line.push(b'\n');
         let journal = self.journal.clone();
-        // Blocking I/O on the blocking pool; the lock keeps lines whole and is never held
-        // across an await.
+        let id = order.client_order_id.to_string();
+        // Blocking I/O on the blocking pool; the lock keeps lines whole and the id check and the
+        // write together, and is never held across an await.
         let written = tokio::task::spawn_blocking(move || {
-            let mut file = journal
+            let mut journal = journal
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
-            file.write_all(&line)?;
-            file.sync_data()
+            if journal.ids.contains(&id) {
+                return Ok(true);
+            }
+            journal.file.write_all(&line)?;
+            journal.file.sync_data()?;
+            journal.ids.insert(id);
+            Ok::<bool, std::io::Error>(false)
         })
         .await;
         match written {
-            Ok(Ok(())) => Ok(OmsAccepted {
+            Ok(Ok(duplicate)) => Ok(OmsAccepted {
                 order_id,
-                duplicate: false,
+                duplicate,
             }),
             Ok(Err(e)) => Err(OmsError::transient(
                 "journal",
@@ -91,5 +113,42 @@ impl OmsClient for PaperOms {
 
     async fn unreachable(&self) -> Option<String> {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use mts1b_inbound_core::UnixMillis;
+    use mts1b_inbound_core::testing::order;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_resend_is_a_duplicate_even_after_reopening() {
+        let dir = std::env::temp_dir().join(format!("mts1b-paper-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (a, b) = (
+            order("f", "a", UnixMillis(1)),
+            order("f", "b", UnixMillis(1)),
+        );
+        {
+            let paper = PaperOms::open(&dir).unwrap();
+            assert!(!paper.submit(&a).await.unwrap().duplicate);
+            let again = paper.submit(&a).await.unwrap();
+            assert!(again.duplicate);
+            assert_eq!(again.order_id, PaperOms::order_id(&a));
+        }
+        let paper = PaperOms::open(&dir).unwrap();
+        assert!(
+            paper.submit(&a).await.unwrap().duplicate,
+            "known after a restart"
+        );
+        assert!(!paper.submit(&b).await.unwrap().duplicate);
+        let lines = std::fs::read_to_string(paper.journal_path())
+            .unwrap()
+            .lines()
+            .count();
+        assert_eq!(lines, 2, "each order journaled once");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
