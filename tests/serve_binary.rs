@@ -80,47 +80,19 @@ async fn serve_logs_one_line_per_alert_and_never_a_secret() {
         admin,
     } = serve(bin().args(["serve", "--config", config.to_str().unwrap()]));
 
-    let send = |secret: &str, key: &str| {
-        serde_json::json!({"secret": secret, "strategy_id": "s", "fund_id": "fund-a", "symbol": "BTC-USD",
+    let post = |secret: &str, key: &str| {
+        let body = serde_json::json!({"secret": secret, "strategy_id": "s", "fund_id": "fund-a", "symbol": "BTC-USD",
             "side": "buy", "quantity": "1", "order_type": "market", "idempotency_key": key})
-        .to_string()
+        .to_string();
+        async move {
+            request(public, "POST", "/webhook", &[], body.as_bytes())
+                .await
+                .status
+        }
     };
-    assert_eq!(
-        request(
-            public,
-            "POST",
-            "/webhook",
-            &[],
-            send("super-secret-value-a", "k1").as_bytes()
-        )
-        .await
-        .status,
-        200
-    );
-    assert_eq!(
-        request(
-            public,
-            "POST",
-            "/webhook",
-            &[],
-            send("super-secret-value-a", "k1").as_bytes()
-        )
-        .await
-        .status,
-        409
-    );
-    assert_eq!(
-        request(
-            public,
-            "POST",
-            "/webhook",
-            &[],
-            send("guessed-secret-value", "k2").as_bytes()
-        )
-        .await
-        .status,
-        401
-    );
+    assert_eq!(post("super-secret-value-a", "k1").await, 200);
+    assert_eq!(post("super-secret-value-a", "k1").await, 409);
+    assert_eq!(post("guessed-secret-value", "k2").await, 401);
     let metrics = request(admin, "GET", "/metrics", &[], b"").await.body;
     assert!(!metrics.contains("super-secret") && !metrics.contains("guessed-secret"));
 

@@ -261,6 +261,11 @@ async fn the_body_cap_answers_413_without_reading_and_counts_chunked_bodies() {
     s.shutdown().await;
 }
 
+/// POSTs `body` to /webhook with an `X-Forwarded-For` header.
+async fn forwarded(addr: std::net::SocketAddr, xff: &str, body: &[u8]) -> Reply {
+    request(addr, "POST", "/webhook", &[("x-forwarded-for", xff)], body).await
+}
+
 #[tokio::test]
 async fn source_addresses_and_forwarded_for() {
     // Loopback is not allowed here: only TradingView's addresses, through a trusted proxy.
@@ -269,24 +274,15 @@ async fn source_addresses_and_forwarded_for() {
     ))
     .await;
     let body = alert("src-1").to_string();
-    let direct = request(
-        s.public,
-        "POST",
-        "/webhook",
-        &[("x-forwarded-for", "52.89.214.238")],
-        body.as_bytes(),
-    )
-    .await;
+    let direct = forwarded(s.public, "52.89.214.238", body.as_bytes()).await;
     assert_eq!(
         direct.status, 200,
         "the trusted proxy forwards a TradingView address: {}",
         direct.body
     );
-    let spoofed = request(
+    let spoofed = forwarded(
         s.public,
-        "POST",
-        "/webhook",
-        &[("x-forwarded-for", "52.89.214.238, 198.51.100.7")],
+        "52.89.214.238, 198.51.100.7",
         alert("src-2").to_string().as_bytes(),
     )
     .await;
@@ -303,14 +299,7 @@ async fn source_addresses_and_forwarded_for() {
 
     // Without trusted proxies, the header is ignored.
     let s = TestService::start(settings("[network]\nip_allowlist = [\"52.89.214.238\"]\n")).await;
-    let r = request(
-        s.public,
-        "POST",
-        "/webhook",
-        &[("x-forwarded-for", "52.89.214.238")],
-        body.as_bytes(),
-    )
-    .await;
+    let r = forwarded(s.public, "52.89.214.238", body.as_bytes()).await;
     assert_eq!(r.status, 403);
     s.shutdown().await;
 }
