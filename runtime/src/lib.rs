@@ -10,6 +10,7 @@
 
 pub mod delivery;
 pub mod gates;
+pub mod group_commit;
 pub mod http;
 pub mod metrics;
 pub mod pipeline;

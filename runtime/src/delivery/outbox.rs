@@ -24,7 +24,7 @@ use tokio::sync::{Semaphore, mpsc, oneshot};
 use super::oms::{ErrorClass, OmsClient};
 use super::{Delivered, OrderSink, OrderStatus, SinkUnavailable};
 use crate::metrics::Metrics;
-use crate::store::{Durability, OrderRecord, OrderStore, Recording, Status, StoreError};
+use crate::store::{OrderRecord, OrderStore, Recording, StoreError, StoreWriter, Transition};
 
 /// How delivery behaves (`delivery.*` in the configuration).
 #[derive(Clone, Copy, Debug)]
@@ -48,6 +48,13 @@ pub const REACHABILITY_INTERVAL: Duration = Duration::from_secs(2);
 
 type StreamKey = (FundId, StrategyId, CanonicalSymbol);
 
+/// An order waiting in its stream, with the OMS calls already made for it (a worker carries the
+/// order itself, so delivering never reads back what was just written).
+struct Queued {
+    order: OrderIntent,
+    attempts: u32,
+}
+
 /// How an order ended, for a request still waiting.
 enum Final {
     Submitted(String),
@@ -57,10 +64,11 @@ enum Final {
 
 struct Inner {
     store: Arc<OrderStore>,
+    writer: StoreWriter,
     oms: Arc<dyn OmsClient>,
     clock: Arc<dyn Clock>,
     policy: DeliveryPolicy,
-    streams: Mutex<HashMap<StreamKey, mpsc::UnboundedSender<ClientOrderId>>>,
+    streams: Mutex<HashMap<StreamKey, mpsc::UnboundedSender<Queued>>>,
     waiters: Mutex<HashMap<ClientOrderId, oneshot::Sender<Final>>>,
     calls: Semaphore,
     unreachable: RwLock<Option<String>>,
@@ -107,6 +115,7 @@ impl Outbox {
     ) -> Result<Self, StoreError> {
         let outbox = Self {
             inner: Arc::new(Inner {
+                writer: StoreWriter::start(store.clone())?,
                 store,
                 oms,
                 clock,
@@ -129,7 +138,10 @@ impl Outbox {
             tracing::info!(target: "mts1b::delivery", orders = queued.len(), "resuming queued orders");
         }
         for record in queued {
-            outbox.inner.enqueue(&record.order);
+            outbox.inner.enqueue(Queued {
+                order: record.order,
+                attempts: record.attempts,
+            });
         }
         let probe = Arc::downgrade(&outbox.inner);
         tokio::spawn(async move {
@@ -150,31 +162,30 @@ impl Outbox {
 }
 
 impl Inner {
-    fn enqueue(self: &Arc<Self>, order: &OrderIntent) {
+    fn enqueue(self: &Arc<Self>, queued: Queued) {
+        let order = &queued.order;
         let key = (
             order.fund_id.clone(),
             order.strategy_id.clone(),
             order.symbol.clone(),
         );
         let mut streams = lock(&self.streams);
-        if let Some(tx) = streams.get(&key)
-            && tx.send(order.client_order_id).is_ok()
-        {
-            return;
-        }
+        let queued = match streams.get(&key) {
+            Some(tx) => match tx.send(queued) {
+                Ok(()) => return,
+                Err(mpsc::error::SendError(queued)) => queued,
+            },
+            None => queued,
+        };
         let (tx, rx) = mpsc::unbounded_channel();
-        let _ = tx.send(order.client_order_id);
+        let _ = tx.send(queued);
         streams.insert(key.clone(), tx);
         tokio::spawn(self.clone().run_stream(key, rx));
     }
 
-    async fn run_stream(
-        self: Arc<Self>,
-        key: StreamKey,
-        mut rx: mpsc::UnboundedReceiver<ClientOrderId>,
-    ) {
-        while let Some(id) = rx.recv().await {
-            self.deliver(id).await;
+    async fn run_stream(self: Arc<Self>, key: StreamKey, mut rx: mpsc::UnboundedReceiver<Queued>) {
+        while let Some(queued) = rx.recv().await {
+            self.deliver(queued).await;
             // Leave when idle. Enqueuers send under the same lock, so nothing is lost between
             // this check and the removal.
             let mut streams = lock(&self.streams);
@@ -201,26 +212,14 @@ impl Inner {
         }
     }
 
-    /// Updates the record of `id`. Durability follows what a crash would cost: losing a
-    /// `submitted` status or an attempt count only means the order is sent again, and the OMS
-    /// dedupes it on its client order id, so those are lazy; a `rejected` or `expired` status is
-    /// fsynced, because resending a refused order could let through what was answered as refused.
+    /// Moves the order `id` on through the writer thread; durable or lazy as
+    /// [`Transition::durability`] says.
     async fn update(
         &self,
         id: ClientOrderId,
-        durability: Durability,
-        change: impl FnOnce(&mut OrderRecord) + Send + 'static,
-    ) -> Result<Option<OrderRecord>, StoreError> {
-        let store = self.store.clone();
-        let now = self.clock.now();
-        tokio::task::spawn_blocking(move || {
-            store.update(&id, durability, |r| {
-                change(r);
-                r.updated_at = now;
-            })
-        })
-        .await
-        .unwrap_or_else(|e| Err(StoreError::from(e)))
+        transition: Transition,
+    ) -> Result<Option<Box<OrderRecord>>, StoreError> {
+        self.writer.update(id, self.clock.now(), transition).await
     }
 
     async fn get(&self, id: ClientOrderId) -> Result<Option<OrderRecord>, StoreError> {
@@ -230,36 +229,32 @@ impl Inner {
             .unwrap_or_else(|e| Err(StoreError::from(e)))
     }
 
+    /// Records a newly accepted order durably and hands it to its stream.
+    async fn record(self: Arc<Self>, order: OrderIntent) -> Result<Recording, StoreError> {
+        let recording = self
+            .writer
+            .record(order.clone(), self.clock.now(), self.policy.replay_window)
+            .await?;
+        if let Recording::Recorded { .. } = recording {
+            self.metrics.delivery.queue_depth.inc();
+            self.enqueue(Queued { order, attempts: 0 });
+        }
+        Ok(recording)
+    }
+
     /// Delivers one order to the end: submitted, rejected or expired.
-    async fn deliver(&self, id: ClientOrderId) {
+    async fn deliver(&self, queued: Queued) {
+        let Queued {
+            order,
+            mut attempts,
+        } = queued;
+        let id = order.client_order_id;
         let max_age = i64::try_from(self.policy.max_order_age.as_millis()).unwrap_or(i64::MAX);
+        let per_source = self.metrics.of_source(&order.source);
         loop {
-            let record = match self.get(id).await {
-                Ok(Some(record)) => record,
-                Ok(None) => return,
-                Err(e) => {
-                    tracing::error!(target: "mts1b::delivery", client_order_id = %id, error = %e, "cannot read the order; retrying");
-                    tokio::time::sleep(self.policy.max_backoff).await;
-                    continue;
-                }
-            };
-            match record.status {
-                Status::Queued => {}
-                Status::Submitted => {
-                    return self.notify(&id, Final::Submitted(record.order_id.unwrap_or_default()));
-                }
-                Status::Rejected => {
-                    return self
-                        .notify(&id, Final::Rejected(record.last_error.unwrap_or_default()));
-                }
-                Status::Expired => return self.notify(&id, Final::Expired),
-            }
-            let age = self.clock.now().millis_since(record.order.received_at);
+            let age = self.clock.now().millis_since(order.received_at);
             if age > max_age {
-                let attempts = record.attempts;
-                let _ = self
-                    .update(id, Durability::Fsync, |r| r.status = Status::Expired)
-                    .await;
+                let _ = self.update(id, Transition::Expired).await;
                 self.metrics.delivery.queue_depth.dec();
                 self.metrics.delivery.expired.inc();
                 tracing::warn!(target: "mts1b::delivery", client_order_id = %id, attempts, age_ms = age, "expired: older than delivery.max_order_age, never sent again");
@@ -267,21 +262,17 @@ impl Inner {
             }
             let result = {
                 let _permit = self.calls.acquire().await;
-                self.oms.submit(&record.order).await
+                self.oms.submit(&order).await
             };
-            let attempts = record.attempts + 1;
-            let per_source = self.metrics.of_source(&record.order.source);
+            attempts += 1;
             match result {
                 Ok(accepted) => {
-                    let order_id = accepted.order_id.clone();
-                    let stored = self
-                        .update(id, Durability::Lazy, move |r| {
-                            r.status = Status::Submitted;
-                            r.order_id = Some(accepted.order_id);
-                            r.attempts = attempts;
-                        })
-                        .await;
-                    if let Err(e) = stored {
+                    let order_id = accepted.order_id;
+                    let submitted = Transition::Submitted {
+                        order_id: order_id.clone(),
+                        attempts,
+                    };
+                    if let Err(e) = self.update(id, submitted).await {
                         // The OMS has it; the next pass resends and the OMS dedupes.
                         tracing::error!(target: "mts1b::delivery", client_order_id = %id, error = %e, "submitted but not recorded; will resend");
                         tokio::time::sleep(self.policy.initial_backoff).await;
@@ -295,18 +286,16 @@ impl Inner {
                     return self.notify(&id, Final::Submitted(order_id));
                 }
                 Err(e) if e.class == ErrorClass::Permanent => {
-                    let reason = e.message.clone();
+                    let reason = e.message;
                     self.count("rejected");
                     if let Some(m) = per_source {
                         m.orders_rejected.with_label_values(&[e.label]).inc();
                     }
-                    let _ = self
-                        .update(id, Durability::Fsync, move |r| {
-                            r.status = Status::Rejected;
-                            r.last_error = Some(e.message);
-                            r.attempts = attempts;
-                        })
-                        .await;
+                    let rejected = Transition::Rejected {
+                        reason: reason.clone(),
+                        attempts,
+                    };
+                    let _ = self.update(id, rejected).await;
                     tracing::warn!(target: "mts1b::delivery", client_order_id = %id, attempts, reason = %reason, "rejected by the OMS");
                     return self.notify(&id, Final::Rejected(reason));
                 }
@@ -317,12 +306,11 @@ impl Inner {
                         .with_label_values(&["transient"])
                         .inc();
                     tracing::warn!(target: "mts1b::delivery", client_order_id = %id, attempts, error = %e.message, "OMS call failed; retrying");
-                    let _ = self
-                        .update(id, Durability::Lazy, move |r| {
-                            r.last_error = Some(e.message);
-                            r.attempts = attempts;
-                        })
-                        .await;
+                    let retrying = Transition::Retrying {
+                        error: e.message,
+                        attempts,
+                    };
+                    let _ = self.update(id, retrying).await;
                     let until_expiry =
                         Duration::from_millis(u64::try_from(max_age - age).unwrap_or(0) + 1);
                     tokio::time::sleep(backoff(&self.policy, &id, attempts).min(until_expiry))
@@ -341,17 +329,14 @@ impl OrderSink for Outbox {
         let (tx, rx) = oneshot::channel();
         // Listen before the worker can possibly finish.
         lock(&inner.waiters).insert(id, tx);
-        let store = inner.store.clone();
-        let (to_record, now) = (order.clone(), inner.clock.now());
-        let window = inner.policy.replay_window;
-        let recorded = tokio::task::spawn_blocking(move || store.record(&to_record, now, window))
+        // Recording and enqueueing run as a task of their own: if the caller goes away (the
+        // client hung up and hyper dropped this future), an order already on disk must still be
+        // handed to its stream now, not at the next restart.
+        let recorded = tokio::spawn(inner.clone().record(order.clone()))
             .await
             .unwrap_or_else(|e| Err(StoreError::from(e)));
         match recorded {
-            Ok(Recording::Recorded(_)) => {
-                inner.metrics.delivery.queue_depth.inc();
-                inner.enqueue(order);
-            }
+            Ok(Recording::Recorded { .. }) => {}
             Ok(Recording::AlreadyAccepted(accepted_at)) => {
                 // The replay window's cache had forgotten it; the store had not.
                 lock(&inner.waiters).remove(&id);
@@ -423,6 +408,51 @@ mod tests {
             max_concurrent_calls: 8,
             replay_window: Duration::from_secs(300),
         }
+    }
+
+    #[tokio::test]
+    async fn an_order_on_disk_is_delivered_even_if_its_caller_goes_away() {
+        use std::future::Future;
+        use std::task::{Context, Poll, Waker};
+
+        use mts1b_inbound_core::SystemClock;
+        use mts1b_inbound_core::testing::order;
+
+        use crate::delivery::PaperOms;
+
+        let data = std::env::temp_dir().join(format!("mts1b-outbox-gone-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data);
+        let store = Arc::new(OrderStore::open(&data).unwrap());
+        let outbox = Outbox::start(
+            store.clone(),
+            Arc::new(PaperOms::open(&data).unwrap()),
+            Arc::new(SystemClock),
+            policy(),
+            Metrics::new(),
+        )
+        .unwrap();
+        let o = order("f", "gone", SystemClock.now());
+        // One poll starts recording; then the caller goes away, as when a client hangs up and
+        // hyper drops the request's future.
+        let mut submit = Box::pin(outbox.submit(&o));
+        let poll = submit
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()));
+        assert!(matches!(poll, Poll::Pending));
+        drop(submit);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let status = store.get(&o.client_order_id).unwrap().map(|r| r.status);
+            if status == Some(crate::store::Status::Submitted) {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "recorded but never delivered: {status:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let _ = std::fs::remove_dir_all(&data);
     }
 
     #[test]

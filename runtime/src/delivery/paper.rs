@@ -8,27 +8,30 @@ use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use mts1b_inbound_core::OrderIntent;
 use serde::Serialize;
 
 use super::oms::{OmsAccepted, OmsClient, OmsError};
+use crate::group_commit::GroupCommit;
 
 /// The journal's file name inside the data folder.
 pub const JOURNAL: &str = "paper-journal.jsonl";
 
-/// The journal and the client order ids already in it, behind one lock.
-struct Journal {
-    file: File,
-    ids: HashSet<String>,
+/// One line for the journal: the order's client order id and its JSON line.
+struct Entry {
+    id: String,
+    line: Vec<u8>,
 }
+
+/// Whether a line was new, or an id already journaled; or why the write failed.
+type Written = Result<bool, String>;
 
 /// The paper OMS.
 pub struct PaperOms {
     path: PathBuf,
-    journal: Arc<Mutex<Journal>>,
+    journal: GroupCommit<Entry, Written>,
 }
 
 #[derive(Serialize)]
@@ -37,12 +40,49 @@ struct Line<'a> {
     order: &'a OrderIntent,
 }
 
+/// The most lines one write and fdatasync take.
+const MAX_BATCH: usize = 512;
+
+/// Appends a batch of lines with one write and one `fdatasync`, skipping ids already in the
+/// journal (or earlier in the batch). On failure no id of the batch counts as journaled, so a
+/// resend writes it again.
+fn append(file: &mut File, ids: &mut HashSet<String>, entries: Vec<Entry>) -> Vec<Written> {
+    let mut buf = Vec::new();
+    let mut fresh = Vec::new();
+    let mut out: Vec<Written> = entries
+        .into_iter()
+        .map(|entry| {
+            if ids.insert(entry.id.clone()) {
+                buf.extend_from_slice(&entry.line);
+                fresh.push(entry.id);
+                Ok(false)
+            } else {
+                Ok(true)
+            }
+        })
+        .collect();
+    if buf.is_empty() {
+        return out;
+    }
+    if let Err(e) = file.write_all(&buf).and_then(|()| file.sync_data()) {
+        for id in &fresh {
+            ids.remove(id);
+        }
+        for written in &mut out {
+            if *written == Ok(false) {
+                *written = Err(e.to_string());
+            }
+        }
+    }
+    out
+}
+
 impl PaperOms {
-    /// Opens (creating if needed) the journal in `data_dir`.
+    /// Opens (creating if needed) the journal in `data_dir`, and starts its writer thread.
     pub fn open(data_dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(data_dir)?;
         let path = data_dir.join(JOURNAL);
-        let file = File::options().create(true).append(true).open(&path)?;
+        let mut file = File::options().create(true).append(true).open(&path)?;
         let mut ids = HashSet::new();
         for line in BufReader::new(File::open(&path)?).lines() {
             let line: serde_json::Value = serde_json::from_str(&line?).unwrap_or_default();
@@ -50,10 +90,10 @@ impl PaperOms {
                 ids.insert(id.to_owned());
             }
         }
-        Ok(Self {
-            path,
-            journal: Arc::new(Mutex::new(Journal { file, ids })),
-        })
+        let journal = GroupCommit::spawn("paper-journal", MAX_BATCH, move |entries| {
+            append(&mut file, &mut ids, entries)
+        })?;
+        Ok(Self { path, journal })
     }
 
     /// Returns the journal's path.
@@ -78,24 +118,11 @@ impl OmsClient for PaperOms {
         })
         .map_err(|e| OmsError::permanent("encoding", format!("cannot encode the order: {e}")))?;
         line.push(b'\n');
-        let journal = self.journal.clone();
-        let id = order.client_order_id.to_string();
-        // Blocking I/O on the blocking pool; the lock keeps lines whole and the id check and the
-        // write together, and is never held across an await.
-        let written = tokio::task::spawn_blocking(move || {
-            let mut journal = journal
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if journal.ids.contains(&id) {
-                return Ok(true);
-            }
-            journal.file.write_all(&line)?;
-            journal.file.sync_data()?;
-            journal.ids.insert(id);
-            Ok::<bool, std::io::Error>(false)
-        })
-        .await;
-        match written {
+        let entry = Entry {
+            id: order.client_order_id.to_string(),
+            line,
+        };
+        match self.journal.run("paper journal", entry).await {
             Ok(Ok(duplicate)) => Ok(OmsAccepted {
                 order_id,
                 duplicate,
@@ -104,10 +131,7 @@ impl OmsClient for PaperOms {
                 "journal",
                 format!("paper journal: {e}"),
             )),
-            Err(e) => Err(OmsError::transient(
-                "journal",
-                format!("paper journal writer: {e}"),
-            )),
+            Err(e) => Err(OmsError::transient("journal", e.to_string())),
         }
     }
 
@@ -122,6 +146,45 @@ mod tests {
     use mts1b_inbound_core::testing::order;
 
     use super::*;
+
+    #[test]
+    fn a_batch_journals_each_id_once_with_one_write() {
+        let path = std::env::temp_dir().join(format!("mts1b-paper-batch-{}", std::process::id()));
+        let mut file = File::create(&path).unwrap();
+        let mut ids = HashSet::from(["old".to_owned()]);
+        let entry = |id: &str| Entry {
+            id: id.into(),
+            line: format!("{id}\n").into_bytes(),
+        };
+        let written = append(
+            &mut file,
+            &mut ids,
+            vec![entry("a"), entry("a"), entry("old"), entry("b")],
+        );
+        assert_eq!(written, [Ok(false), Ok(true), Ok(true), Ok(false)]);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a\nb\n");
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_failed_write_journals_nothing_of_its_batch() {
+        // A read-only handle: every write fails.
+        let path = std::env::temp_dir().join(format!("mts1b-paper-ro-{}", std::process::id()));
+        std::fs::write(&path, "").unwrap();
+        let mut file = File::open(&path).unwrap();
+        let mut ids = HashSet::new();
+        let written = append(
+            &mut file,
+            &mut ids,
+            vec![Entry {
+                id: "a".into(),
+                line: b"a\n".to_vec(),
+            }],
+        );
+        assert!(written[0].is_err(), "{written:?}");
+        assert!(ids.is_empty(), "a resend must write it again");
+        let _ = std::fs::remove_file(&path);
+    }
 
     #[tokio::test]
     async fn a_resend_is_a_duplicate_even_after_reopening() {

@@ -1,10 +1,13 @@
 //! The embedded durable store (redb): one record per accepted alert, written (and fsynced by
 //! redb's commit) before the HTTP answer.
 //!
-//! Tables: `orders` (client order id → the record as JSON) and `queue` (arrival sequence → client
-//! order id, for records still queued), plus `meta` (the next sequence number). The queue table
-//! is what recovery replays, in arrival order; the orders table is what the replay window is
-//! warmed from and what `/orders/...` reads.
+//! Tables: `records` (arrival sequence → the record as JSON), `ids` (client order id → arrival
+//! sequence), `queued` (the sequence numbers of records still queued) and `meta` (the next
+//! sequence number). Records are keyed by arrival so that new ones append to the right edge of
+//! the tree and status changes land on the same recent pages: a batch of commits dirties a few
+//! pages, not one random leaf per order (client order ids are hashes). `queued` is what recovery
+//! replays, in arrival order; `records` is what the replay window is warmed from, `ids` what
+//! `/orders/...` and the replay check look up.
 
 use std::path::Path;
 
@@ -12,8 +15,9 @@ use mts1b_inbound_core::{ClientOrderId, OrderIntent, UnixMillis};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
-const ORDERS: TableDefinition<u128, &[u8]> = TableDefinition::new("orders");
-const QUEUE: TableDefinition<u64, u128> = TableDefinition::new("queue");
+const RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("records");
+const IDS: TableDefinition<u128, u64> = TableDefinition::new("ids");
+const QUEUED: TableDefinition<u64, ()> = TableDefinition::new("queued");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 const NEXT_SEQ: &str = "next_seq";
 
@@ -71,20 +75,150 @@ pub enum Durability {
     Lazy,
 }
 
-/// What [`OrderStore::record`] did.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What recording a newly accepted order did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Recording {
-    /// Recorded as queued.
-    Recorded(Box<OrderRecord>),
+    /// Recorded as queued, with this arrival sequence number.
+    Recorded {
+        /// Arrival order, across restarts.
+        seq: u64,
+    },
     /// Not recorded: the same alert was accepted at this time, within the window (or is still
     /// queued).
     AlreadyAccepted(UnixMillis),
 }
 
+/// How an order moves on after an OMS answer (or the lack of one).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Transition {
+    /// The OMS accepted it, after `attempts` calls.
+    Submitted {
+        /// The OMS's id for the order.
+        order_id: String,
+        /// OMS calls made.
+        attempts: u32,
+    },
+    /// The OMS refused it.
+    Rejected {
+        /// The OMS's reason.
+        reason: String,
+        /// OMS calls made.
+        attempts: u32,
+    },
+    /// Older than `delivery.max_order_age` before the OMS took it.
+    Expired,
+    /// A call failed transiently; it will be retried.
+    Retrying {
+        /// What went wrong.
+        error: String,
+        /// OMS calls made.
+        attempts: u32,
+    },
+}
+
+impl Transition {
+    /// Whether the change must be on disk before the caller goes on. It follows what a crash
+    /// would cost: losing a `submitted` status or an attempt count only means the order is sent
+    /// again, and the OMS dedupes it on its client order id, so those are lazy; a `rejected` or
+    /// `expired` status is fsynced, because resending a refused or expired order could let
+    /// through what was answered as refused.
+    pub fn durability(&self) -> Durability {
+        match self {
+            Transition::Submitted { .. } | Transition::Retrying { .. } => Durability::Lazy,
+            Transition::Rejected { .. } | Transition::Expired => Durability::Fsync,
+        }
+    }
+
+    fn apply(self, record: &mut OrderRecord, now: UnixMillis) {
+        match self {
+            Transition::Submitted { order_id, attempts } => {
+                record.status = Status::Submitted;
+                record.order_id = Some(order_id);
+                record.attempts = attempts;
+            }
+            Transition::Rejected { reason, attempts } => {
+                record.status = Status::Rejected;
+                record.last_error = Some(reason);
+                record.attempts = attempts;
+            }
+            Transition::Expired => record.status = Status::Expired,
+            Transition::Retrying { error, attempts } => {
+                record.last_error = Some(error);
+                record.attempts = attempts;
+            }
+        }
+        record.updated_at = now;
+    }
+}
+
+/// One write, applied alone or in one transaction with others ([`OrderStore::apply`]).
+#[derive(Clone, Debug)]
+pub enum Change {
+    /// Records a newly accepted order as queued, with the next arrival sequence number, unless
+    /// the same id is still queued or was accepted within `window` before `now`.
+    Record {
+        /// The order.
+        order: OrderIntent,
+        /// When it was accepted.
+        now: UnixMillis,
+        /// The replay window.
+        window: std::time::Duration,
+    },
+    /// Moves the order `id` on; a record that becomes final leaves the queue.
+    Update {
+        /// The order.
+        id: ClientOrderId,
+        /// When.
+        now: UnixMillis,
+        /// What happened.
+        transition: Transition,
+    },
+}
+
+impl Change {
+    fn durability(&self) -> Durability {
+        match self {
+            Change::Record { .. } => Durability::Fsync,
+            Change::Update { transition, .. } => transition.durability(),
+        }
+    }
+}
+
+/// What one [`Change`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    /// What recording did.
+    Recorded(Recording),
+    /// The updated record; `None` if there was no such order.
+    Updated(Option<Box<OrderRecord>>),
+}
+
+impl Applied {
+    pub(crate) fn recording(self) -> Result<Recording, StoreError> {
+        match self {
+            Applied::Recorded(recording) => Ok(recording),
+            Applied::Updated(_) => Err(mismatch()),
+        }
+    }
+
+    pub(crate) fn updated(self) -> Result<Option<Box<OrderRecord>>, StoreError> {
+        match self {
+            Applied::Updated(record) => Ok(record),
+            Applied::Recorded(_) => Err(mismatch()),
+        }
+    }
+}
+
 /// A store failure: the caller answers 503 (nothing recorded) or retries later.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 #[error("order store: {0}")]
-pub struct StoreError(String);
+pub struct StoreError(pub(crate) String);
+
+impl From<crate::group_commit::Stopped> for StoreError {
+    fn from(e: crate::group_commit::Stopped) -> Self {
+        StoreError(e.to_string())
+    }
+}
 
 impl From<tokio::task::JoinError> for StoreError {
     fn from(e: tokio::task::JoinError) -> Self {
@@ -96,9 +230,109 @@ fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
 }
 
+pub(crate) fn mismatch() -> StoreError {
+    StoreError("a change was answered out of kind".into())
+}
+
 fn key(id: &ClientOrderId) -> u128 {
     id.as_uuid().as_u128()
 }
+
+/// The tables of one write transaction.
+struct Tables<'t> {
+    records: redb::Table<'t, u64, &'static [u8]>,
+    ids: redb::Table<'t, u128, u64>,
+    queued: redb::Table<'t, u64, ()>,
+    meta: redb::Table<'t, &'static str, u64>,
+}
+
+impl<'t> Tables<'t> {
+    fn open(txn: &'t redb::WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Self {
+            records: txn.open_table(RECORDS).map_err(err)?,
+            ids: txn.open_table(IDS).map_err(err)?,
+            queued: txn.open_table(QUEUED).map_err(err)?,
+            meta: txn.open_table(META).map_err(err)?,
+        })
+    }
+
+    fn find(&self, id: &ClientOrderId) -> Result<Option<OrderRecord>, StoreError> {
+        let Some(seq) = self.ids.get(key(id)).map_err(err)?.map(|v| v.value()) else {
+            return Ok(None);
+        };
+        let record = self.records.get(seq).map_err(err)?;
+        record.map(|bytes| decode(bytes.value())).transpose()
+    }
+
+    fn put(&mut self, record: &OrderRecord) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(record).map_err(err)?;
+        self.records
+            .insert(record.seq, bytes.as_slice())
+            .map_err(err)?;
+        Ok(())
+    }
+
+    fn record(
+        &mut self,
+        order: OrderIntent,
+        now: UnixMillis,
+        window: std::time::Duration,
+    ) -> Result<Recording, StoreError> {
+        let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+        let id = order.client_order_id;
+        if let Some(existing) = self.find(&id)? {
+            if !existing.status.is_final() || now.millis_since(existing.accepted_at) < window_ms {
+                return Ok(Recording::AlreadyAccepted(existing.accepted_at));
+            }
+            // Accepted again after the window: the old record gives way to the new one.
+            self.records.remove(existing.seq).map_err(err)?;
+        }
+        let seq = self
+            .meta
+            .get(NEXT_SEQ)
+            .map_err(err)?
+            .map_or(0, |v| v.value());
+        self.meta.insert(NEXT_SEQ, seq + 1).map_err(err)?;
+        self.put(&OrderRecord {
+            order,
+            status: Status::Queued,
+            attempts: 0,
+            order_id: None,
+            last_error: None,
+            seq,
+            accepted_at: now,
+            updated_at: now,
+        })?;
+        self.ids.insert(key(&id), seq).map_err(err)?;
+        self.queued.insert(seq, ()).map_err(err)?;
+        Ok(Recording::Recorded { seq })
+    }
+
+    fn update(
+        &mut self,
+        id: &ClientOrderId,
+        now: UnixMillis,
+        transition: Transition,
+    ) -> Result<Option<Box<OrderRecord>>, StoreError> {
+        let Some(mut record) = self.find(id)? else {
+            return Ok(None);
+        };
+        transition.apply(&mut record, now);
+        self.put(&record)?;
+        if record.status.is_final() {
+            self.queued.remove(record.seq).map_err(err)?;
+        }
+        Ok(Some(Box::new(record)))
+    }
+}
+
+fn decode(bytes: &[u8]) -> Result<OrderRecord, StoreError> {
+    serde_json::from_slice(bytes).map_err(err)
+}
+
+/// redb's page cache. Its default (1 GiB) would let the process grow with the file; the hot
+/// pages are the right edge of `records` and the upper levels of `ids`, which fit easily.
+const CACHE_BYTES: usize = 16 << 20;
 
 /// The durable order store.
 pub struct OrderStore {
@@ -109,124 +343,103 @@ impl OrderStore {
     /// Opens (creating if needed) the store in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(err)?;
-        let db = Database::create(data_dir.join(FILE)).map_err(err)?;
+        let db = redb::Builder::new()
+            .set_cache_size(CACHE_BYTES)
+            .create(data_dir.join(FILE))
+            .map_err(err)?;
         let txn = db.begin_write().map_err(err)?;
-        {
-            txn.open_table(ORDERS).map_err(err)?;
-            txn.open_table(QUEUE).map_err(err)?;
-            txn.open_table(META).map_err(err)?;
-        }
+        Tables::open(&txn)?;
         txn.commit().map_err(err)?;
         Ok(Self { db })
     }
 
-    /// Records a newly accepted order as queued, durably, with the next arrival sequence number,
-    /// unless the same id is still queued or was accepted within `window` before `now`: then
-    /// nothing is written and the earlier acceptance time is returned. This is the durable half
-    /// of the replay window: the check and the write are one transaction.
+    /// Applies `changes` in one write transaction, in order (a later change sees an earlier
+    /// one), with one commit: fsynced if any change needs it, lazy otherwise. Either every
+    /// change is applied or, on error, none is. This is what group commit batches.
+    pub fn apply(&self, changes: Vec<Change>) -> Result<Vec<Applied>, StoreError> {
+        let mut txn = self.db.begin_write().map_err(err)?;
+        if changes.iter().all(|c| c.durability() == Durability::Lazy) {
+            txn.set_durability(redb::Durability::None).map_err(err)?;
+        }
+        let applied = {
+            let mut tables = Tables::open(&txn)?;
+            let mut applied = Vec::with_capacity(changes.len());
+            for change in changes {
+                applied.push(match change {
+                    Change::Record { order, now, window } => {
+                        Applied::Recorded(tables.record(order, now, window)?)
+                    }
+                    Change::Update {
+                        id,
+                        now,
+                        transition,
+                    } => Applied::Updated(tables.update(&id, now, transition)?),
+                });
+            }
+            applied
+        };
+        txn.commit().map_err(err)?;
+        Ok(applied)
+    }
+
+    /// Records a newly accepted order, durably, in a transaction of its own (see
+    /// [`Change::Record`]). The check and the write are one transaction: this is the durable half
+    /// of the replay window.
     pub fn record(
         &self,
         order: &OrderIntent,
         now: UnixMillis,
         window: std::time::Duration,
     ) -> Result<Recording, StoreError> {
-        let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
-        let txn = self.db.begin_write().map_err(err)?;
-        let record = {
-            let mut orders = txn.open_table(ORDERS).map_err(err)?;
-            let id = key(&order.client_order_id);
-            if let Some(existing) = orders.get(id).map_err(err)? {
-                let existing: OrderRecord =
-                    serde_json::from_slice(existing.value()).map_err(err)?;
-                if !existing.status.is_final() || now.millis_since(existing.accepted_at) < window_ms
-                {
-                    return Ok(Recording::AlreadyAccepted(existing.accepted_at));
-                }
-            }
-            let mut meta = txn.open_table(META).map_err(err)?;
-            let seq = meta.get(NEXT_SEQ).map_err(err)?.map_or(0, |v| v.value());
-            meta.insert(NEXT_SEQ, seq + 1).map_err(err)?;
-            let record = OrderRecord {
-                order: order.clone(),
-                status: Status::Queued,
-                attempts: 0,
-                order_id: None,
-                last_error: None,
-                seq,
-                accepted_at: now,
-                updated_at: now,
-            };
-            let bytes = serde_json::to_vec(&record).map_err(err)?;
-            orders.insert(id, bytes.as_slice()).map_err(err)?;
-            txn.open_table(QUEUE)
-                .map_err(err)?
-                .insert(seq, id)
-                .map_err(err)?;
-            record
-        };
-        txn.commit().map_err(err)?;
-        Ok(Recording::Recorded(Box::new(record)))
+        self.apply_one(Change::Record {
+            order: order.clone(),
+            now,
+            window,
+        })?
+        .recording()
+    }
+
+    /// Moves the order `id` on, in a transaction of its own (see [`Change::Update`]).
+    pub fn update(
+        &self,
+        id: &ClientOrderId,
+        now: UnixMillis,
+        transition: Transition,
+    ) -> Result<Option<Box<OrderRecord>>, StoreError> {
+        self.apply_one(Change::Update {
+            id: *id,
+            now,
+            transition,
+        })?
+        .updated()
+    }
+
+    fn apply_one(&self, change: Change) -> Result<Applied, StoreError> {
+        self.apply(vec![change])?.pop().ok_or_else(mismatch)
     }
 
     /// Returns the record of `id`.
     pub fn get(&self, id: &ClientOrderId) -> Result<Option<OrderRecord>, StoreError> {
         let txn = self.db.begin_read().map_err(err)?;
-        let orders = txn.open_table(ORDERS).map_err(err)?;
-        let value = orders.get(key(id)).map_err(err)?;
-        value
-            .map(|v| serde_json::from_slice(v.value()).map_err(err))
-            .transpose()
-    }
-
-    /// Applies `change` to the record of `id`; a record that becomes final leaves the queue.
-    /// With `Durability::Fsync` the change is on disk when this returns; with `Durability::Lazy`
-    /// it reaches the disk with the next durable commit, and a crash before that loses it (use it
-    /// only for changes whose loss is harmless, see the outbox).
-    pub fn update(
-        &self,
-        id: &ClientOrderId,
-        durability: Durability,
-        change: impl FnOnce(&mut OrderRecord),
-    ) -> Result<Option<OrderRecord>, StoreError> {
-        let mut txn = self.db.begin_write().map_err(err)?;
-        if durability == Durability::Lazy {
-            txn.set_durability(redb::Durability::None).map_err(err)?;
-        }
-        let updated = {
-            let mut orders = txn.open_table(ORDERS).map_err(err)?;
-            let Some(bytes) = orders
-                .get(key(id))
-                .map_err(err)?
-                .map(|v| v.value().to_vec())
-            else {
-                return Ok(None);
-            };
-            let mut record: OrderRecord = serde_json::from_slice(&bytes).map_err(err)?;
-            change(&mut record);
-            let bytes = serde_json::to_vec(&record).map_err(err)?;
-            orders.insert(key(id), bytes.as_slice()).map_err(err)?;
-            if record.status.is_final() {
-                txn.open_table(QUEUE)
-                    .map_err(err)?
-                    .remove(record.seq)
-                    .map_err(err)?;
-            }
-            record
+        let ids = txn.open_table(IDS).map_err(err)?;
+        let Some(seq) = ids.get(key(id)).map_err(err)?.map(|v| v.value()) else {
+            return Ok(None);
         };
-        txn.commit().map_err(err)?;
-        Ok(Some(updated))
+        let records = txn.open_table(RECORDS).map_err(err)?;
+        let record = records.get(seq).map_err(err)?;
+        record.map(|bytes| decode(bytes.value())).transpose()
     }
 
     /// Every queued record, in arrival order (what recovery resumes).
     pub fn queued(&self) -> Result<Vec<OrderRecord>, StoreError> {
         let txn = self.db.begin_read().map_err(err)?;
-        let queue = txn.open_table(QUEUE).map_err(err)?;
-        let orders = txn.open_table(ORDERS).map_err(err)?;
+        let queued = txn.open_table(QUEUED).map_err(err)?;
+        let records = txn.open_table(RECORDS).map_err(err)?;
         let mut out = Vec::new();
-        for entry in queue.iter().map_err(err)? {
-            let (_, id) = entry.map_err(err)?;
-            if let Some(bytes) = orders.get(id.value()).map_err(err)? {
-                out.push(serde_json::from_slice(bytes.value()).map_err(err)?);
+        for entry in queued.iter().map_err(err)? {
+            let (seq, _) = entry.map_err(err)?;
+            if let Some(bytes) = records.get(seq.value()).map_err(err)? {
+                out.push(decode(bytes.value())?);
             }
         }
         Ok(out)
@@ -239,11 +452,11 @@ impl OrderStore {
         since: UnixMillis,
     ) -> Result<Vec<(ClientOrderId, UnixMillis)>, StoreError> {
         let txn = self.db.begin_read().map_err(err)?;
-        let orders = txn.open_table(ORDERS).map_err(err)?;
+        let records = txn.open_table(RECORDS).map_err(err)?;
         let mut out = Vec::new();
-        for entry in orders.iter().map_err(err)? {
+        for entry in records.iter().map_err(err)? {
             let (_, bytes) = entry.map_err(err)?;
-            let record: OrderRecord = serde_json::from_slice(bytes.value()).map_err(err)?;
+            let record = decode(bytes.value())?;
             if record.accepted_at >= since {
                 out.push((record.order.client_order_id, record.accepted_at));
             }
@@ -254,23 +467,33 @@ impl OrderStore {
     /// Deletes final records accepted before `before`; returns how many.
     pub fn prune(&self, before: UnixMillis) -> Result<usize, StoreError> {
         let txn = self.db.begin_write().map_err(err)?;
-        let mut pruned = 0;
+        let mut gone = Vec::new();
         {
-            let mut orders = txn.open_table(ORDERS).map_err(err)?;
-            orders
+            let mut tables = Tables::open(&txn)?;
+            tables
+                .records
                 .retain(|_, bytes| {
-                    let keep = serde_json::from_slice::<OrderRecord>(bytes)
-                        .map(|r| !r.status.is_final() || r.accepted_at >= before)
-                        .unwrap_or(true);
-                    pruned += usize::from(!keep);
-                    keep
+                    decode(bytes).map_or(true, |r| {
+                        let keep = !r.status.is_final() || r.accepted_at >= before;
+                        if !keep {
+                            gone.push(r.order.client_order_id);
+                        }
+                        keep
+                    })
                 })
                 .map_err(err)?;
+            for id in &gone {
+                tables.ids.remove(key(id)).map_err(err)?;
+            }
         }
         txn.commit().map_err(err)?;
-        Ok(pruned)
+        Ok(gone.len())
     }
 }
+
+mod writer;
+
+pub use writer::StoreWriter;
 
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,6 @@ use mts1b_inbound_core::UnixMillis;
 use mts1b_inbound_core::testing::order;
 
 use super::*;
-use crate::store::Durability;
 
 fn dir(tag: &str) -> std::path::PathBuf {
     let d = std::env::temp_dir().join(format!("mts1b-store-{tag}-{}", std::process::id()));
@@ -15,9 +14,9 @@ fn dir(tag: &str) -> std::path::PathBuf {
 const T: UnixMillis = UnixMillis(1_709_296_500_000);
 const WINDOW: Duration = Duration::from_secs(300);
 
-fn recorded(r: Recording) -> Option<OrderRecord> {
+fn recorded(r: Recording) -> Option<u64> {
     match r {
-        Recording::Recorded(record) => Some(*record),
+        Recording::Recorded { seq } => Some(seq),
         Recording::AlreadyAccepted(_) => None,
     }
 }
@@ -42,8 +41,10 @@ fn records_survive_reopening_in_arrival_order() {
     let seqs: Vec<u64> = store.queued().unwrap().iter().map(|r| r.seq).collect();
     assert_eq!(seqs, [0, 1, 2]);
     // The sequence goes on after a restart.
-    let d2 = recorded(store.record(&order("f", "d", T), T, WINDOW).unwrap()).unwrap();
-    assert_eq!(d2.seq, 3);
+    assert_eq!(
+        recorded(store.record(&order("f", "d", T), T, WINDOW).unwrap()),
+        Some(3)
+    );
 }
 
 #[test]
@@ -52,11 +53,14 @@ fn final_records_leave_the_queue_and_keep_their_outcome() {
     let o = order("f", "k", T);
     store.record(&o, T, WINDOW).unwrap();
     let done = store
-        .update(&o.client_order_id, Durability::Fsync, |r| {
-            r.status = Status::Submitted;
-            r.order_id = Some("oms-1".into());
-            r.attempts = 2;
-        })
+        .update(
+            &o.client_order_id,
+            T,
+            Transition::Submitted {
+                order_id: "oms-1".into(),
+                attempts: 2,
+            },
+        )
         .unwrap()
         .unwrap();
     assert_eq!(done.status, Status::Submitted);
@@ -81,9 +85,7 @@ fn the_same_alert_is_refused_while_queued_or_within_the_window() {
     );
     assert_eq!(store.queued().unwrap().len(), 1);
     store
-        .update(&o.client_order_id, Durability::Fsync, |r| {
-            r.status = Status::Expired
-        })
+        .update(&o.client_order_id, T, Transition::Expired)
         .unwrap();
     // Final, but within the window: still refused.
     let within = UnixMillis(T.0 + 299_999);
@@ -92,7 +94,8 @@ fn the_same_alert_is_refused_while_queued_or_within_the_window() {
         Recording::AlreadyAccepted(T)
     );
     let later = UnixMillis(T.0 + 600_000);
-    let again = recorded(store.record(&o, later, WINDOW).unwrap()).unwrap();
+    assert!(recorded(store.record(&o, later, WINDOW).unwrap()).is_some());
+    let again = store.get(&o.client_order_id).unwrap().unwrap();
     assert_eq!(
         (again.status, again.accepted_at, again.attempts),
         (Status::Queued, later, 0)
@@ -111,14 +114,24 @@ fn prune_keeps_queued_and_recent_records() {
         .record(&recent, UnixMillis(T.0 + 400_000), WINDOW)
         .unwrap();
     store
-        .update(&old_final.client_order_id, Durability::Fsync, |r| {
-            r.status = Status::Rejected
-        })
+        .update(
+            &old_final.client_order_id,
+            T,
+            Transition::Rejected {
+                reason: "no".into(),
+                attempts: 1,
+            },
+        )
         .unwrap();
     store
-        .update(&recent.client_order_id, Durability::Fsync, |r| {
-            r.status = Status::Submitted
-        })
+        .update(
+            &recent.client_order_id,
+            T,
+            Transition::Submitted {
+                order_id: "oms-2".into(),
+                attempts: 1,
+            },
+        )
         .unwrap();
     assert_eq!(store.prune(UnixMillis(T.0 + 300_000)).unwrap(), 1);
     assert!(store.get(&old_final.client_order_id).unwrap().is_none());
@@ -131,4 +144,69 @@ fn prune_keeps_queued_and_recent_records() {
         .map(|(_, at)| at)
         .collect();
     assert_eq!(since, [UnixMillis(T.0 + 400_000)]);
+}
+
+#[test]
+fn a_batch_is_one_transaction_in_which_later_changes_see_earlier_ones() {
+    let store = OrderStore::open(&dir("batch")).unwrap();
+    let (a, b) = (order("f", "a", T), order("f", "b", T));
+    let record = |o: &OrderIntent| Change::Record {
+        order: o.clone(),
+        now: T,
+        window: WINDOW,
+    };
+    let submitted = Transition::Submitted {
+        order_id: "oms-a".into(),
+        attempts: 1,
+    };
+    let applied = store
+        .apply(vec![
+            record(&a),
+            record(&a),
+            Change::Update {
+                id: a.client_order_id,
+                now: T,
+                transition: submitted,
+            },
+            record(&b),
+        ])
+        .unwrap();
+    assert_eq!(
+        applied[0],
+        Applied::Recorded(Recording::Recorded { seq: 0 })
+    );
+    assert_eq!(applied[1], Applied::Recorded(Recording::AlreadyAccepted(T)));
+    let Applied::Updated(Some(updated)) = &applied[2] else {
+        panic!("{:?}", applied[2])
+    };
+    assert_eq!(updated.status, Status::Submitted);
+    assert_eq!(
+        applied[3],
+        Applied::Recorded(Recording::Recorded { seq: 1 })
+    );
+    let queued: Vec<String> = store
+        .queued()
+        .unwrap()
+        .iter()
+        .map(|r| r.order.idempotency_key.to_string())
+        .collect();
+    assert_eq!(queued, ["b"], "a left the queue when it was submitted");
+}
+
+#[test]
+fn only_losses_a_resend_repairs_are_lazy() {
+    let lazy = |t: Transition| t.durability() == Durability::Lazy;
+    assert!(lazy(Transition::Submitted {
+        order_id: "x".into(),
+        attempts: 1
+    }));
+    assert!(lazy(Transition::Retrying {
+        error: "x".into(),
+        attempts: 1
+    }));
+    assert!(!lazy(Transition::Rejected {
+        reason: "x".into(),
+        attempts: 1
+    }));
+    assert!(!lazy(Transition::Expired));
 }

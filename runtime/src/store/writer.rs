@@ -1,0 +1,63 @@
+//! The store's writer thread: changes from concurrent callers applied together, one
+//! transaction and at most one fsync per batch ([`crate::group_commit`]).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mts1b_inbound_core::{ClientOrderId, OrderIntent, UnixMillis};
+
+use super::{Applied, Change, OrderRecord, OrderStore, Recording, StoreError, Transition};
+use crate::group_commit::GroupCommit;
+
+/// The most changes one transaction takes: enough to absorb any burst the in-flight cap lets
+/// through, small enough that one commit stays short.
+const MAX_BATCH: usize = 512;
+
+const NAME: &str = "order store";
+
+/// Writes to an [`OrderStore`] through its group-commit thread. Reads go to the store directly.
+pub struct StoreWriter {
+    commit: GroupCommit<Change, Result<Applied, StoreError>>,
+}
+
+impl StoreWriter {
+    /// Starts the writer thread of `store`.
+    pub fn start(store: Arc<OrderStore>) -> Result<Self, StoreError> {
+        let commit = GroupCommit::spawn("store", MAX_BATCH, move |changes: Vec<Change>| {
+            let n = changes.len();
+            match store.apply(changes) {
+                Ok(applied) => applied.into_iter().map(Ok).collect(),
+                // Nothing of the batch was written: every caller gets the error.
+                Err(e) => vec![Err(e); n],
+            }
+        })
+        .map_err(|e| StoreError(format!("cannot start the store writer: {e}")))?;
+        Ok(Self { commit })
+    }
+
+    /// Records a newly accepted order ([`Change::Record`]); on disk when this returns.
+    pub async fn record(
+        &self,
+        order: OrderIntent,
+        now: UnixMillis,
+        window: Duration,
+    ) -> Result<Recording, StoreError> {
+        let change = Change::Record { order, now, window };
+        self.commit.run(NAME, change).await??.recording()
+    }
+
+    /// Moves the order `id` on ([`Change::Update`]), durably or lazily as the transition says.
+    pub async fn update(
+        &self,
+        id: ClientOrderId,
+        now: UnixMillis,
+        transition: Transition,
+    ) -> Result<Option<Box<OrderRecord>>, StoreError> {
+        let change = Change::Update {
+            id,
+            now,
+            transition,
+        };
+        self.commit.run(NAME, change).await??.updated()
+    }
+}
