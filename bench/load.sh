@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
-# The load harness (issue 5), first part: throughput, server CPU time per request and RSS for the
-# release binary and a bare hyper server answering a fixed 202 (the ceiling), alternating the two,
-# for accepted alerts, duplicates, forged secrets and oversize bodies.
+# The load harness (issue 5). Runs the release binary (10,000 funds, paper OMS, durable store)
+# and a bare hyper server answering a fixed 202 (the ceiling, examples/ceiling.rs), alternating
+# the two, and prints for accepted alerts, duplicates, forged secrets and oversize bodies:
+#   - throughput and server CPU time per request (wrk, closed loop, CONNS connections);
+#   - p50/p99/p99.9 latency at a constant RATE (examples/constant_rate.rs, open loop: measured
+#     from each request's intended send time, so stalls cannot hide);
+# then the latency of genuine alerts during a forged-secret flood, the RSS after load, and the
+# RSS over a SOAK-second flood of unique forged keys. Last, the medians and the issue's targets.
 #
-# Usage: bench/load.sh [ROUNDS=3] [SECONDS=10]     (needs wrk: apt-get install wrk)
-# Environment: CONNS (64), THREADS (2). Prints one line per run, then the medians.
+# Usage: bench/load.sh [ROUNDS=3] [SECONDS=10]        (needs wrk: apt-get install -y wrk)
+# Environment: CONNS (64), THREADS (2), RATE (2000), FLOOD (20000), GENUINE (100), SOAK (60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rounds="${1:-3}"; secs="${2:-10}"; conns="${CONNS:-64}"; threads="${THREADS:-2}"
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 2; }
+rounds="${1:-3}"; secs="${2:-10}"
+conns="${CONNS:-64}"; threads="${THREADS:-2}"; rate="${RATE:-2000}"
+flood="${FLOOD:-20000}"; genuine="${GENUINE:-100}"; soak="${SOAK:-60}"
+command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 2; }
 
-cargo build --release --quiet --bin mts1b-tradingview --example ceiling
+cargo build --release --quiet --bin mts1b-tradingview --example ceiling --example constant_rate
 work="$(mktemp -d)"
 bridge_port=18280; bridge_admin=18290; ceiling_port=18281
 python3 - "$work" "$bridge_port" "$bridge_admin" > "$work/config.toml" <<'PY'
@@ -36,31 +43,77 @@ done
 ticks=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+pid_of() { if [ "$1" = ceiling ]; then echo $ceiling_pid; else echo $bridge_pid; fi; }
+port_of() { if [ "$1" = ceiling ]; then echo $ceiling_port; else echo $bridge_port; fi; }
+run_id=0
 
+# results.tsv: scenario target rps cpu_us p50 p99 p999
 results="$work/results.tsv"
+scenarios="accepted duplicate forged oversize"
 for round in $(seq 1 "$rounds"); do
-  for scenario in accepted duplicate forged oversize; do
+  for scenario in $scenarios; do
     for target in ceiling bridge; do
-      if [ "$target" = ceiling ]; then pid=$ceiling_pid; port=$ceiling_port; else pid=$bridge_pid; port=$bridge_port; fi
+      pid=$(pid_of $target); port=$(port_of $target); run_id=$((run_id + 1))
       before=$(cpu "$pid")
-      out=$(wrk -t"$threads" -c"$conns" -d"${secs}s" -s bench/alert.lua "http://127.0.0.1:$port" -- "$scenario" "r$round$target")
+      out=$(wrk -t"$threads" -c"$conns" -d"${secs}s" -s bench/alert.lua "http://127.0.0.1:$port" -- "$scenario" "w$run_id")
       after=$(cpu "$pid")
       rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
       total=$(awk '/requests in/ {print $1}' <<<"$out")
-      non2xx=$(awk '/Non-2xx/ {print $5}' <<<"$out"); non2xx=${non2xx:-0}
       cpu_us=$(awk -v a="$after" -v b="$before" -v t="$ticks" -v n="$total" 'BEGIN {printf "%.1f", (a - b) / t * 1e6 / n}')
-      printf "round %s  %-9s %-8s %10s req/s  %7s us CPU/req  non-2xx %s\n" "$round" "$scenario" "$target" "$rps" "$cpu_us" "$non2xx"
-      printf "%s\t%s\t%s\t%s\n" "$scenario" "$target" "$rps" "$cpu_us" >> "$results"
+      read -r _ _ _ sent ok non2xx errors p50 p99 p999 max < <(
+        target/release/examples/constant_rate "127.0.0.1:$port" "$secs" "$scenario:$rate" "c$run_id" | grep '^RESULT')
+      printf "round %s  %-9s %-8s %9s req/s %7s us CPU/req | at %s/s: p50 %6s  p99 %6s  p99.9 %6s  max %6s us (2xx %s, non-2xx %s, errors %s)\n" \
+        "$round" "$scenario" "$target" "$rps" "$cpu_us" "$rate" "$p50" "$p99" "$p999" "$max" "$ok" "$non2xx" "$errors"
+      printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$scenario" "$target" "$rps" "$cpu_us" "$p50" "$p99" "$p999" >> "$results"
     done
   done
 done
+rss_after_load=$(rss_kib $bridge_pid)
 
 echo
-echo "medians over $rounds round(s):"
-for scenario in accepted duplicate forged oversize; do
-  for target in ceiling bridge; do
-    awk -F'\t' -v s="$scenario" -v t="$target" '$1 == s && $2 == t {print $3 "\t" $4}' "$results" \
-      | sort -n | awk -v s="$scenario" -v t="$target" '{r[NR] = $1; c[NR] = $2} END {m = int((NR + 1) / 2); printf "  %-9s %-8s %10.0f req/s  %7s us CPU/req\n", s, t, r[m], c[m]}'
-  done
+echo "genuine alerts ($genuine/s) during a forged-secret flood ($flood/s), ${secs}s:"
+flood_out=$(target/release/examples/constant_rate "127.0.0.1:$bridge_port" "$secs" "forged:$flood,accepted:$genuine" flood)
+awk '/^RESULT/ {printf "  %-9s %6s/s sent %7s 2xx %7s non-2xx %7s errors %s | p50 %6s p99 %6s p99.9 %6s max %6s us\n", $2, $3, $4, $5, $6, $7, $8, $9, $10, $11}' <<<"$flood_out"
+genuine_p99=$(awk '$1 == "RESULT" && $2 == "accepted" {print $9}' <<<"$flood_out")
+
+echo
+echo "RSS during a ${soak}s flood of unique forged keys at $flood/s (KiB, every 5 s):"
+target/release/examples/constant_rate "127.0.0.1:$bridge_port" "$soak" "forged:$flood" soak > "$work/soak.out" &
+soak_pid=$!
+samples=""
+for _ in $(seq 1 $((soak / 5))); do sleep 5; samples="$samples $(rss_kib $bridge_pid)"; done
+wait $soak_pid
+echo " $samples"
+awk '/^RESULT/ {printf "  (soak: sent %s, non-2xx %s, errors %s)\n", $4, $6, $7}' "$work/soak.out"
+soak_max=$(tr ' ' '\n' <<<"$samples" | sort -n | tail -1)
+soak_min=$(tr ' ' '\n' <<<"$samples" | grep . | sort -n | head -1)
+
+median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+col() { awk -F'\t' -v s="$1" -v t="$2" -v c="$3" '$1 == s && $2 == t {print $c}' "$results" | median; }
+
+echo
+echo "medians over $rounds round(s) (bridge / ceiling):"
+printf "  %-9s %21s %19s %19s %19s\n" scenario "req/s" "CPU us/req" "p99 us" "p99.9 us"
+for s in $scenarios; do
+  printf "  %-9s %9s/%-9s %5.2fx %6s/%-6s %5.2fx %6s/%-6s %5.2fx %6s/%-6s\n" "$s" \
+    "$(col $s bridge 3)" "$(col $s ceiling 3)" "$(awk -v a="$(col $s bridge 3)" -v b="$(col $s ceiling 3)" 'BEGIN {print a / b}')" \
+    "$(col $s bridge 4)" "$(col $s ceiling 4)" "$(awk -v a="$(col $s bridge 4)" -v b="$(col $s ceiling 4)" 'BEGIN {print a / b}')" \
+    "$(col $s bridge 6)" "$(col $s ceiling 6)" "$(awk -v a="$(col $s bridge 6)" -v b="$(col $s ceiling 6)" 'BEGIN {print a / b}')" \
+    "$(col $s bridge 7)" "$(col $s ceiling 7)"
 done
-echo "bridge RSS after load: $(rss_kib $bridge_pid) KiB (ceiling: $(rss_kib $ceiling_pid) KiB)"
+
+ratio() { awk -v a="$(col "$1" bridge "$2")" -v b="$(col "$1" ceiling "$2")" 'BEGIN {printf "%.2f", a / b}'; }
+verdict() { if awk "BEGIN {exit !($1)}"; then echo "met   "; else echo "MISSED"; fi; }
+echo
+echo "targets (issue 5):"
+r=$(ratio accepted 3); echo "  $(verdict "$r >= 0.5") accepted req/s >= 0.5x ceiling: ${r}x"
+r=$(ratio accepted 4); echo "  $(verdict "$r <= 2") accepted CPU/req <= 2x ceiling: ${r}x"
+for s in $scenarios; do
+  r=$(ratio $s 6); echo "  $(verdict "$r <= 2") $s p99 at $rate/s <= 2x ceiling: ${r}x"
+done
+for s in duplicate forged; do
+  r=$(ratio $s 3); echo "  $(verdict "$r >= 0.8") $s req/s >= 0.8x ceiling: ${r}x"
+done
+echo "  $(verdict "$rss_after_load <= 65536") RSS after load <= 64 MiB: $((rss_after_load / 1024)) MiB (ceiling $(($(rss_kib $ceiling_pid) / 1024)) MiB)"
+echo "  $(verdict "$soak_max - $soak_min <= 2048") RSS flat over the ${soak}s forged flood (spread <= 2 MiB): $soak_min..$soak_max KiB"
+echo "  $(verdict "$genuine_p99 < 10000") genuine alert p99 during the $flood/s flood < 10 ms: $genuine_p99 us"

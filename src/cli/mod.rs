@@ -1,6 +1,7 @@
 //! Subcommands. Exit status: 0 success, 1 the alert was rejected, 2 usage or configuration error.
 
 mod check_config;
+mod logs;
 mod serve;
 mod template;
 mod validate;

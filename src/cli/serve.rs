@@ -11,6 +11,7 @@ use mts1b_inbound_config::{EnvOverrides, Origin, Settings, load_from};
 use mts1b_inbound_core::FundId;
 use mts1b_tradingview::service::{shutdown_signal, start_system};
 
+use super::logs::{self, LogGuard};
 use super::{ConfigArg, USAGE_ERROR, load_settings};
 
 /// Arguments of `serve`.
@@ -50,18 +51,21 @@ path = "./data"
     })
 }
 
-fn init_logs() {
-    // One JSON object per line on stderr; stdout is left to the banner. A failed log write is
-    // dropped silently: tracing-subscriber would otherwise report it with eprintln!, which
-    // panics when stderr is gone, and a dead log collector must never fail an order.
+fn init_logs() -> LogGuard {
+    // One JSON object per line on stderr, written off the request path (see `logs`); stdout is
+    // left to the banner. A failed log write is dropped silently: tracing-subscriber would
+    // otherwise report it with eprintln!, which panics when stderr is gone, and a dead log
+    // collector must never fail an order.
+    let (writer, guard) = logs::start(std::io::stderr(), logs::CAPACITY);
     let _ = tracing_subscriber::fmt()
         .json()
         .log_internal_errors(false)
         .flatten_event(true)
         .with_current_span(false)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_max_level(tracing::Level::INFO)
         .try_init();
+    guard
 }
 
 fn reachable(addr: SocketAddr) -> SocketAddr {
@@ -108,7 +112,7 @@ pub fn run(args: Args) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    init_logs();
+    let _logs = init_logs();
     if settings.funds.is_empty() {
         tracing::warn!(target: "mts1b::server", "no funds configured: every alert will be refused (use --config FILE or --dev)");
     }

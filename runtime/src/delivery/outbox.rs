@@ -268,22 +268,24 @@ impl Inner {
             match result {
                 Ok(accepted) => {
                     let order_id = accepted.order_id;
-                    let submitted = Transition::Submitted {
-                        order_id: order_id.clone(),
-                        attempts,
-                    };
-                    if let Err(e) = self.update(id, submitted).await {
-                        // The OMS has it; the next pass resends and the OMS dedupes.
-                        tracing::error!(target: "mts1b::delivery", client_order_id = %id, error = %e, "submitted but not recorded; will resend");
-                        tokio::time::sleep(self.policy.initial_backoff).await;
-                        continue;
-                    }
+                    // The caller hears of it at once: the status below is a lazy write (losing
+                    // it costs only a resend the OMS dedupes), so the answer does not wait for
+                    // it; `/orders` may still say `queued` for that moment.
+                    self.notify(&id, Final::Submitted(order_id.clone()));
                     self.count("submitted");
                     if let Some(m) = per_source {
                         m.orders_submitted.inc();
                     }
                     tracing::info!(target: "mts1b::delivery", client_order_id = %id, attempts, order_id = %order_id, duplicate = accepted.duplicate, "submitted");
-                    return self.notify(&id, Final::Submitted(order_id));
+                    let submitted = Transition::Submitted { order_id, attempts };
+                    // The OMS has it: only the record is behind. Retry writing it, never the
+                    // order (a store that stays broken leaves it queued, resent after a restart
+                    // and deduped by the OMS).
+                    while let Err(e) = self.update(id, submitted.clone()).await {
+                        tracing::error!(target: "mts1b::delivery", client_order_id = %id, error = %e, "submitted but not recorded; retrying the write");
+                        tokio::time::sleep(self.policy.max_backoff).await;
+                    }
+                    return;
                 }
                 Err(e) if e.class == ErrorClass::Permanent => {
                     let reason = e.message;
