@@ -1,5 +1,6 @@
 //! The costs per alert (issue 5): parse + normalize, a replay-window claim, a rate-limit check,
-//! and the whole in-memory pipeline through `handle()` with the durable store and the paper OMS.
+//! the whole in-memory pipeline through `handle()` with the durable store and the paper OMS, and
+//! the store's cost per order by batch size (what group commit buys).
 //!
 //! `cargo bench --bench pipeline` (figures in BENCHMARKS.md).
 
@@ -8,9 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use mts1b_tradingview::adapters::tradingview::TradingView;
 use mts1b_tradingview::config::StaticSecrets;
+use mts1b_tradingview::core::testing::order;
 use mts1b_tradingview::core::{
     ClientOrderId, Envelope, FundId, FundPolicy, IdempotencyKey, InboundAdapter, IpNet, Quantity,
     RateLimit, RawRequest, Secret, SecretLookup, SecretSource, SystemClock, UnixMillis,
@@ -22,7 +24,7 @@ use mts1b_tradingview::runtime::gates::rate_limit::FundRateLimits;
 use mts1b_tradingview::runtime::gates::replay::ReplayWindow;
 use mts1b_tradingview::runtime::gates::source::SourcePolicy;
 use mts1b_tradingview::runtime::metrics::Metrics;
-use mts1b_tradingview::runtime::store::OrderStore;
+use mts1b_tradingview::runtime::store::{Change, OrderStore, Transition};
 
 const ALERT: &str = r#"{"secret":"bench-secret","strategy_id":"tv_breakout_v1","fund_id":"fund-a","symbol":"BINANCE:BTCUSDT","side":"buy","quantity":"0.05","order_type":"limit","limit_price":"95000","tif":"day","actor":"tradingview","idempotency_key":"KEY","thesis":"20-bar breakout with vol confirmation","alert_time":"2024-03-01T12:34:56Z"}"#;
 
@@ -185,11 +187,68 @@ fn whole_pipeline(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&data);
 }
 
+/// What group commit buys: recording N orders and then marking them submitted, as two batches
+/// (one fsynced transaction, one lazy), the way the store's writer thread applies them under
+/// load. Reported per batch; criterion's throughput line gives orders per second.
+fn store_batches(c: &mut Criterion) {
+    let data = std::env::temp_dir().join(format!("mts1b-bench-store-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let store = OrderStore::open(&data).unwrap();
+    let n = AtomicU64::new(0);
+    let at = UnixMillis(1_709_296_500_000);
+    let mut group = c.benchmark_group("store: record + submitted");
+    group
+        .sample_size(20)
+        .measurement_time(Duration::from_secs(10));
+    for batch in [1u64, 8, 64] {
+        group.throughput(Throughput::Elements(batch));
+        group.bench_function(format!("batch of {batch}"), |b| {
+            b.iter(|| {
+                let orders: Vec<_> = (0..batch)
+                    .map(|_| {
+                        order(
+                            "fund-a",
+                            &format!("k-{}", n.fetch_add(1, Ordering::Relaxed)),
+                            at,
+                        )
+                    })
+                    .collect();
+                let ids: Vec<ClientOrderId> = orders.iter().map(|o| o.client_order_id).collect();
+                let records = orders
+                    .into_iter()
+                    .map(|order| Change::Record {
+                        order,
+                        now: at,
+                        window: Duration::from_secs(300),
+                    })
+                    .collect();
+                store.apply(records).unwrap();
+                let submitted = ids
+                    .into_iter()
+                    .map(|id| Change::Update {
+                        id,
+                        now: at,
+                        transition: Transition::Submitted {
+                            order_id: "oms-1".into(),
+                            attempts: 1,
+                        },
+                    })
+                    .collect();
+                store.apply(submitted).unwrap();
+            })
+        });
+    }
+    group.finish();
+    drop(store);
+    let _ = std::fs::remove_dir_all(&data);
+}
+
 criterion_group!(
     benches,
     parse_and_normalize,
     replay_claim,
     rate_limit,
-    whole_pipeline
+    whole_pipeline,
+    store_batches
 );
 criterion_main!(benches);

@@ -22,8 +22,9 @@ use crate::metrics::Metrics;
 use crate::pipeline::{Endpoint, Pipeline, Shared, Trace, record};
 
 /// Accepted keys the in-memory replay window holds before the oldest are evicted (the durable
-/// store still refuses them within the window).
-pub const REPLAY_CAPACITY: usize = 262_144;
+/// store still refuses them within the window, so this sizes the fast path, not the guarantee:
+/// ~4 MiB, and well above any number of claims in flight).
+pub const REPLAY_CAPACITY: usize = 65_536;
 
 /// Mounts one adapter once the runtime's metrics registry exists.
 type Mount = Box<dyn FnOnce(&Metrics) -> Result<Arc<dyn Endpoint>, prometheus::Error>>;

@@ -4,13 +4,12 @@
 //! order id (a resend after a crash answers `duplicate` and is not journaled twice), across
 //! restarts too: the ids are read back from the journal when it opens.
 
-use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use mts1b_inbound_core::OrderIntent;
+use mts1b_inbound_core::{ClientOrderId, OrderIntent};
 use serde::Serialize;
 
 use super::oms::{OmsAccepted, OmsClient, OmsError};
@@ -21,9 +20,16 @@ pub const JOURNAL: &str = "paper-journal.jsonl";
 
 /// One line for the journal: the order's client order id and its JSON line.
 struct Entry {
-    id: String,
+    id: u128,
     line: Vec<u8>,
 }
+
+/// The client order ids the paper OMS remembers, newest kept. Like the real OMS it dedupes
+/// resends; unlike it, its memory is bounded: the outbox resends only orders younger than
+/// `delivery.max_order_age`, far fewer than this, so a bounded memory loses nothing.
+const REMEMBERED: usize = 65_536;
+
+type Known = quick_cache::unsync::Cache<u128, ()>;
 
 /// Whether a line was new, or an id already journaled; or why the write failed.
 type Written = Result<bool, String>;
@@ -46,18 +52,19 @@ const MAX_BATCH: usize = 512;
 /// Appends a batch of lines with one write and one `fdatasync`, skipping ids already in the
 /// journal (or earlier in the batch). On failure no id of the batch counts as journaled, so a
 /// resend writes it again.
-fn append(file: &mut File, ids: &mut HashSet<String>, entries: Vec<Entry>) -> Vec<Written> {
+fn append(file: &mut File, ids: &mut Known, entries: Vec<Entry>) -> Vec<Written> {
     let mut buf = Vec::new();
     let mut fresh = Vec::new();
     let mut out: Vec<Written> = entries
         .into_iter()
         .map(|entry| {
-            if ids.insert(entry.id.clone()) {
+            if ids.contains_key(&entry.id) {
+                Ok(true)
+            } else {
+                ids.insert(entry.id, ());
                 buf.extend_from_slice(&entry.line);
                 fresh.push(entry.id);
                 Ok(false)
-            } else {
-                Ok(true)
             }
         })
         .collect();
@@ -83,11 +90,14 @@ impl PaperOms {
         std::fs::create_dir_all(data_dir)?;
         let path = data_dir.join(JOURNAL);
         let mut file = File::options().create(true).append(true).open(&path)?;
-        let mut ids = HashSet::new();
+        let mut ids = Known::new(REMEMBERED);
         for line in BufReader::new(File::open(&path)?).lines() {
             let line: serde_json::Value = serde_json::from_str(&line?).unwrap_or_default();
-            if let Some(id) = line["order"]["client_order_id"].as_str() {
-                ids.insert(id.to_owned());
+            if let Some(id) = line["order"]["client_order_id"]
+                .as_str()
+                .and_then(|id| ClientOrderId::parse(id).ok())
+            {
+                ids.insert(id.as_uuid().as_u128(), ());
             }
         }
         let journal = GroupCommit::spawn("paper-journal", MAX_BATCH, move |entries| {
@@ -119,7 +129,7 @@ impl OmsClient for PaperOms {
         .map_err(|e| OmsError::permanent("encoding", format!("cannot encode the order: {e}")))?;
         line.push(b'\n');
         let entry = Entry {
-            id: order.client_order_id.to_string(),
+            id: order.client_order_id.as_uuid().as_u128(),
             line,
         };
         match self.journal.run("paper journal", entry).await {
@@ -151,18 +161,19 @@ mod tests {
     fn a_batch_journals_each_id_once_with_one_write() {
         let path = std::env::temp_dir().join(format!("mts1b-paper-batch-{}", std::process::id()));
         let mut file = File::create(&path).unwrap();
-        let mut ids = HashSet::from(["old".to_owned()]);
-        let entry = |id: &str| Entry {
-            id: id.into(),
+        let mut ids = Known::new(16);
+        ids.insert(9, ());
+        let entry = |id: u128| Entry {
+            id,
             line: format!("{id}\n").into_bytes(),
         };
         let written = append(
             &mut file,
             &mut ids,
-            vec![entry("a"), entry("a"), entry("old"), entry("b")],
+            vec![entry(1), entry(1), entry(9), entry(2)],
         );
         assert_eq!(written, [Ok(false), Ok(true), Ok(true), Ok(false)]);
-        assert_eq!(std::fs::read_to_string(&path).unwrap(), "a\nb\n");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "1\n2\n");
         let _ = std::fs::remove_file(&path);
     }
 
@@ -172,17 +183,17 @@ mod tests {
         let path = std::env::temp_dir().join(format!("mts1b-paper-ro-{}", std::process::id()));
         std::fs::write(&path, "").unwrap();
         let mut file = File::open(&path).unwrap();
-        let mut ids = HashSet::new();
+        let mut ids = Known::new(16);
         let written = append(
             &mut file,
             &mut ids,
             vec![Entry {
-                id: "a".into(),
-                line: b"a\n".to_vec(),
+                id: 1,
+                line: b"1\n".to_vec(),
             }],
         );
         assert!(written[0].is_err(), "{written:?}");
-        assert!(ids.is_empty(), "a resend must write it again");
+        assert!(!ids.contains_key(&1), "a resend must write it again");
         let _ = std::fs::remove_file(&path);
     }
 

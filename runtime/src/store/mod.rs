@@ -332,7 +332,7 @@ fn decode(bytes: &[u8]) -> Result<OrderRecord, StoreError> {
 
 /// redb's page cache. Its default (1 GiB) would let the process grow with the file; the hot
 /// pages are the right edge of `records` and the upper levels of `ids`, which fit easily.
-const CACHE_BYTES: usize = 16 << 20;
+const CACHE_BYTES: usize = 2 << 20;
 
 /// The durable order store.
 pub struct OrderStore {
