@@ -32,6 +32,9 @@ pub const MAX_CONCURRENT_OMS_CALLS: usize = 64;
 /// How often final records past the replay window are deleted.
 pub const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 
+/// Records one pruning pass looks at: a few milliseconds of the store's writer lock.
+pub const PRUNE_PASS: usize = 2_000;
+
 /// Why the service could not start. Each names what to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -219,14 +222,29 @@ async fn prune_forever(store: Arc<OrderStore>, clock: Arc<dyn Clock>, window: Du
                 .as_millis()
                 .saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX)),
         );
-        let store = store.clone();
-        match tokio::task::spawn_blocking(move || store.prune(cutoff)).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(pruned)) => {
-                tracing::info!(target: "mts1b::store", pruned, "pruned records past the replay window")
+        let (mut from, mut pruned) = (0, 0);
+        loop {
+            let store = store.clone();
+            match tokio::task::spawn_blocking(move || store.prune(cutoff, from, PRUNE_PASS)).await {
+                Ok(Ok(pass)) => {
+                    pruned += pass.deleted;
+                    let Some(next) = pass.resume else { break };
+                    from = next;
+                    // Let the writer in between passes.
+                    tokio::task::yield_now().await;
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(target: "mts1b::store", error = %e, "pruning failed");
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(target: "mts1b::store", error = %e, "pruning task failed");
+                    break;
+                }
             }
-            Ok(Err(e)) => tracing::warn!(target: "mts1b::store", error = %e, "pruning failed"),
-            Err(e) => tracing::warn!(target: "mts1b::store", error = %e, "pruning task failed"),
+        }
+        if pruned > 0 {
+            tracing::info!(target: "mts1b::store", pruned, "pruned records past the replay window");
         }
     }
 }

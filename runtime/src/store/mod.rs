@@ -464,31 +464,66 @@ impl OrderStore {
         Ok(out)
     }
 
-    /// Deletes final records accepted before `before`; returns how many.
-    pub fn prune(&self, before: UnixMillis) -> Result<usize, StoreError> {
-        let txn = self.db.begin_write().map_err(err)?;
-        let mut gone = Vec::new();
+    /// Deletes final records accepted before `before`, in arrival order from sequence number
+    /// `from`, looking at no more than `max_scan` records, in one lazy transaction (a deletion
+    /// lost in a crash is simply made again). Returns how many were deleted and where to resume,
+    /// or `None` once it reached a record accepted at or after `before`, or the end.
+    ///
+    /// Pruning in short passes keeps the store's writer from waiting behind one long transaction
+    /// (a full scan of a few hundred thousand records took over a second under load). Records are
+    /// in arrival order, so the first one inside the window ends the pass; a record still queued
+    /// is kept and stepped over.
+    pub fn prune(
+        &self,
+        before: UnixMillis,
+        from: u64,
+        max_scan: usize,
+    ) -> Result<Pruned, StoreError> {
+        let mut txn = self.db.begin_write().map_err(err)?;
+        txn.set_durability(redb::Durability::None).map_err(err)?;
+        let mut pruned = Pruned {
+            deleted: 0,
+            resume: None,
+        };
         {
             let mut tables = Tables::open(&txn)?;
-            tables
-                .records
-                .retain(|_, bytes| {
-                    decode(bytes).map_or(true, |r| {
-                        let keep = !r.status.is_final() || r.accepted_at >= before;
-                        if !keep {
-                            gone.push(r.order.client_order_id);
-                        }
-                        keep
-                    })
-                })
-                .map_err(err)?;
-            for id in &gone {
-                tables.ids.remove(key(id)).map_err(err)?;
+            let mut gone = Vec::new();
+            for (scanned, entry) in tables.records.range(from..).map_err(err)?.enumerate() {
+                let (seq, bytes) = entry.map_err(err)?;
+                let seq = seq.value();
+                if scanned == max_scan {
+                    pruned.resume = Some(seq);
+                    break;
+                }
+                let record = decode(bytes.value())?;
+                if record.accepted_at >= before {
+                    break;
+                }
+                if record.status.is_final() {
+                    gone.push((seq, record.order.client_order_id));
+                }
             }
+            for (seq, id) in &gone {
+                tables.records.remove(*seq).map_err(err)?;
+                // The id may belong to a newer record of the same alert by now.
+                if tables.ids.get(key(id)).map_err(err)?.map(|v| v.value()) == Some(*seq) {
+                    tables.ids.remove(key(id)).map_err(err)?;
+                }
+            }
+            pruned.deleted = gone.len();
         }
         txn.commit().map_err(err)?;
-        Ok(gone.len())
+        Ok(pruned)
     }
+}
+
+/// What one pruning pass did ([`OrderStore::prune`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pruned {
+    /// Records deleted.
+    pub deleted: usize,
+    /// Where the next pass starts, if there may be more to prune.
+    pub resume: Option<u64>,
 }
 
 mod writer;

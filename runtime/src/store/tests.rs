@@ -133,7 +133,13 @@ fn prune_keeps_queued_and_recent_records() {
             },
         )
         .unwrap();
-    assert_eq!(store.prune(UnixMillis(T.0 + 300_000)).unwrap(), 1);
+    assert_eq!(
+        store.prune(UnixMillis(T.0 + 300_000), 0, 100).unwrap(),
+        Pruned {
+            deleted: 1,
+            resume: None
+        }
+    );
     assert!(store.get(&old_final.client_order_id).unwrap().is_none());
     assert!(store.get(&old_queued.client_order_id).unwrap().is_some());
     assert!(store.get(&recent.client_order_id).unwrap().is_some());
@@ -209,4 +215,65 @@ fn only_losses_a_resend_repairs_are_lazy() {
         attempts: 1
     }));
     assert!(!lazy(Transition::Expired));
+}
+
+#[test]
+fn pruning_goes_in_bounded_passes_and_stops_at_the_window() {
+    let store = OrderStore::open(&dir("passes")).unwrap();
+    let submitted = Transition::Submitted {
+        order_id: "oms".into(),
+        attempts: 1,
+    };
+    // Ten old final records, one old queued one among them, then two inside the window.
+    for i in 0..10 {
+        let o = order("f", &format!("old-{i}"), T);
+        store.record(&o, T, WINDOW).unwrap();
+        if i != 4 {
+            store
+                .update(&o.client_order_id, T, submitted.clone())
+                .unwrap();
+        }
+    }
+    let recent = UnixMillis(T.0 + 400_000);
+    for i in 0..2 {
+        let o = order("f", &format!("new-{i}"), recent);
+        store.record(&o, recent, WINDOW).unwrap();
+        store
+            .update(&o.client_order_id, recent, submitted.clone())
+            .unwrap();
+    }
+    let cutoff = UnixMillis(T.0 + 300_000);
+    let mut passes = Vec::new();
+    let mut from = 0;
+    loop {
+        let pass = store.prune(cutoff, from, 4).unwrap();
+        passes.push(pass.deleted);
+        match pass.resume {
+            Some(next) => from = next,
+            None => break,
+        }
+    }
+    assert_eq!(
+        passes,
+        [4, 3, 2],
+        "4 scanned per pass; the queued one is kept"
+    );
+    let left: Vec<String> = store
+        .accepted_since(UnixMillis(0))
+        .unwrap()
+        .iter()
+        .map(|(id, _)| {
+            store
+                .get(id)
+                .unwrap()
+                .unwrap()
+                .order
+                .idempotency_key
+                .to_string()
+        })
+        .collect();
+    assert_eq!(left, ["old-4", "new-0", "new-1"]);
+    // Pruned ids are gone from the index too: the alert may be accepted again.
+    let again = order("f", "old-0", recent);
+    assert!(recorded(store.record(&again, recent, WINDOW).unwrap()).is_some());
 }
