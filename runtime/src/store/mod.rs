@@ -465,9 +465,12 @@ impl OrderStore {
     }
 
     /// Deletes final records accepted before `before`, in arrival order from sequence number
-    /// `from`, looking at no more than `max_scan` records, in one lazy transaction (a deletion
-    /// lost in a crash is simply made again). Returns how many were deleted and where to resume,
-    /// or `None` once it reached a record accepted at or after `before`, or the end.
+    /// `from`, looking at no more than `max_scan` records, in one transaction. Returns how many
+    /// were deleted and where to resume, or `None` once it reached a record accepted at or after
+    /// `before`, or the end. The commit is durable although a lost deletion would be harmless:
+    /// redb releases the pages it frees only at a durable commit, and a quiet bridge makes none
+    /// of its own (pruning 400,000 records lazily grew the process by 3.6 MiB; durably, by
+    /// nothing).
     ///
     /// Pruning in short passes keeps the store's writer from waiting behind one long transaction
     /// (a full scan of a few hundred thousand records took over a second under load). Records are
@@ -479,8 +482,7 @@ impl OrderStore {
         from: u64,
         max_scan: usize,
     ) -> Result<Pruned, StoreError> {
-        let mut txn = self.db.begin_write().map_err(err)?;
-        txn.set_durability(redb::Durability::None).map_err(err)?;
+        let txn = self.db.begin_write().map_err(err)?;
         let mut pruned = Pruned {
             deleted: 0,
             resume: None,
