@@ -32,8 +32,8 @@ pub const MAX_CONCURRENT_OMS_CALLS: usize = 64;
 /// How often final records past the replay window are deleted.
 pub const PRUNE_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Records one pruning pass looks at: a few milliseconds of the store's writer lock.
-pub const PRUNE_PASS: usize = 2_000;
+/// Records one pruning pass looks at: about a millisecond of the store's writer.
+pub const PRUNE_PASS: usize = 256;
 
 /// Why the service could not start. Each names what to fix.
 #[derive(Debug, thiserror::Error)]
@@ -144,7 +144,7 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
     let window = settings.replay.window.0;
     let recent = recently_accepted(&store, clock.now(), window)
         .map_err(|e| StartError::Build(e.to_string()))?;
-    let pruning = tokio::spawn(prune_forever(store, clock.clone(), window));
+    let pruning = tokio::spawn(prune_forever(outbox.clone(), clock.clone(), window));
     let sink: Arc<dyn OrderSink> = Arc::new(outbox);
     let mut refresh = None;
     let secrets: Arc<dyn SecretSource> = match &settings.secrets {
@@ -213,7 +213,7 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
 }
 
 /// Deletes final records once their replay window has passed, every minute.
-async fn prune_forever(store: Arc<OrderStore>, clock: Arc<dyn Clock>, window: Duration) {
+async fn prune_forever(outbox: Outbox, clock: Arc<dyn Clock>, window: Duration) {
     loop {
         tokio::time::sleep(PRUNE_INTERVAL).await;
         let cutoff = UnixMillis(
@@ -222,29 +222,12 @@ async fn prune_forever(store: Arc<OrderStore>, clock: Arc<dyn Clock>, window: Du
                 .as_millis()
                 .saturating_sub(i64::try_from(window.as_millis()).unwrap_or(i64::MAX)),
         );
-        let (mut from, mut pruned) = (0, 0);
-        loop {
-            let store = store.clone();
-            match tokio::task::spawn_blocking(move || store.prune(cutoff, from, PRUNE_PASS)).await {
-                Ok(Ok(pass)) => {
-                    pruned += pass.deleted;
-                    let Some(next) = pass.resume else { break };
-                    from = next;
-                    // Let the writer in between passes.
-                    tokio::task::yield_now().await;
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(target: "mts1b::store", error = %e, "pruning failed");
-                    break;
-                }
-                Err(e) => {
-                    tracing::warn!(target: "mts1b::store", error = %e, "pruning task failed");
-                    break;
-                }
+        match outbox.prune(cutoff, PRUNE_PASS).await {
+            Ok(0) => {}
+            Ok(pruned) => {
+                tracing::info!(target: "mts1b::store", pruned, "pruned records past the replay window")
             }
-        }
-        if pruned > 0 {
-            tracing::info!(target: "mts1b::store", pruned, "pruned records past the replay window");
+            Err(e) => tracing::warn!(target: "mts1b::store", error = %e, "pruning failed"),
         }
     }
 }

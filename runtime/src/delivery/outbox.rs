@@ -159,6 +159,21 @@ impl Outbox {
     pub fn record(&self, id: &ClientOrderId) -> Result<Option<OrderRecord>, StoreError> {
         self.inner.store.get(id)
     }
+
+    /// Deletes final records accepted before `before`, in passes of at most `pass` records that
+    /// take their turn in the store's writer between batches of alerts (one long transaction
+    /// held the write lock for seconds under load). Returns how many went.
+    pub async fn prune(&self, before: UnixMillis, pass: usize) -> Result<usize, StoreError> {
+        let (mut from, mut deleted) = (0, 0);
+        loop {
+            let done = self.inner.writer.prune(before, from, pass).await?;
+            deleted += done.deleted;
+            match done.resume {
+                Some(next) => from = next,
+                None => return Ok(deleted),
+            }
+        }
+    }
 }
 
 impl Inner {
@@ -454,6 +469,52 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        let _ = std::fs::remove_dir_all(&data);
+    }
+
+    #[tokio::test]
+    async fn pruning_takes_turns_with_alerts_until_nothing_old_is_left() {
+        use mts1b_inbound_core::testing::order;
+        use mts1b_inbound_core::{SystemClock, UnixMillis};
+
+        use crate::delivery::PaperOms;
+
+        let data = std::env::temp_dir().join(format!("mts1b-outbox-prune-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data);
+        let store = Arc::new(OrderStore::open(&data).unwrap());
+        let outbox = Outbox::start(
+            store.clone(),
+            Arc::new(PaperOms::open(&data).unwrap()),
+            Arc::new(SystemClock),
+            policy(),
+            Metrics::new(),
+        )
+        .unwrap();
+        let now = SystemClock.now();
+        let orders: Vec<_> = (0..7).map(|i| order("f", &format!("k{i}"), now)).collect();
+        for o in &orders {
+            assert!(matches!(
+                outbox.submit(o).await,
+                Ok(Delivered::Submitted { .. })
+            ));
+        }
+        // Wait (bounded) for the lazy `submitted` writes: only final records are pruned.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while orders.iter().any(|o| {
+            store.get(&o.client_order_id).unwrap().unwrap().status
+                != crate::store::Status::Submitted
+        }) {
+            assert!(std::time::Instant::now() < deadline);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Nothing is older than the cutoff yet; then everything is, in passes of 2.
+        assert_eq!(outbox.prune(now, 2).await.unwrap(), 0);
+        assert_eq!(outbox.prune(UnixMillis(now.0 + 60_000), 2).await.unwrap(), 7);
+        assert!(
+            orders
+                .iter()
+                .all(|o| store.get(&o.client_order_id).unwrap().is_none())
+        );
         let _ = std::fs::remove_dir_all(&data);
     }
 

@@ -164,6 +164,16 @@ pub enum Change {
         /// The replay window.
         window: std::time::Duration,
     },
+    /// One pruning pass ([`OrderStore::prune`]): through the writer, so it takes its turn
+    /// between batches of alerts instead of holding the write lock against them.
+    Prune {
+        /// Final records accepted before this go.
+        before: UnixMillis,
+        /// The sequence number the pass starts at.
+        from: u64,
+        /// The most records the pass looks at.
+        max_scan: usize,
+    },
     /// Moves the order `id` on; a record that becomes final leaves the queue.
     Update {
         /// The order.
@@ -178,7 +188,8 @@ pub enum Change {
 impl Change {
     fn durability(&self) -> Durability {
         match self {
-            Change::Record { .. } => Durability::Fsync,
+            // A prune is durable so that redb releases the pages it frees (see `prune`).
+            Change::Record { .. } | Change::Prune { .. } => Durability::Fsync,
             Change::Update { transition, .. } => transition.durability(),
         }
     }
@@ -191,20 +202,29 @@ pub enum Applied {
     Recorded(Recording),
     /// The updated record; `None` if there was no such order.
     Updated(Option<Box<OrderRecord>>),
+    /// What a pruning pass did.
+    Pruned(Pruned),
 }
 
 impl Applied {
     pub(crate) fn recording(self) -> Result<Recording, StoreError> {
         match self {
             Applied::Recorded(recording) => Ok(recording),
-            Applied::Updated(_) => Err(mismatch()),
+            _ => Err(mismatch()),
+        }
+    }
+
+    pub(crate) fn pruned(self) -> Result<Pruned, StoreError> {
+        match self {
+            Applied::Pruned(pruned) => Ok(pruned),
+            _ => Err(mismatch()),
         }
     }
 
     pub(crate) fn updated(self) -> Result<Option<Box<OrderRecord>>, StoreError> {
         match self {
             Applied::Updated(record) => Ok(record),
-            Applied::Recorded(_) => Err(mismatch()),
+            _ => Err(mismatch()),
         }
     }
 }
@@ -326,6 +346,44 @@ impl<'t> Tables<'t> {
     }
 }
 
+impl Tables<'_> {
+    fn prune(
+        &mut self,
+        before: UnixMillis,
+        from: u64,
+        max_scan: usize,
+    ) -> Result<Pruned, StoreError> {
+        let mut resume = None;
+        let mut gone = Vec::new();
+        for (scanned, entry) in self.records.range(from..).map_err(err)?.enumerate() {
+            let (seq, bytes) = entry.map_err(err)?;
+            let seq = seq.value();
+            if scanned == max_scan {
+                resume = Some(seq);
+                break;
+            }
+            let record = decode(bytes.value())?;
+            if record.accepted_at >= before {
+                break;
+            }
+            if record.status.is_final() {
+                gone.push((seq, record.order.client_order_id));
+            }
+        }
+        for (seq, id) in &gone {
+            self.records.remove(*seq).map_err(err)?;
+            // The id may belong to a newer record of the same alert by now.
+            if self.ids.get(key(id)).map_err(err)?.map(|v| v.value()) == Some(*seq) {
+                self.ids.remove(key(id)).map_err(err)?;
+            }
+        }
+        Ok(Pruned {
+            deleted: gone.len(),
+            resume,
+        })
+    }
+}
+
 fn decode(bytes: &[u8]) -> Result<OrderRecord, StoreError> {
     serde_json::from_slice(bytes).map_err(err)
 }
@@ -374,6 +432,11 @@ impl OrderStore {
                         now,
                         transition,
                     } => Applied::Updated(tables.update(&id, now, transition)?),
+                    Change::Prune {
+                        before,
+                        from,
+                        max_scan,
+                    } => Applied::Pruned(tables.prune(before, from, max_scan)?),
                 });
             }
             applied
@@ -482,40 +545,12 @@ impl OrderStore {
         from: u64,
         max_scan: usize,
     ) -> Result<Pruned, StoreError> {
-        let txn = self.db.begin_write().map_err(err)?;
-        let mut pruned = Pruned {
-            deleted: 0,
-            resume: None,
-        };
-        {
-            let mut tables = Tables::open(&txn)?;
-            let mut gone = Vec::new();
-            for (scanned, entry) in tables.records.range(from..).map_err(err)?.enumerate() {
-                let (seq, bytes) = entry.map_err(err)?;
-                let seq = seq.value();
-                if scanned == max_scan {
-                    pruned.resume = Some(seq);
-                    break;
-                }
-                let record = decode(bytes.value())?;
-                if record.accepted_at >= before {
-                    break;
-                }
-                if record.status.is_final() {
-                    gone.push((seq, record.order.client_order_id));
-                }
-            }
-            for (seq, id) in &gone {
-                tables.records.remove(*seq).map_err(err)?;
-                // The id may belong to a newer record of the same alert by now.
-                if tables.ids.get(key(id)).map_err(err)?.map(|v| v.value()) == Some(*seq) {
-                    tables.ids.remove(key(id)).map_err(err)?;
-                }
-            }
-            pruned.deleted = gone.len();
-        }
-        txn.commit().map_err(err)?;
-        Ok(pruned)
+        self.apply_one(Change::Prune {
+            before,
+            from,
+            max_scan,
+        })?
+        .pruned()
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use mts1b_inbound_core::{ClientOrderId, OrderIntent, UnixMillis};
 
-use super::{Applied, Change, OrderRecord, OrderStore, Recording, StoreError, Transition};
+use super::{Applied, Change, OrderRecord, OrderStore, Pruned, Recording, StoreError, Transition};
 use crate::group_commit::GroupCommit;
 
 /// The most changes one transaction takes: enough to absorb any burst the in-flight cap lets
@@ -44,6 +44,21 @@ impl StoreWriter {
     ) -> Result<Recording, StoreError> {
         let change = Change::Record { order, now, window };
         self.commit.run(NAME, change).await??.recording()
+    }
+
+    /// One pruning pass ([`Change::Prune`]), taking its turn between batches.
+    pub async fn prune(
+        &self,
+        before: UnixMillis,
+        from: u64,
+        max_scan: usize,
+    ) -> Result<Pruned, StoreError> {
+        let change = Change::Prune {
+            before,
+            from,
+            max_scan,
+        };
+        self.commit.run(NAME, change).await??.pruned()
     }
 
     /// Moves the order `id` on ([`Change::Update`]), durably or lazily as the transition says.
