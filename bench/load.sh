@@ -39,6 +39,9 @@ trap 'kill $bridge_pid $ceiling_pid 2>/dev/null || true; rm -rf "$work"' EXIT
 for port in $bridge_port $ceiling_port; do
   for _ in $(seq 1 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 done
+for pid in $bridge_pid $ceiling_pid; do
+  kill -0 "$pid" 2>/dev/null || { echo "a server did not start (ports $bridge_port, $bridge_admin, $ceiling_port in use?)" >&2; exit 1; }
+done
 
 ticks=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }

@@ -509,7 +509,10 @@ mod tests {
         }
         // Nothing is older than the cutoff yet; then everything is, in passes of 2.
         assert_eq!(outbox.prune(now, 2).await.unwrap(), 0);
-        assert_eq!(outbox.prune(UnixMillis(now.0 + 60_000), 2).await.unwrap(), 7);
+        assert_eq!(
+            outbox.prune(UnixMillis(now.0 + 60_000), 2).await.unwrap(),
+            7
+        );
         assert!(
             orders
                 .iter()
