@@ -414,7 +414,9 @@ pub fn recently_accepted(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mts1b_inbound_core::{FundId, IdempotencyKey};
+    use crate::store::Status;
+    use mts1b_inbound_core::testing::order;
+    use mts1b_inbound_core::{FundId, IdempotencyKey, SystemClock, UnixMillis};
 
     fn policy() -> DeliveryPolicy {
         DeliveryPolicy {
@@ -427,27 +429,44 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn an_order_on_disk_is_delivered_even_if_its_caller_goes_away() {
-        use std::future::Future;
-        use std::task::{Context, Poll, Waker};
-
-        use mts1b_inbound_core::SystemClock;
-        use mts1b_inbound_core::testing::order;
-
-        use crate::delivery::PaperOms;
-
-        let data = std::env::temp_dir().join(format!("mts1b-outbox-gone-{}", std::process::id()));
+    /// An outbox over a fresh store and paper OMS in a temporary folder named after `tag`.
+    fn paper_outbox(tag: &str) -> (std::path::PathBuf, Arc<OrderStore>, Outbox) {
+        let data = std::env::temp_dir().join(format!("mts1b-outbox-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&data);
         let store = Arc::new(OrderStore::open(&data).unwrap());
         let outbox = Outbox::start(
             store.clone(),
-            Arc::new(PaperOms::open(&data).unwrap()),
+            Arc::new(crate::delivery::PaperOms::open(&data).unwrap()),
             Arc::new(SystemClock),
             policy(),
             Metrics::new(),
         )
         .unwrap();
+        (data, store, outbox)
+    }
+
+    /// Waits (bounded) until the record of `id` says `status`.
+    async fn until_status(store: &OrderStore, id: &ClientOrderId, status: Status) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = store.get(id).unwrap().map(|r| r.status);
+            if now == Some(status) {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still {now:?}, never {status:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn an_order_on_disk_is_delivered_even_if_its_caller_goes_away() {
+        use std::future::Future;
+        use std::task::{Context, Poll, Waker};
+
+        let (data, store, outbox) = paper_outbox("gone");
         let o = order("f", "gone", SystemClock.now());
         // One poll starts recording; then the caller goes away, as when a client hangs up and
         // hyper drops the request's future.
@@ -457,39 +476,13 @@ mod tests {
             .poll(&mut Context::from_waker(Waker::noop()));
         assert!(matches!(poll, Poll::Pending));
         drop(submit);
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let status = store.get(&o.client_order_id).unwrap().map(|r| r.status);
-            if status == Some(crate::store::Status::Submitted) {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "recorded but never delivered: {status:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        until_status(&store, &o.client_order_id, Status::Submitted).await;
         let _ = std::fs::remove_dir_all(&data);
     }
 
     #[tokio::test]
     async fn pruning_takes_turns_with_alerts_until_nothing_old_is_left() {
-        use mts1b_inbound_core::testing::order;
-        use mts1b_inbound_core::{SystemClock, UnixMillis};
-
-        use crate::delivery::PaperOms;
-
-        let data = std::env::temp_dir().join(format!("mts1b-outbox-prune-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&data);
-        let store = Arc::new(OrderStore::open(&data).unwrap());
-        let outbox = Outbox::start(
-            store.clone(),
-            Arc::new(PaperOms::open(&data).unwrap()),
-            Arc::new(SystemClock),
-            policy(),
-            Metrics::new(),
-        )
-        .unwrap();
+        let (data, store, outbox) = paper_outbox("prune");
         let now = SystemClock.now();
         let orders: Vec<_> = (0..7).map(|i| order("f", &format!("k{i}"), now)).collect();
         for o in &orders {
@@ -498,14 +491,9 @@ mod tests {
                 Ok(Delivered::Submitted { .. })
             ));
         }
-        // Wait (bounded) for the lazy `submitted` writes: only final records are pruned.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while orders.iter().any(|o| {
-            store.get(&o.client_order_id).unwrap().unwrap().status
-                != crate::store::Status::Submitted
-        }) {
-            assert!(std::time::Instant::now() < deadline);
-            tokio::time::sleep(Duration::from_millis(5)).await;
+        // Only final records are pruned: wait for the lazy `submitted` writes.
+        for o in &orders {
+            until_status(&store, &o.client_order_id, Status::Submitted).await;
         }
         // Nothing is older than the cutoff yet; then everything is, in passes of 2.
         assert_eq!(outbox.prune(now, 2).await.unwrap(), 0);
