@@ -1,5 +1,6 @@
 //! One alert through the gates of SPEC §6, for any adapter, in one readable function.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use crate::delivery::{Delivered, OrderSink};
 use crate::gates::rate_limit::{FundRateLimits, Throttle};
 use crate::gates::replay::ReplayWindow;
 use crate::gates::source::SourcePolicy;
+use crate::http::answer::Answer;
 use crate::metrics::AdapterMetrics;
 
 /// What every pipeline shares: secrets, funds, gates, the sink and the clock.
@@ -213,11 +215,12 @@ impl<A: InboundAdapter> Endpoint for Pipeline<A> {
     }
 }
 
-/// Records the metrics and the log line of one finished request.
+/// Records the metrics and the log line of one finished request, answered with `answer`.
 pub fn record(
     endpoint: &dyn Endpoint,
     shared: &Shared,
     outcome: &Outcome,
+    answer: &Answer,
     trace: &Trace,
     started: Instant,
 ) {
@@ -242,11 +245,14 @@ pub fn record(
     if let Err(rejection) = outcome {
         m.rejections.with_label_values(&[rejection.code()]).inc();
     }
+    // A rejection's detail is its answer's body, serialized once for both.
     let detail = match outcome {
-        Err(Rejection::InvalidPayload { field, detail }) => format!("{field}: {detail}"),
-        Err(Rejection::Unavailable { reason }) => (*reason).to_owned(),
-        Err(rejection) => serde_json::to_string(rejection).unwrap_or_default(),
-        Ok(_) => String::new(),
+        Err(Rejection::InvalidPayload { field, detail }) => {
+            Cow::Owned(format!("{field}: {detail}"))
+        }
+        Err(Rejection::Unavailable { reason }) => Cow::Borrowed(*reason),
+        Err(_) => Cow::Borrowed(answer.body.as_str()),
+        Ok(_) => Cow::Borrowed(""),
     };
     tracing::info!(
         target: "mts1b::alert",

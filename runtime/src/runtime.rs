@@ -244,8 +244,9 @@ impl Runtime {
     ) -> Answer {
         let mut trace = Trace::default();
         let outcome = endpoint.run(&self.shared, peer, &request, &mut trace).await;
-        record(endpoint, &self.shared, &outcome, &trace, started);
-        Answer::of(&outcome)
+        let answer = Answer::of(&outcome);
+        record(endpoint, &self.shared, &outcome, &answer, &trace, started);
+        answer
     }
 
     /// Answers a request refused before the pipeline ran (body cap, source, overload), with
@@ -257,8 +258,16 @@ impl Runtime {
         started: Instant,
     ) -> Answer {
         let outcome = Err(rejection);
-        record(endpoint, &self.shared, &outcome, &Trace::default(), started);
-        Answer::of(&outcome)
+        let answer = Answer::of(&outcome);
+        record(
+            endpoint,
+            &self.shared,
+            &outcome,
+            &answer,
+            &Trace::default(),
+            started,
+        );
+        answer
     }
 
     pub(crate) fn shed(&self, endpoint: &dyn Endpoint) -> Answer {

@@ -53,18 +53,14 @@ path = "./data"
 
 fn init_logs() -> LogGuard {
     // One JSON object per line on stderr, written off the request path (see `logs`); stdout is
-    // left to the banner. A failed log write is dropped silently: tracing-subscriber would
-    // otherwise report it with eprintln!, which panics when stderr is gone, and a dead log
-    // collector must never fail an order.
-    let (writer, guard) = logs::start(std::io::stderr(), logs::CAPACITY);
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .log_internal_errors(false)
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_writer(writer)
-        .with_max_level(tracing::Level::INFO)
-        .try_init();
+    // left to the banner. A failed log write is dropped silently: a dead log collector must
+    // never fail an order.
+    use tracing_subscriber::layer::SubscriberExt;
+    let (lines, guard) = logs::start(std::io::stderr(), logs::CAPACITY);
+    let subscriber = tracing_subscriber::registry()
+        .with(tracing_subscriber::filter::LevelFilter::INFO)
+        .with(lines);
+    let _ = tracing::subscriber::set_global_default(subscriber);
     guard
 }
 
