@@ -20,7 +20,7 @@ use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::{Context, Layer};
 
 /// Lines that may wait for the writer thread.
-pub const CAPACITY: usize = 65_536;
+pub const CAPACITY: usize = 8_192;
 
 /// How long the writer lets lines pile up after a write.
 pub const LINGER: Duration = Duration::from_millis(2);
