@@ -97,15 +97,14 @@ col() { awk -F'\t' -v s="$1" -v t="$2" -v c="$3" '$1 == s && $2 == t {print $c}'
 echo
 echo "medians over $rounds round(s) (bridge / ceiling):"
 printf "  %-9s %21s %19s %19s %19s\n" scenario "req/s" "CPU us/req" "p99 us" "p99.9 us"
+ratio() { awk -v a="$(col "$1" bridge "$2")" -v b="$(col "$1" ceiling "$2")" 'BEGIN {printf "%.2f", a / b}'; }
 for s in $scenarios; do
-  printf "  %-9s %9s/%-9s %5.2fx %6s/%-6s %5.2fx %6s/%-6s %5.2fx %6s/%-6s\n" "$s" \
-    "$(col $s bridge 3)" "$(col $s ceiling 3)" "$(awk -v a="$(col $s bridge 3)" -v b="$(col $s ceiling 3)" 'BEGIN {print a / b}')" \
-    "$(col $s bridge 4)" "$(col $s ceiling 4)" "$(awk -v a="$(col $s bridge 4)" -v b="$(col $s ceiling 4)" 'BEGIN {print a / b}')" \
-    "$(col $s bridge 6)" "$(col $s ceiling 6)" "$(awk -v a="$(col $s bridge 6)" -v b="$(col $s ceiling 6)" 'BEGIN {print a / b}')" \
+  printf "  %-9s %9s/%-9s %5sx %6s/%-6s %5sx %6s/%-6s %5sx %6s/%-6s\n" "$s" \
+    "$(col $s bridge 3)" "$(col $s ceiling 3)" "$(ratio $s 3)" \
+    "$(col $s bridge 4)" "$(col $s ceiling 4)" "$(ratio $s 4)" \
+    "$(col $s bridge 6)" "$(col $s ceiling 6)" "$(ratio $s 6)" \
     "$(col $s bridge 7)" "$(col $s ceiling 7)"
 done
-
-ratio() { awk -v a="$(col "$1" bridge "$2")" -v b="$(col "$1" ceiling "$2")" 'BEGIN {printf "%.2f", a / b}'; }
 verdict() { if awk "BEGIN {exit !($1)}"; then echo "met   "; else echo "MISSED"; fi; }
 echo
 echo "targets (issue 5):"

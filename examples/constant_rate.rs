@@ -94,7 +94,7 @@ async fn connection(
     while let Some((n, intended)) = jobs.recv().await {
         // A connection the server closed (it does after a 413) is replaced before use.
         if let Some(s) = sender.as_mut()
-            && futures_ready(s).await.is_err()
+            && ready(s).await.is_err()
         {
             sender = None;
         }
@@ -137,9 +137,7 @@ async fn connection(
     }
 }
 
-async fn futures_ready(
-    s: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-) -> hyper::Result<()> {
+async fn ready(s: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>) -> hyper::Result<()> {
     std::future::poll_fn(|cx| s.poll_ready(cx)).await
 }
 

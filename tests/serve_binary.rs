@@ -37,24 +37,19 @@ async fn serve_dev_prints_a_curl_line_that_works_then_409s() {
     let payload = curl.split("-d '").nth(1).unwrap().trim_end_matches('\'');
     let addr = addr.parse().unwrap();
     let path = format!("/{path}");
-    let first = request(
-        addr,
-        "POST",
-        &path,
-        &[("content-type", "application/json")],
-        payload.as_bytes(),
-    )
-    .await;
+    let send = || {
+        request(
+            addr,
+            "POST",
+            &path,
+            &[("content-type", "application/json")],
+            payload.as_bytes(),
+        )
+    };
+    let first = send().await;
     assert_eq!(first.status, 200, "{}", first.body);
     assert_eq!(first.json()["status"], "submitted");
-    let repeat = request(
-        addr,
-        "POST",
-        &path,
-        &[("content-type", "application/json")],
-        payload.as_bytes(),
-    )
-    .await;
+    let repeat = send().await;
     assert_eq!(repeat.status, 409, "{}", repeat.body);
     let journal = std::fs::read_to_string(cwd.join("data/paper-journal.jsonl")).unwrap();
     assert_eq!(journal.lines().count(), 1);

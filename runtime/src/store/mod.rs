@@ -277,11 +277,7 @@ impl<'t> Tables<'t> {
     }
 
     fn find(&self, id: &ClientOrderId) -> Result<Option<OrderRecord>, StoreError> {
-        let Some(seq) = self.ids.get(key(id)).map_err(err)?.map(|v| v.value()) else {
-            return Ok(None);
-        };
-        let record = self.records.get(seq).map_err(err)?;
-        record.map(|bytes| decode(bytes.value())).transpose()
+        find(&self.ids, &self.records, id)
     }
 
     fn put(&mut self, record: &OrderRecord) -> Result<(), StoreError> {
@@ -382,6 +378,20 @@ impl Tables<'_> {
             resume,
         })
     }
+}
+
+/// The record of `id`: its sequence number from `ids`, then the record; in a read or a write
+/// transaction alike.
+fn find(
+    ids: &impl ReadableTable<u128, u64>,
+    records: &impl ReadableTable<u64, &'static [u8]>,
+    id: &ClientOrderId,
+) -> Result<Option<OrderRecord>, StoreError> {
+    let Some(seq) = ids.get(key(id)).map_err(err)?.map(|v| v.value()) else {
+        return Ok(None);
+    };
+    let record = records.get(seq).map_err(err)?;
+    record.map(|bytes| decode(bytes.value())).transpose()
 }
 
 fn decode(bytes: &[u8]) -> Result<OrderRecord, StoreError> {
@@ -485,12 +495,8 @@ impl OrderStore {
     pub fn get(&self, id: &ClientOrderId) -> Result<Option<OrderRecord>, StoreError> {
         let txn = self.db.begin_read().map_err(err)?;
         let ids = txn.open_table(IDS).map_err(err)?;
-        let Some(seq) = ids.get(key(id)).map_err(err)?.map(|v| v.value()) else {
-            return Ok(None);
-        };
         let records = txn.open_table(RECORDS).map_err(err)?;
-        let record = records.get(seq).map_err(err)?;
-        record.map(|bytes| decode(bytes.value())).transpose()
+        find(&ids, &records, id)
     }
 
     /// Every queued record, in arrival order (what recovery resumes).
