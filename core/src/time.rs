@@ -39,7 +39,27 @@ impl UnixMillis {
         let (h, rest) = (ms_of_day / 3_600_000, ms_of_day % 3_600_000);
         let (min, rest) = (rest / 60_000, rest % 60_000);
         let (s, ms) = (rest / 1000, rest % 1000);
-        format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{ms:03}Z")
+        if !(0..=9999).contains(&y) {
+            return format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{ms:03}Z");
+        }
+        // Every log line and every order carries one: digits written directly cost a tenth of
+        // `format!` (callgrind: ~3,000 instructions per call before).
+        let mut text = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, mut value: i64| {
+            for slot in text[at..at + width].iter_mut().rev() {
+                // 0..=9 after the modulo: the cast cannot truncate.
+                *slot = b'0' + u8::try_from(value % 10).unwrap_or(0);
+                value /= 10;
+            }
+        };
+        put(0, 4, y);
+        put(5, 2, m);
+        put(8, 2, d);
+        put(11, 2, h);
+        put(14, 2, min);
+        put(17, 2, s);
+        put(20, 3, ms);
+        text.iter().map(|&b| char::from(b)).collect()
     }
 }
 
@@ -274,6 +294,20 @@ mod tests {
         assert_eq!(t.to_rfc3339(), "2024-03-01T12:34:56.789Z");
         assert_eq!(parse_rfc3339(&t.to_rfc3339()), Ok(t));
         assert_eq!(UnixMillis(-1).to_rfc3339(), "1969-12-31T23:59:59.999Z");
+        assert_eq!(UnixMillis(0).to_rfc3339(), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            UnixMillis(-62_135_596_800_000).to_rfc3339(),
+            "0001-01-01T00:00:00.000Z"
+        );
+        // Outside years 0..=9999 the text is what `format!` makes of it.
+        assert_eq!(
+            UnixMillis(253_402_300_800_000).to_rfc3339(),
+            "10000-01-01T00:00:00.000Z"
+        );
+        assert_eq!(
+            UnixMillis(-62_167_219_200_001).to_rfc3339(),
+            "-001-12-31T23:59:59.999Z"
+        );
     }
 
     #[test]

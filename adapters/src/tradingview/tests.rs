@@ -158,6 +158,38 @@ fn structure_errors_are_invalid_json() {
 }
 
 #[test]
+fn escaped_keys_and_values_read_like_plain_ones() {
+    let plain = run(alert().to_string().as_bytes(), &secrets());
+    let escaped = alert()
+        .to_string()
+        .replace("\"side\"", "\"\\u0073ide\"")
+        .replace("\"BINANCE:BTCUSDT\"", "\"BINANCE\\u003aBTCUSDT\"")
+        .replace("\"s3cret-value\"", "\"s3cret\\u002dvalue\"");
+    assert!(escaped.contains("\\u0073ide"), "{escaped}");
+    let escaped = run(escaped.as_bytes(), &secrets());
+    assert!(plain.is_ok(), "{plain:?}");
+    assert_eq!(escaped, plain);
+}
+
+#[test]
+fn values_of_the_wrong_json_type_name_their_field() {
+    for (field, value) in [
+        ("symbol", json!(["BINANCE:BTCUSDT"])),
+        ("side", json!({"buy": true})),
+        ("tif", json!(null)),
+        ("actor", json!(false)),
+        ("alert_time", json!(1_709_296_496)),
+        ("quantity", json!([1])),
+        ("limit_price", json!(true)),
+    ] {
+        let mut a = alert();
+        a[field] = value;
+        let r = run(a.to_string().as_bytes(), &secrets());
+        assert!(invalid(field)(&r), "{field}: {r:?}");
+    }
+}
+
+#[test]
 fn repeated_fields_are_refused_even_with_equal_values() {
     let body = alert().to_string().replacen('{', "{\"side\":\"buy\",", 1);
     assert!(invalid("side")(&run(body.as_bytes(), &secrets())));
