@@ -110,8 +110,49 @@ impl Logs {
 
 /// Appends `text` as a JSON string.
 fn push_str(line: &mut Vec<u8>, text: &str) {
-    // Writing into a Vec cannot fail.
-    let _ = serde_json::to_writer(line, text);
+    line.push(b'"');
+    escape_into(line, text);
+    line.push(b'"');
+}
+
+/// Appends `text` JSON-escaped (RFC 8259 §7: `"`, `\` and control characters), copying the runs
+/// between escapes whole.
+fn escape_into(line: &mut Vec<u8>, text: &str) {
+    let bytes = text.as_bytes();
+    let mut run = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let short = match b {
+            b'"' => b'"',
+            b'\\' => b'\\',
+            b'\n' => b'n',
+            b'\r' => b'r',
+            b'\t' => b't',
+            0..=0x1f => 0,
+            _ => continue,
+        };
+        line.extend_from_slice(&bytes[run..i]);
+        if short == 0 {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            line.extend_from_slice(b"\\u00");
+            line.push(HEX[usize::from(b >> 4)]);
+            line.push(HEX[usize::from(b & 0xf)]);
+        } else {
+            line.extend_from_slice(&[b'\\', short]);
+        }
+        run = i + 1;
+    }
+    line.extend_from_slice(&bytes[run..]);
+}
+
+/// A `fmt::Write` that JSON-escapes into the line: `Debug` and `Display` values are written in
+/// place, without a `String` of their own.
+struct Escaping<'a>(&'a mut Vec<u8>);
+
+impl std::fmt::Write for Escaping<'_> {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        escape_into(self.0, text);
+        Ok(())
+    }
 }
 
 /// Writes an event's fields as JSON members, straight into the line.
@@ -154,8 +195,11 @@ impl Visit for JsonFields<'_> {
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
         self.name(field);
-        push_str(self.0, &format!("{value:?}"));
+        self.0.push(b'"');
+        let _ = write!(Escaping(self.0), "{value:?}");
+        self.0.push(b'"');
     }
 }
 
@@ -265,7 +309,7 @@ mod tests {
         let (logs, guard) = start(out.clone(), CAPACITY);
         let subscriber = tracing_subscriber::registry().with(logs);
         tracing::subscriber::with_default(subscriber, || {
-            tracing::info!(target: "mts1b::alert", adapter = "tradingview", detail = %"a \"quoted\"\nline", n = -3i64, count = 7u64, ok = true, ms = 0.25, nan = f64::NAN, "alert");
+            tracing::info!(target: "mts1b::alert", adapter = "tradingview", detail = %"a \"quoted\"\nline", raw = "tab\tback\\slash\u{1}\u{1f}\u{7f}é\r", n = -3i64, count = 7u64, ok = true, ms = 0.25, nan = f64::NAN, "alert");
             tracing::warn!(target: "mts1b::delivery", "second");
         });
         drop(guard);
@@ -281,6 +325,7 @@ mod tests {
         assert_eq!(first["target"], "mts1b::alert");
         assert_eq!(first["adapter"], "tradingview");
         assert_eq!(first["detail"], "a \"quoted\"\nline");
+        assert_eq!(first["raw"], "tab\tback\\slash\u{1}\u{1f}\u{7f}é\r");
         assert_eq!(
             (first["n"].as_i64(), first["count"].as_u64()),
             (Some(-3), Some(7))
