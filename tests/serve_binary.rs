@@ -4,7 +4,7 @@ mod support;
 
 use std::process::Stdio;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use support::process::{KillOnDrop, Running, bin, drain, lines, serve, terminate, wait_for};
 use support::{read_reply, request, temp_dir};
 
@@ -129,6 +129,16 @@ async fn serve_logs_one_line_per_alert_and_never_a_secret() {
     }
     assert_eq!(alerts[0]["fund"], "fund-a");
     assert_eq!(alerts[0]["key"], "k1");
+    // A duplicate's answer says no more than reason and key: no detail repeating it.
+    assert_eq!(
+        (&alerts[1]["key"], &alerts[1]["detail"]),
+        (&json!("k1"), &json!(""))
+    );
+    for a in &alerts {
+        let latency = a["latency_ms"].to_string();
+        let decimals = latency.split_once('.').map_or(0, |(_, d)| d.len());
+        assert!(decimals <= 3, "latency to the microsecond: {latency}");
+    }
     let all = logs.join("\n");
     assert!(
         !all.contains("super-secret-value-a") && !all.contains("guessed-secret-value"),
