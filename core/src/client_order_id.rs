@@ -4,6 +4,7 @@
 use std::fmt;
 
 use serde::{Serialize, Serializer};
+use sha1::{Digest, Sha1};
 use uuid::Uuid;
 
 use crate::ids::{FundId, IdempotencyKey};
@@ -24,8 +25,19 @@ pub struct ClientOrderId(Uuid);
 impl ClientOrderId {
     /// Derives the id of one alert.
     pub fn derive(adapter: &str, fund_id: &FundId, key: &IdempotencyKey) -> Self {
-        let name = format!("{adapter}\n{fund_id}\n{key}");
-        Self(Uuid::new_v5(&NAMESPACE, name.as_bytes()))
+        // RFC 9562 §5.5, as `Uuid::new_v5` computes it, but hashed with the CPU's SHA
+        // extensions and without building the name: every alert derives one.
+        let digest = Sha1::new()
+            .chain_update(NAMESPACE.as_bytes())
+            .chain_update(adapter)
+            .chain_update("\n")
+            .chain_update(fund_id.as_str())
+            .chain_update("\n")
+            .chain_update(key.as_str())
+            .finalize();
+        let mut bytes = [0; 16];
+        bytes.copy_from_slice(&digest[..16]);
+        Self(uuid::Builder::from_sha1_bytes(bytes).into_uuid())
     }
 
     /// Returns the UUID.
@@ -95,5 +107,23 @@ mod tests {
             ClientOrderId::derive("tradingview", &fund, &key).to_string(),
             "d63050e2-238f-5d4f-9bf6-ebc03f473ba3"
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn derives_what_uuid_v5_of_the_documented_name_is(
+            adapter in "[a-z]{1,12}",
+            fund in "[a-z0-9][a-z0-9-]{0,40}",
+            key in "[ -~]{1,128}",
+        ) {
+            let (Ok(fund), Ok(key)) = (FundId::parse(&fund), IdempotencyKey::parse(&key)) else {
+                return Ok(());
+            };
+            let name = format!("{adapter}\n{fund}\n{key}");
+            proptest::prop_assert_eq!(
+                ClientOrderId::derive(&adapter, &fund, &key).as_uuid(),
+                Uuid::new_v5(&NAMESPACE, name.as_bytes())
+            );
+        }
     }
 }
