@@ -105,6 +105,12 @@ for s in $scenarios; do
     "$(col $s bridge 6)" "$(col $s ceiling 6)" "$(ratio $s 6)" \
     "$(col $s bridge 7)" "$(col $s ceiling 7)"
 done
+echo
+echo "same-round req/s ratios (bridge / ceiling), round by round:"
+for s in $scenarios; do
+  awk -F'\t' -v s="$s" '$1 == s && $2 == "ceiling" {c = $3} $1 == s && $2 == "bridge" {r = r sprintf(" %.2f", $3 / c)}
+    END {printf "  %-9s%s\n", s, r}' "$results"
+done
 verdict() { if awk "BEGIN {exit !($1)}"; then echo "met   "; else echo "MISSED"; fi; }
 echo
 echo "targets (issue 5):"
