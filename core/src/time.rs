@@ -42,8 +42,8 @@ impl UnixMillis {
         if !(0..=9999).contains(&y) {
             return format!("{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{ms:03}Z");
         }
-        // Every log line and every order carries one: digits written directly cost a tenth of
-        // `format!` (callgrind: ~3,000 instructions per call before).
+        // Every log line and every order carries one: digits written directly cost ~900
+        // instructions per call under callgrind, `format!` ~3,000.
         let mut text = *b"0000-00-00T00:00:00.000Z";
         let mut put = |at: usize, width: usize, mut value: i64| {
             for slot in text[at..at + width].iter_mut().rev() {

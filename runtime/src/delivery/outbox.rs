@@ -167,7 +167,9 @@ impl Outbox {
     /// After each pass it rests as long as the pass took: passes back to back kept the writer
     /// busy, so every alert meanwhile shared its commit with a pass and waited for its pages
     /// (genuine alerts' p99 during a forged flood 1.9 ms without pruning, 5.4 ms with). Resting
-    /// halves pruning's pace, still far above the rate alerts can arrive.
+    /// halves pruning's pace: ~17k records/s on this project's machine, about the most accepted
+    /// alerts it can take per second, so only a sustained flood of accepted alerts outruns it
+    /// (the backlog is then pruned by the next passes; nothing is lost but disk space).
     pub async fn prune(&self, before: UnixMillis, pass: usize) -> Result<usize, StoreError> {
         let (mut from, mut deleted) = (0, 0);
         loop {
