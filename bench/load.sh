@@ -8,11 +8,18 @@
 # then the latency of genuine alerts during a forged-secret flood, the RSS after load, and the
 # RSS over a SOAK-second flood of unique forged keys. Last, the medians and the issue's targets.
 #
+# Throughput is measured in slices of SLICE seconds, ceiling and bridge taking turns (ceiling
+# first, then bridge first, and so on) until each has had SECONDS: this machine's host slows
+# both vCPUs 2-2.5x for stretches of ~10 s (examples/host_speed.rs shows it on an idle box), and
+# a whole 10 s run of one side could land in such a stretch while the other did not.
+#
 # Usage: bench/load.sh [ROUNDS=3] [SECONDS=10]        (needs wrk: apt-get install -y wrk)
-# Environment: CONNS (64), THREADS (2), RATE (2000), FLOOD (20000), GENUINE (100), SOAK (60).
+# Environment: CONNS (64), THREADS (2), RATE (2000), FLOOD (20000), GENUINE (100), SOAK (60),
+# SLICE (2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds="${1:-3}"; secs="${2:-10}"
+slice="${SLICE:-2}"; slices=$(( secs / slice > 0 ? secs / slice : 1 ))
 conns="${CONNS:-64}"; threads="${THREADS:-2}"; rate="${RATE:-2000}"
 flood="${FLOOD:-20000}"; genuine="${GENUINE:-100}"; soak="${SOAK:-60}"
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 2; }
@@ -50,19 +57,31 @@ pid_of() { if [ "$1" = ceiling ]; then echo $ceiling_pid; else echo $bridge_pid;
 port_of() { if [ "$1" = ceiling ]; then echo $ceiling_port; else echo $bridge_port; fi; }
 run_id=0
 
+# One slice of closed-loop load on TARGET; appends "requests seconds cpu_ticks" to TARGET.acc.
+load_slice() {
+  local target=$1 scenario=$2 pid port before out after
+  pid=$(pid_of "$target"); port=$(port_of "$target"); run_id=$((run_id + 1))
+  before=$(cpu "$pid")
+  out=$(wrk -t"$threads" -c"$conns" -d"${slice}s" -s bench/alert.lua "http://127.0.0.1:$port" -- "$scenario" "w$run_id")
+  after=$(cpu "$pid")
+  # "  190123 requests in 2.00s, 30.12MB read"
+  awk -v a="$after" -v b="$before" '/requests in/ {sub(/s,$/, "", $4); print $1, $4, a - b}' <<<"$out" >> "$work/$target.acc"
+}
+
 # results.tsv: scenario target rps cpu_us p50 p99 p999
 results="$work/results.tsv"
 scenarios="accepted duplicate forged oversize"
 for round in $(seq 1 "$rounds"); do
   for scenario in $scenarios; do
+    rm -f "$work/ceiling.acc" "$work/bridge.acc"
+    for i in $(seq 1 "$slices"); do
+      if [ $((i % 2)) = 1 ]; then order="ceiling bridge"; else order="bridge ceiling"; fi
+      for target in $order; do load_slice "$target" "$scenario"; done
+    done
     for target in ceiling bridge; do
       pid=$(pid_of $target); port=$(port_of $target); run_id=$((run_id + 1))
-      before=$(cpu "$pid")
-      out=$(wrk -t"$threads" -c"$conns" -d"${secs}s" -s bench/alert.lua "http://127.0.0.1:$port" -- "$scenario" "w$run_id")
-      after=$(cpu "$pid")
-      rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
-      total=$(awk '/requests in/ {print $1}' <<<"$out")
-      cpu_us=$(awk -v a="$after" -v b="$before" -v t="$ticks" -v n="$total" 'BEGIN {printf "%.1f", (a - b) / t * 1e6 / n}')
+      read -r rps cpu_us < <(awk -v t="$ticks" '{n += $1; s += $2; c += $3}
+        END {printf "%.2f %.1f\n", n / s, c / t * 1e6 / n}' "$work/$target.acc")
       read -r _ _ _ sent ok non2xx errors p50 p99 p999 max < <(
         target/release/examples/constant_rate "127.0.0.1:$port" "$secs" "$scenario:$rate" "c$run_id" | grep '^RESULT')
       printf "round %s  %-9s %-8s %9s req/s %7s us CPU/req | at %s/s: p50 %6s  p99 %6s  p99.9 %6s  max %6s us (2xx %s, non-2xx %s, errors %s)\n" \

@@ -44,7 +44,8 @@ impl Rule {
                 allowed: self.allowed,
             });
         }
-        if text.chars().count() > self.max {
+        // Characters are counted only when the bytes could be too many.
+        if text.len() > self.max && text.chars().count() > self.max {
             return Err(TextError::TooLong { max: self.max });
         }
         Ok(())

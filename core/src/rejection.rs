@@ -123,6 +123,10 @@ impl Rejection {
 /// Cuts user-supplied text to [`MAX_ECHO_CHARS`] characters (marking the cut with `…`), so no
 /// answer or log line grows with the input.
 pub fn bounded(text: &str) -> String {
+    // No more bytes than the limit means no more characters: nothing to count.
+    if text.len() <= MAX_ECHO_CHARS {
+        return text.to_owned();
+    }
     match text.char_indices().nth(MAX_ECHO_CHARS) {
         None => text.to_owned(),
         Some((cut, _)) => format!("{}…", &text[..cut]),

@@ -2,7 +2,7 @@
 //! source the adapters read fund secrets from.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -16,29 +16,41 @@ use crate::ids::FundId;
 /// constant-time and does not reveal the length of the stored secret (both sides are hashed
 /// before comparison). There is deliberately no `PartialEq` and no `Serialize`.
 #[derive(Clone)]
-pub struct Secret(Zeroizing<String>);
+pub struct Secret {
+    value: Zeroizing<String>,
+    // Taken at the first comparison and kept, so an alert hashes only what it presents. Lazily,
+    // because presented secrets are wrapped in `Secret` too and are never compared against.
+    digest: OnceLock<Zeroizing<[u8; 32]>>,
+}
+
+fn digest(text: &str) -> Zeroizing<[u8; 32]> {
+    Zeroizing::new(Sha256::digest(text).into())
+}
 
 impl Secret {
     /// Wraps a secret value.
     pub fn new(value: impl Into<String>) -> Self {
-        Self(Zeroizing::new(value.into()))
+        Self {
+            value: Zeroizing::new(value.into()),
+            digest: OnceLock::new(),
+        }
     }
 
     /// Returns the secret bytes, for keying a MAC. Never log or echo them.
     pub fn expose(&self) -> &str {
-        &self.0
+        &self.value
     }
 
     /// Returns the secret's length in characters (for validation messages, never the value).
     pub fn char_len(&self) -> usize {
-        self.0.chars().count()
+        self.value.chars().count()
     }
 
     /// Compares with `candidate` in constant time, independent of where they first differ and of
     /// the stored secret's length.
     pub fn matches(&self, candidate: &str) -> bool {
-        let digest = |s: &str| -> Zeroizing<[u8; 32]> { Zeroizing::new(Sha256::digest(s).into()) };
-        bool::from(digest(&self.0).ct_eq(&*digest(candidate)))
+        let stored = self.digest.get_or_init(|| digest(&self.value));
+        bool::from(stored.ct_eq(&*digest(candidate)))
     }
 }
 

@@ -268,7 +268,7 @@ pub fn record(
         adapter = endpoint.name(),
         outcome = outcome_label,
         reason = code,
-        detail = %detail,
+        detail = &*detail,
         fund = trace.fund.as_ref().map_or("-", FundId::as_str),
         key = trace.key.as_deref().unwrap_or("-"),
         // In whole microseconds: `0.055`, not `0.055411999999999996`.

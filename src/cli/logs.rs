@@ -119,6 +119,12 @@ fn push_str(line: &mut Vec<u8>, text: &str) {
 /// between escapes whole.
 fn escape_into(line: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
+    // Nearly every value and every field name needs no escape: one look at eight bytes at a
+    // time, one copy. Byte by byte, this was a third of the log line's instructions.
+    if is_plain(bytes) {
+        line.extend_from_slice(bytes);
+        return;
+    }
     let mut run = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let short = match b {
@@ -142,6 +148,35 @@ fn escape_into(line: &mut Vec<u8>, text: &str) {
         run = i + 1;
     }
     line.extend_from_slice(&bytes[run..]);
+}
+
+/// Whether no byte of `bytes` needs escaping, looked at eight at a time (the last word padded
+/// with spaces, which need none).
+fn is_plain(bytes: &[u8]) -> bool {
+    let mut words = bytes.chunks_exact(8);
+    let mut escapes = false;
+    for word in &mut words {
+        let Ok(word) = <[u8; 8]>::try_from(word) else {
+            return false;
+        };
+        escapes |= needs_escape(word);
+    }
+    let mut last = [b' '; 8];
+    last[..words.remainder().len()].copy_from_slice(words.remainder());
+    !(escapes || needs_escape(last))
+}
+
+/// Whether any of the eight bytes is `"`, `\` or below 0x20. Each test is exact for "any byte"
+/// (the "haszero"/"hasless" word tricks of Hacker's Delight §6-1).
+fn needs_escape(word: [u8; 8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let word = u64::from_ne_bytes(word);
+    let below = |w: u64, n: u64| w.wrapping_sub(ONES * n) & !w & HIGH;
+    below(word, 0x20)
+        | below(word ^ (ONES * u64::from(b'"')), 1)
+        | below(word ^ (ONES * u64::from(b'\\')), 1)
+        != 0
 }
 
 /// A `fmt::Write` that JSON-escapes into the line: `Debug` and `Display` values are written in
@@ -212,7 +247,7 @@ impl<S: Subscriber> Layer<S> for Logs {
         let meta = event.metadata();
         let mut line = Vec::with_capacity(384);
         line.extend_from_slice(b"{\"timestamp\":\"");
-        line.extend_from_slice(SystemClock.now().to_rfc3339().as_bytes());
+        let _ = SystemClock.now().write_rfc3339(&mut Escaping(&mut line));
         line.extend_from_slice(b"\",\"level\":\"");
         line.extend_from_slice(meta.level().as_str().as_bytes());
         line.push(b'"');
@@ -299,6 +334,44 @@ mod tests {
         let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
         assert!(text.starts_with("first\n"), "{text}");
         assert!(text.contains("log lines dropped"), "{text}");
+    }
+
+    fn escaped(text: &str) -> String {
+        let mut line = vec![b'"'];
+        escape_into(&mut line, text);
+        line.push(b'"');
+        String::from_utf8(line).unwrap()
+    }
+
+    #[test]
+    fn every_ascii_character_at_every_place_in_a_word_reads_back() {
+        for c in (0u8..0x80).map(char::from) {
+            for at in 0..17 {
+                let mut text: Vec<char> = "abcdefghijklmnopq".chars().collect();
+                text[at] = c;
+                let text: String = text.into_iter().collect();
+                let line = escaped(&text);
+                assert_eq!(
+                    serde_json::from_str::<String>(&line).unwrap(),
+                    text,
+                    "{line}"
+                );
+                // Only what must be escaped is: anything else is copied as it is.
+                let must = c == '"' || c == '\\' || c < ' ';
+                assert_eq!(line.len() == text.len() + 2, !must, "{line}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_reads_back(text in ".*", raw in proptest::collection::vec(0u8..0x80, 0..40)) {
+            let raw = String::from_utf8(raw).unwrap();
+            for text in [&text, &raw] {
+                let line = escaped(text);
+                proptest::prop_assert_eq!(&serde_json::from_str::<String>(&line).unwrap(), text);
+            }
+        }
     }
 
     #[test]

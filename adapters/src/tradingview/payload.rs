@@ -71,14 +71,25 @@ impl fmt::Debug for TvAlert {
 
 /// Parses a body into a [`TvAlert`], or the exact rejection.
 pub fn parse_alert(body: &[u8]) -> Result<TvAlert, Rejection> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let fields = de
-        .deserialize_map(FieldsVisitor)
-        .and_then(|fields| de.end().map(|()| fields))
-        .map_err(|e| Rejection::InvalidJson {
-            detail: e.to_string(),
-        })?;
+    // A body checked as UTF-8 once, in word-sized steps, is read without serde_json checking
+    // each string again byte by byte (a seventh of the parse). A body that is not UTF-8 goes
+    // the byte-slice way, which names where the bad byte is.
+    let fields = match std::str::from_utf8(body) {
+        Ok(text) => read_fields(serde_json::Deserializer::from_str(text)),
+        Err(_) => read_fields(serde_json::Deserializer::from_slice(body)),
+    }
+    .map_err(|e| Rejection::InvalidJson {
+        detail: e.to_string(),
+    })?;
     fields.typed()
+}
+
+fn read_fields<'de, R: serde_json::de::Read<'de>>(
+    mut de: serde_json::Deserializer<R>,
+) -> serde_json::Result<RawFields<'de>> {
+    let fields = de.deserialize_map(FieldsVisitor)?;
+    de.end()?;
+    Ok(fields)
 }
 
 /// One known field's value as sent, before its type is checked. Strings borrow from the body
