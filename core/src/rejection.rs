@@ -77,23 +77,47 @@ pub enum Rejection {
 }
 
 impl Rejection {
+    /// Every error code, in the order [`Rejection::code_index`] numbers them.
+    pub const CODES: [&'static str; 14] = [
+        "payload_too_large",
+        "invalid_json",
+        "invalid_payload",
+        "unknown_symbol",
+        "envelope_denied",
+        "oms_rejected",
+        "stale_alert",
+        "unauthorized",
+        "forbidden",
+        "rate_limited",
+        "duplicate_idempotency_key",
+        "unavailable",
+        "not_found",
+        "method_not_allowed",
+    ];
+
     /// Returns the stable error code (`invalid_payload`).
     pub fn code(&self) -> &'static str {
+        Self::CODES[self.code_index()]
+    }
+
+    /// Returns the position of this rejection's code in [`Rejection::CODES`], so per-code
+    /// state (a metric's labelled child) can sit in an array.
+    pub fn code_index(&self) -> usize {
         match self {
-            Rejection::PayloadTooLarge { .. } => "payload_too_large",
-            Rejection::InvalidJson { .. } => "invalid_json",
-            Rejection::InvalidPayload { .. } => "invalid_payload",
-            Rejection::UnknownSymbol { .. } => "unknown_symbol",
-            Rejection::EnvelopeDenied { .. } => "envelope_denied",
-            Rejection::OmsRejected { .. } => "oms_rejected",
-            Rejection::StaleAlert { .. } => "stale_alert",
-            Rejection::Unauthorized => "unauthorized",
-            Rejection::Forbidden => "forbidden",
-            Rejection::RateLimited { .. } => "rate_limited",
-            Rejection::DuplicateIdempotencyKey { .. } => "duplicate_idempotency_key",
-            Rejection::Unavailable { .. } => "unavailable",
-            Rejection::NotFound => "not_found",
-            Rejection::MethodNotAllowed => "method_not_allowed",
+            Rejection::PayloadTooLarge { .. } => 0,
+            Rejection::InvalidJson { .. } => 1,
+            Rejection::InvalidPayload { .. } => 2,
+            Rejection::UnknownSymbol { .. } => 3,
+            Rejection::EnvelopeDenied { .. } => 4,
+            Rejection::OmsRejected { .. } => 5,
+            Rejection::StaleAlert { .. } => 6,
+            Rejection::Unauthorized => 7,
+            Rejection::Forbidden => 8,
+            Rejection::RateLimited { .. } => 9,
+            Rejection::DuplicateIdempotencyKey { .. } => 10,
+            Rejection::Unavailable { .. } => 11,
+            Rejection::NotFound => 12,
+            Rejection::MethodNotAllowed => 13,
         }
     }
 
@@ -136,6 +160,17 @@ pub fn bounded(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn codes_and_their_indices_agree_with_the_serialized_answer() {
+        let kinds = crate::testing::every_rejection();
+        assert_eq!(kinds.len(), Rejection::CODES.len());
+        for (i, r) in kinds.iter().enumerate() {
+            let body: serde_json::Value = serde_json::to_value(r).unwrap();
+            assert_eq!(r.code_index(), i, "{r:?}");
+            assert_eq!(body["error"], r.code(), "{r:?}");
+        }
+    }
 
     #[test]
     fn serializes_to_the_spec_bodies() {

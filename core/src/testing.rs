@@ -4,6 +4,7 @@ use crate::client_order_id::ClientOrderId;
 use crate::decimal::Quantity;
 use crate::ids::{Actor, CanonicalSymbol, FundId, IdempotencyKey, StrategyId};
 use crate::order::{OrderIntent, Pricing, Side, TimeInForce};
+use crate::rejection::Rejection;
 use crate::time::UnixMillis;
 
 /// A market buy of 1 BTC-USD for `fund` with idempotency key `key`, from `tradingview`,
@@ -28,4 +29,24 @@ pub fn order(fund: &str, key: &str, received_at: UnixMillis) -> OrderIntent {
         alert_time: None,
         received_at,
     }
+}
+
+/// One rejection of every kind, in the order of [`Rejection::CODES`].
+pub fn every_rejection() -> Vec<Rejection> {
+    vec![
+        Rejection::PayloadTooLarge { limit_bytes: 1 },
+        Rejection::InvalidJson { detail: "d".into() },
+        Rejection::invalid("f", "d"),
+        Rejection::unknown_symbol("S"),
+        Rejection::EnvelopeDenied { detail: "d".into() },
+        Rejection::OmsRejected { reason: "r".into() },
+        Rejection::StaleAlert { age_ms: 1 },
+        Rejection::Unauthorized,
+        Rejection::Forbidden,
+        Rejection::RateLimited { retry_after_ms: 1 },
+        Rejection::DuplicateIdempotencyKey { key: "k".into() },
+        Rejection::Unavailable { reason: "why" },
+        Rejection::NotFound,
+        Rejection::MethodNotAllowed,
+    ]
 }

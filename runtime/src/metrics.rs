@@ -3,8 +3,9 @@
 //! rest), outcomes, error codes. No input can add a label value.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
+use mts1b_inbound_core::Rejection;
 use prometheus::{
     Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
     TextEncoder,
@@ -107,6 +108,18 @@ pub struct AdapterMetrics {
     /// `<p>_orders_rejected_total{reason}`: orders the OMS refused, by gRPC status
     /// (`failed_precondition`, ...), counted by the outbox.
     pub orders_rejected: IntCounterVec,
+    /// `rejections`' child of each code, looked up once: a label lookup hashes the values and
+    /// takes a lock, on every rejection of a flood.
+    rejected_by_code: Arc<[OnceLock<IntCounter>; Rejection::CODES.len()]>,
+}
+
+impl AdapterMetrics {
+    /// Counts one rejection under its code.
+    pub fn count_rejection(&self, rejection: &Rejection) {
+        self.rejected_by_code[rejection.code_index()]
+            .get_or_init(|| self.rejections.with_label_values(&[rejection.code()]))
+            .inc();
+    }
 }
 
 impl Metrics {
@@ -169,6 +182,7 @@ impl Metrics {
             latency,
             orders_submitted,
             orders_rejected,
+            rejected_by_code: Arc::new(std::array::from_fn(|_| OnceLock::new())),
         };
         self.adapters
             .write()

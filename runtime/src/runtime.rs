@@ -1,7 +1,7 @@
 //! The runtime: adapters, a secret source and a sink assembled in code (SPEC §11), answering raw
 //! requests with [`Runtime::handle`] or serving them over HTTP (`http::server`).
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,7 +34,7 @@ pub struct RuntimeBuilder {
     endpoints: Vec<Mount>,
     secrets: Arc<dyn SecretSource>,
     sink: Arc<dyn OrderSink>,
-    funds: BTreeMap<FundId, FundPolicy>,
+    funds: HashMap<FundId, FundPolicy>,
     clock: Arc<dyn Clock>,
     sources: SourcePolicy,
     replay_window: Duration,
@@ -65,7 +65,7 @@ impl RuntimeBuilder {
             endpoints: Vec::new(),
             secrets,
             sink,
-            funds: BTreeMap::new(),
+            funds: HashMap::new(),
             clock: Arc::new(SystemClock),
             sources: SourcePolicy::default(),
             replay_window: Duration::from_secs(300),
