@@ -11,7 +11,8 @@
 # Throughput is measured in slices of SLICE seconds, ceiling and bridge taking turns (ceiling
 # first, then bridge first, and so on) until each has had SECONDS: this machine's host slows
 # both vCPUs 2-2.5x for stretches of ~10 s (examples/host_speed.rs shows it on an idle box), and
-# a whole 10 s run of one side could land in such a stretch while the other did not.
+# a whole 10 s run of one side could land in such a stretch while the other did not. Every
+# scenario and every latency run starts on an idle machine (see `settle`).
 #
 # Usage: bench/load.sh [ROUNDS=3] [SECONDS=10]        (needs wrk: apt-get install -y wrk)
 # Environment: CONNS (64), THREADS (2), RATE (2000), FLOOD (20000), GENUINE (100), SOAK (60),
@@ -38,7 +39,11 @@ for i in range(10000):
     print(f'[funds.fund-{i}]\nsecret = "secret-{i}"\nmax_quantity = "1000"\nrate_limit = {{ per_second = 100000, burst = 100000 }}\n')
 PY
 
-target/release/mts1b-tradingview serve --config "$work/config.toml" 2>"$work/bridge.log" >/dev/null &
+# The bridge's log (one JSON line per alert on stderr, ~25 MB/s at 100k req/s) goes through a pipe
+# to a reader, as to a log collector. Into a file it left ~400 MB of dirty pages every ~15 s,
+# and while the kernel wrote them back every request cost 40 % more, on whichever side's slice
+# it fell: a property of the disk under the log, not of the bridge.
+target/release/mts1b-tradingview serve --config "$work/config.toml" 2> >(exec cat >/dev/null) >/dev/null &
 bridge_pid=$!
 target/release/examples/ceiling "127.0.0.1:$ceiling_port" >/dev/null &
 ceiling_pid=$!
@@ -57,15 +62,32 @@ pid_of() { if [ "$1" = ceiling ]; then echo $ceiling_pid; else echo $bridge_pid;
 port_of() { if [ "$1" = ceiling ]; then echo $ceiling_port; else echo $bridge_port; fi; }
 run_id=0
 
-# One slice of closed-loop load on TARGET; appends "requests seconds cpu_ticks" to TARGET.acc.
+# How busy the whole machine is over half a second, in percent (/proc/stat: every CPU, every
+# process and the kernel's own threads).
+busy_percent() {
+  local a b c d
+  read -r a b < <(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat)
+  sleep 0.5
+  read -r c d < <(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat)
+  echo $(( (c - a) * 100 / (d - b > 0 ? d - b : 1) ))
+}
+
+# Waits until the machine is idle (under 5 % busy), at most 60 s, and prints the seconds waited.
+# What a run leaves behind (the store's deferred writes after accepted alerts, the kernel writing
+# back their dirty pages) is then neither charged to the next run nor slowing it down.
+settle() {
+  local halves=0
+  while [ "$(busy_percent)" -ge 5 ] && [ $halves -lt 120 ]; do halves=$((halves + 1)); done
+  echo "$((halves / 2))"
+}
+
+# One slice of closed-loop load on TARGET; appends "requests seconds" to TARGET.acc.
 load_slice() {
-  local target=$1 scenario=$2 pid port before out after
-  pid=$(pid_of "$target"); port=$(port_of "$target"); run_id=$((run_id + 1))
-  before=$(cpu "$pid")
+  local target=$1 scenario=$2 port out
+  port=$(port_of "$target"); run_id=$((run_id + 1))
   out=$(wrk -t"$threads" -c"$conns" -d"${slice}s" -s bench/alert.lua "http://127.0.0.1:$port" -- "$scenario" "w$run_id")
-  after=$(cpu "$pid")
   # "  190123 requests in 2.00s, 30.12MB read"
-  awk -v a="$after" -v b="$before" '/requests in/ {sub(/s,$/, "", $4); print $1, $4, a - b}' <<<"$out" >> "$work/$target.acc"
+  awk '/requests in/ {sub(/s,$/, "", $4); print $1, $4}' <<<"$out" >> "$work/$target.acc"
 }
 
 # results.tsv: scenario target rps cpu_us p50 p99 p999
@@ -74,25 +96,36 @@ scenarios="accepted duplicate forged oversize"
 for round in $(seq 1 "$rounds"); do
   for scenario in $scenarios; do
     rm -f "$work/ceiling.acc" "$work/bridge.acc"
+    settle >/dev/null
+    # CPU is counted from before the first slice until the machine is idle again after the
+    # last, so work a server defers (the store's lazy writes) is charged to the requests that
+    # caused it, including what it did while the other side had its slice.
+    cpu_before_ceiling=$(cpu $ceiling_pid); cpu_before_bridge=$(cpu $bridge_pid)
     for i in $(seq 1 "$slices"); do
       if [ $((i % 2)) = 1 ]; then order="ceiling bridge"; else order="bridge ceiling"; fi
       for target in $order; do load_slice "$target" "$scenario"; done
     done
+    settled=$(settle)
+    cpu_after_ceiling=$(cpu $ceiling_pid); cpu_after_bridge=$(cpu $bridge_pid)
     for target in ceiling bridge; do
-      pid=$(pid_of $target); port=$(port_of $target); run_id=$((run_id + 1))
-      read -r rps cpu_us < <(awk -v t="$ticks" '{n += $1; s += $2; c += $3}
+      port=$(port_of $target); run_id=$((run_id + 1))
+      if [ $target = ceiling ]; then used=$((cpu_after_ceiling - cpu_before_ceiling)); else used=$((cpu_after_bridge - cpu_before_bridge)); fi
+      read -r rps cpu_us < <(awk -v t="$ticks" -v c="$used" '{n += $1; s += $2}
         END {printf "%.2f %.1f\n", n / s, c / t * 1e6 / n}' "$work/$target.acc")
+      settle >/dev/null
       read -r _ _ _ sent ok non2xx errors p50 p99 p999 max < <(
         target/release/examples/constant_rate "127.0.0.1:$port" "$secs" "$scenario:$rate" "c$run_id" | grep '^RESULT')
       printf "round %s  %-9s %-8s %9s req/s %7s us CPU/req | at %s/s: p50 %6s  p99 %6s  p99.9 %6s  max %6s us (2xx %s, non-2xx %s, errors %s)\n" \
         "$round" "$scenario" "$target" "$rps" "$cpu_us" "$rate" "$p50" "$p99" "$p999" "$max" "$ok" "$non2xx" "$errors"
       printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n" "$scenario" "$target" "$rps" "$cpu_us" "$p50" "$p99" "$p999" >> "$results"
     done
+    echo "round $round  $scenario: idle again ${settled}s after the last slice"
   done
 done
 rss_after_load=$(rss_kib $bridge_pid)
 
 echo
+settle >/dev/null
 echo "genuine alerts ($genuine/s) during a forged-secret flood ($flood/s), ${secs}s:"
 flood_out=$(target/release/examples/constant_rate "127.0.0.1:$bridge_port" "$secs" "forged:$flood,accepted:$genuine" flood)
 awk '/^RESULT/ {printf "  %-9s %6s/s sent %7s 2xx %7s non-2xx %7s errors %s | p50 %6s p99 %6s p99.9 %6s max %6s us\n", $2, $3, $4, $5, $6, $7, $8, $9, $10, $11}' <<<"$flood_out"
