@@ -147,13 +147,13 @@ impl<A: InboundAdapter> Endpoint for Pipeline<A> {
         let alert = authenticate(&self.adapter, req, payload, &*shared.secrets)?;
 
         // An authenticated fund that is not configured is answered like an unknown one.
-        let fund = alert.principal().fund_id.clone();
-        let policy = match &fund {
+        let fund = alert.principal().fund_id.as_ref();
+        let policy = match fund {
             Some(fund) => Some(shared.funds.get(fund).ok_or(Rejection::Unauthorized)?),
             None => None,
         };
-        trace.fund = fund.clone();
-        if let Some(fund) = &fund {
+        trace.fund = fund.cloned();
+        if let Some(fund) = fund {
             shared
                 .rate_limits
                 .check(fund)
@@ -165,16 +165,18 @@ impl<A: InboundAdapter> Endpoint for Pipeline<A> {
                 })?;
         }
 
-        let key = self.adapter.idempotency_key(alert.payload()).cloned();
-        trace.key = key.as_ref().map(|k| bounded(k.as_str()));
+        // Fund and key are borrowed from the alert until `normalize` takes it: a duplicate,
+        // refused right here, copies neither.
+        let key = self.adapter.idempotency_key(alert.payload());
+        trace.key = key.map(|k| bounded(k.as_str()));
         // Held until the alert is durably accepted; dropped (released) on any rejection below.
         let claim =
-            match (&fund, &key) {
+            match (fund, key) {
                 (Some(fund), Some(key)) => {
                     let id = ClientOrderId::derive(self.adapter.name(), fund, key);
                     Some(shared.replay.claim(id).map_err(|_| {
                         Rejection::DuplicateIdempotencyKey {
-                            key: bounded(key.as_str()),
+                            key: trace.key.clone().unwrap_or_default(),
                         }
                     })?)
                 }
