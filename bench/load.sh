@@ -10,7 +10,7 @@
 #
 # Throughput is measured in slices of SLICE seconds, ceiling and bridge taking turns (ceiling
 # first, then bridge first, and so on) until each has had SECONDS: this machine's host slows
-# both vCPUs 2-2.5x for stretches of ~10 s (examples/host_speed.rs shows it on an idle box), and
+# both vCPUs 2-2.5x for stretches of ~10 s (a timing loop on an idle box; examples/host_speed.rs), and
 # a whole 10 s run of one side could land in such a stretch while the other did not. Every
 # scenario and every latency run starts on an idle machine (see `settle`).
 #

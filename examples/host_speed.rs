@@ -1,7 +1,8 @@
 //! How fast this machine is right now: one thread per CPU repeats a fixed piece of arithmetic
 //! and prints, once a second, how long each took. On an idle box the figures should not move;
-//! on the 2-vCPU machine of BENCHMARKS.md they jump 2-2.5x for stretches of ~10 s, both CPUs at
-//! once, which is why the load harness interleaves the ceiling and the bridge in short slices.
+//! on the 2-vCPU machine of BENCHMARKS.md the same loop written in C jumped 2-2.5x for stretches
+//! of ~10 s, both CPUs at once, which is why the load harness interleaves the ceiling and the
+//! bridge in short slices.
 //! `cargo run --release --example host_speed -- 40` (seconds, default 30).
 
 use std::hint::black_box;
