@@ -165,8 +165,8 @@ impl<A: InboundAdapter> Endpoint for Pipeline<A> {
                 })?;
         }
 
-        // Fund and key are borrowed from the alert until `normalize` takes it: a duplicate,
-        // refused right here, copies neither.
+        // Fund and key stay borrowed from the alert until `normalize` takes it: a duplicate,
+        // refused right here, copies them only into the trace and the answer.
         let key = self.adapter.idempotency_key(alert.payload());
         trace.key = key.map(|k| bounded(k.as_str()));
         // Held until the alert is durably accepted; dropped (released) on any rejection below.
