@@ -63,23 +63,24 @@ done
 ticks=$(getconf CLK_TCK)
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
-pid_of() { if [ "$1" = ceiling ]; then echo $ceiling_pid; else echo $bridge_pid; fi; }
 port_of() { if [ "$1" = ceiling ]; then echo $ceiling_port; else echo $bridge_port; fi; }
 run_id=0
 
-# How busy the whole machine is over half a second, in percent (/proc/stat: every CPU, every
-# process and the kernel's own threads).
+# The machine's busy and total CPU ticks so far (/proc/stat: every CPU, every process and the
+# kernel's own threads).
+cpu_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat; }
+
+# How busy the whole machine is over half a second, in percent.
 busy_percent() {
   local a b c d
-  read -r a b < <(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat)
-  sleep 0.5
-  read -r c d < <(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9}' /proc/stat)
+  read -r a b < <(cpu_ticks); sleep 0.5; read -r c d < <(cpu_ticks)
   echo $(( (c - a) * 100 / (d - b > 0 ? d - b : 1) ))
 }
 
-# Waits until the machine is idle (under 5 % busy), at most 60 s, and prints the seconds waited.
-# What a run leaves behind (the store's deferred writes after accepted alerts, the kernel writing
-# back their dirty pages) is then neither charged to the next run nor slowing it down.
+# Waits until the machine is idle (under 5 % busy), at most 60 s, and prints the seconds waited,
+# so that what a run leaves behind (a server's deferred writes, the kernel's writeback) is neither
+# charged to the next run nor slows it down. In this project's runs it has not had to wait after
+# the slices (the `idle again 0s` lines).
 settle() {
   local halves=0
   while [ "$(busy_percent)" -ge 5 ] && [ $halves -lt 120 ]; do halves=$((halves + 1)); done

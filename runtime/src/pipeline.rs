@@ -251,9 +251,9 @@ pub fn record(
     // A rejection's detail is its answer's body, serialized once for both.
     let detail = match outcome {
         Err(Rejection::InvalidPayload { field, detail }) => {
-            Cow::Owned(format!("{field}: {detail}"))
+            Some(Cow::Owned(format!("{field}: {detail}")))
         }
-        Err(Rejection::Unavailable { reason }) => Cow::Borrowed(*reason),
+        Err(Rejection::Unavailable { reason }) => Some(Cow::Borrowed(*reason)),
         // The answer would say no more than `reason` and `key` do: no `detail` at all (a
         // duplicate's line was 317 bytes with the whole answer as detail, now ~230).
         Err(
@@ -262,16 +262,16 @@ pub fn record(
             | Rejection::NotFound
             | Rejection::MethodNotAllowed
             | Rejection::DuplicateIdempotencyKey { .. },
-        ) => Cow::Borrowed(""),
-        Err(_) => Cow::Borrowed(answer.body.as_str()),
-        Ok(_) => Cow::Borrowed(""),
+        )
+        | Ok(_) => None,
+        Err(_) => Some(Cow::Borrowed(answer.body.as_str())),
     };
     tracing::info!(
         target: "mts1b::alert",
         adapter = endpoint.name(),
         outcome = outcome_label,
         reason = code,
-        detail = (!detail.is_empty()).then_some(&*detail),
+        detail = detail.as_deref(),
         fund = trace.fund.as_ref().map_or("-", FundId::as_str),
         key = trace.key.as_deref().unwrap_or("-"),
         // In whole microseconds: `0.055`, not `0.055411999999999996`.
