@@ -1,16 +1,15 @@
 //! The static secret source: fund secrets from config or the environment, for dev and embedding.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use mts1b_inbound_core::{FundId, Secret, SecretLookup, SecretSource};
+use mts1b_inbound_core::{FundId, FundMap, Secret, SecretLookup, SecretSource};
 
 use crate::settings::Settings;
 
 /// Fund secrets held in memory, loaded once.
 #[derive(Clone, Debug, Default)]
 pub struct StaticSecrets {
-    funds: HashMap<FundId, Arc<Secret>>,
+    funds: FundMap<Arc<Secret>>,
 }
 
 impl StaticSecrets {

@@ -1,7 +1,6 @@
 //! One alert through the gates of SPEC §6, for any adapter, in one readable function.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,8 +8,8 @@ use std::time::Instant;
 use async_trait::async_trait;
 use mts1b_inbound_core::rejection::bounded;
 use mts1b_inbound_core::{
-    ClientOrderId, Clock, FundId, FundPolicy, InboundAdapter, Intent, RawRequest, Rejection,
-    SecretSource, authenticate,
+    ClientOrderId, Clock, FundId, FundMap, FundPolicy, InboundAdapter, Intent, RawRequest,
+    Rejection, SecretSource, authenticate,
 };
 
 use crate::delivery::{Delivered, OrderSink};
@@ -26,7 +25,7 @@ pub struct Shared {
     pub secrets: Arc<dyn SecretSource>,
     /// The configured funds (hashed: looked up on every authenticated alert, with thousands of
     /// funds a tree walk cost more than the hash).
-    pub funds: HashMap<FundId, FundPolicy>,
+    pub funds: FundMap<FundPolicy>,
     /// Per-fund rate limits.
     pub rate_limits: FundRateLimits,
     /// The replay window.

@@ -1,13 +1,12 @@
 //! The runtime: adapters, a secret source and a sink assembled in code (SPEC §11), answering raw
 //! requests with [`Runtime::handle`] or serving them over HTTP (`http::server`).
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mts1b_inbound_core::{
-    ClientOrderId, Clock, FundId, FundPolicy, IdempotencyKey, InboundAdapter, RawRequest,
+    ClientOrderId, Clock, FundId, FundMap, FundPolicy, IdempotencyKey, InboundAdapter, RawRequest,
     Rejection, SecretSource, SystemClock, UnixMillis,
 };
 use serde::Serialize;
@@ -34,7 +33,7 @@ pub struct RuntimeBuilder {
     endpoints: Vec<Mount>,
     secrets: Arc<dyn SecretSource>,
     sink: Arc<dyn OrderSink>,
-    funds: HashMap<FundId, FundPolicy>,
+    funds: FundMap<FundPolicy>,
     clock: Arc<dyn Clock>,
     sources: SourcePolicy,
     replay_window: Duration,
@@ -65,7 +64,7 @@ impl RuntimeBuilder {
             endpoints: Vec::new(),
             secrets,
             sink,
-            funds: HashMap::new(),
+            funds: FundMap::default(),
             clock: Arc::new(SystemClock),
             sources: SourcePolicy::default(),
             replay_window: Duration::from_secs(300),

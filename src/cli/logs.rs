@@ -150,20 +150,23 @@ fn escape_into(line: &mut Vec<u8>, text: &str) {
     line.extend_from_slice(&bytes[run..]);
 }
 
-/// Whether no byte of `bytes` needs escaping, looked at eight at a time (the last word padded
-/// with spaces, which need none).
+/// Whether no byte of `bytes` needs escaping, looked at eight at a time (the last word is the
+/// last eight bytes, overlapping the one before it). Shorter texts, like most field names, are
+/// looked at byte by byte.
 fn is_plain(bytes: &[u8]) -> bool {
-    let mut words = bytes.chunks_exact(8);
-    let mut escapes = false;
-    for word in &mut words {
-        let Ok(word) = <[u8; 8]>::try_from(word) else {
-            return false;
-        };
-        escapes |= needs_escape(word);
+    let Some(tail) = bytes.len().checked_sub(8) else {
+        return !bytes.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+    };
+    let word = |at: usize| {
+        let mut w = [0; 8];
+        w.copy_from_slice(&bytes[at..at + 8]);
+        w
+    };
+    let mut escapes = needs_escape(word(tail));
+    for at in (0..tail).step_by(8) {
+        escapes |= needs_escape(word(at));
     }
-    let mut last = [b' '; 8];
-    last[..words.remainder().len()].copy_from_slice(words.remainder());
-    !(escapes || needs_escape(last))
+    !escapes
 }
 
 /// Whether any of the eight bytes is `"`, `\` or below 0x20. Each test is exact for "any byte"

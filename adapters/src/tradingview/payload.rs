@@ -81,7 +81,24 @@ pub fn parse_alert(body: &[u8]) -> Result<TvAlert, Rejection> {
     .map_err(|e| Rejection::InvalidJson {
         detail: e.to_string(),
     })?;
-    fields.typed()
+    fields.typed(may_hold_braces(body))
+}
+
+/// Whether a value of this object could hold a brace: only if the body holds a brace besides
+/// the object's own two, or a backslash (an escape can spell one). One pass over the body
+/// without early exit spares a placeholder search per field.
+fn may_hold_braces(body: &[u8]) -> bool {
+    // Byte-wide counts per 64 bytes, so the comparisons run sixteen to a vector register.
+    let marks: usize = body
+        .chunks(64)
+        .map(|chunk| {
+            let n = chunk.iter().fold(0_u8, |n, &b| {
+                n + u8::from(matches!(b, b'{' | b'}' | b'\\'))
+            });
+            usize::from(n)
+        })
+        .sum();
+    marks > 2
 }
 
 fn read_fields<'de, R: serde_json::de::Read<'de>>(
@@ -197,6 +214,8 @@ impl Visitor<'_> for KeyVisitor {
 struct RawFields<'de> {
     values: [Option<Raw<'de>>; FIELDS.len()],
     violation: Option<Rejection>,
+    /// Whether a value may hold a brace (else no placeholder search is needed).
+    braces: bool,
 }
 
 struct FieldsVisitor;
@@ -214,6 +233,7 @@ impl<'de> Visitor<'de> for FieldsVisitor {
         let mut raw = RawFields {
             values: Default::default(),
             violation: None,
+            braces: true,
         };
         while let Some(key) = map.next_key::<Key>()? {
             match key {
@@ -238,10 +258,12 @@ impl<'de> Visitor<'de> for FieldsVisitor {
 }
 
 impl RawFields<'_> {
-    fn typed(mut self) -> Result<TvAlert, Rejection> {
+    /// The typed alert; `braces` says whether any value may hold a placeholder's braces.
+    fn typed(mut self, braces: bool) -> Result<TvAlert, Rejection> {
         if let Some(violation) = self.violation.take() {
             return Err(violation);
         }
+        self.braces = braces;
         let secret = required(at::SECRET, self.text(at::SECRET)?)?;
         let strategy_id = required(
             at::STRATEGY_ID,
@@ -300,17 +322,24 @@ impl RawFields<'_> {
         let Raw::Text(s) = value else {
             return Err(Rejection::invalid(field.name, "must be a string"));
         };
-        check_placeholder(i, s)?;
+        if self.braces {
+            check_placeholder(i, s)?;
+        }
         if let Kind::Text { min, max, .. } = field.kind {
-            let chars = s.chars().count();
-            if chars < min {
-                return Err(Rejection::invalid(field.name, "must not be empty"));
-            }
-            if chars > max {
-                return Err(Rejection::invalid(
-                    field.name,
-                    format!("longer than {max} characters"),
-                ));
+            // A character is one to four bytes, so the byte length nearly always decides without
+            // counting characters.
+            let decided = s.len() <= max && s.len().div_ceil(4) >= min;
+            if !decided {
+                let chars = s.chars().count();
+                if chars < min {
+                    return Err(Rejection::invalid(field.name, "must not be empty"));
+                }
+                if chars > max {
+                    return Err(Rejection::invalid(
+                        field.name,
+                        format!("longer than {max} characters"),
+                    ));
+                }
             }
         }
         Ok(Some(s))
@@ -354,7 +383,9 @@ impl RawFields<'_> {
         let text = match &self.values[i] {
             None => return Ok(None),
             Some(Raw::Text(s)) => {
-                check_placeholder(i, s)?;
+                if self.braces {
+                    check_placeholder(i, s)?;
+                }
                 s
             }
             Some(Raw::Number(n)) => n.as_str(),

@@ -136,6 +136,22 @@ fn placeholders_are_named_but_a_secret_never_echoed() {
 }
 
 #[test]
+fn placeholders_are_found_even_when_spelled_with_escapes() {
+    // A body with no brace but the object's own two skips the placeholder search; braces
+    // written as escapes must not slip through that shortcut.
+    let key = "tv_breakout_v1-Long-2024-03-01T12:34:56Z";
+    for value in [r"tv-\u007b\u007bticker\u007d\u007d-x", "tv-{{ticker}}-x"] {
+        let body = alert().to_string().replace(key, value);
+        let r = run(body.as_bytes(), &secrets());
+        let Err(Rejection::InvalidPayload { field, detail }) = r else {
+            panic!("{value}: {r:?}")
+        };
+        assert_eq!(field, "idempotency_key");
+        assert!(detail.contains("{{ticker}}"), "{detail}");
+    }
+}
+
+#[test]
 fn structure_errors_are_invalid_json() {
     for body in [
         &b""[..],

@@ -4,14 +4,13 @@
 //! input can grow it (no `retain_recent` needed). Only authenticated alerts are counted, so
 //! forged traffic cannot spend a fund's budget.
 
-use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use governor::clock::Clock as GovernorClockTrait;
 use governor::{Quota, RateLimiter};
-use mts1b_inbound_core::{Clock, FundId, RateLimit};
+use mts1b_inbound_core::{Clock, FundId, FundMap, RateLimit};
 
 /// Governor's view of the runtime clock: time since the Unix epoch.
 #[derive(Clone)]
@@ -34,7 +33,7 @@ type Limiter = RateLimiter<
 
 /// The rate limit of every configured fund.
 pub struct FundRateLimits {
-    limiters: HashMap<FundId, Limiter>,
+    limiters: FundMap<Limiter>,
     clock: GovernorClock,
 }
 
