@@ -31,13 +31,3 @@ request = function()
   end
   return wrk.format("POST", "/tradingview/webhook", {["Content-Type"] = "application/json"}, body)
 end
-
--- Status counts, so a run that was not what it claims is visible.
-local statuses = {}
-response = function(status)
-  statuses[status] = (statuses[status] or 0) + 1
-end
-
-done = function()
-  -- Per-thread tables are not merged by wrk; the summary's non-2xx line covers the totals.
-end

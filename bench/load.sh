@@ -94,6 +94,20 @@ load_slice() {
   out=$(wrk -t"$threads" -c"$conns" -d"${slice}s" -s bench/alert.lua "http://127.0.0.1:$port" -- "$scenario" "w$run_id")
   # "  190123 requests in 2.00s, 30.12MB read"
   awk '/requests in/ {sub(/s,$/, "", $4); print $1, $4}' <<<"$out" >> "$work/$target.acc"
+  # A slice that was not what it claims is said out loud: the bridge answers accepted alerts
+  # 2xx and refuses every other scenario's (but the first use of a slice's duplicate key); the
+  # ceiling answers everything 202.
+  local sent refused
+  sent=$(awk '/requests in/ {print $1}' <<<"$out")
+  refused=$(awk '/Non-2xx/ {print $NF}' <<<"$out"); refused=${refused:-0}
+  if [ "$target" = ceiling ] || [ "$scenario" = accepted ]; then
+    [ "$refused" = 0 ] || echo "WARNING: $target $scenario slice: $refused of $sent answers not 2xx" >&2
+  elif [ "$refused" -lt $((sent - 1)) ]; then
+    echo "WARNING: bridge $scenario slice: only $refused of $sent answers refused" >&2
+  fi
+  if grep -q "Socket errors" <<<"$out"; then
+    echo "WARNING: $target $scenario slice: $(grep 'Socket errors' <<<"$out" | xargs)" >&2
+  fi
 }
 
 # results.tsv: scenario target rps cpu_us p50 p99 p999

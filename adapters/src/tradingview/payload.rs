@@ -22,6 +22,8 @@ use serde_json::{Number, Value};
 
 use super::schema::{FIELDS, Kind, at, index_of};
 
+mod plain;
+
 /// A schema-valid alert, not yet authenticated and not yet mapped to a canonical symbol.
 pub struct TvAlert {
     /// The secret the sender presented.
@@ -75,13 +77,31 @@ pub fn parse_alert(body: &[u8]) -> Result<TvAlert, Rejection> {
     // each string again byte by byte (a seventh of the parse). A body that is not UTF-8 goes
     // the byte-slice way, which names where the bad byte is.
     let fields = match std::str::from_utf8(body) {
-        Ok(text) => read_fields(serde_json::Deserializer::from_str(text)),
+        Ok(text) => match plain::read_plain(text) {
+            Some(fields) => {
+                debug_assert_serde_agrees(text, &fields);
+                Ok(fields)
+            }
+            None => read_fields(serde_json::Deserializer::from_str(text)),
+        },
         Err(_) => read_fields(serde_json::Deserializer::from_slice(body)),
     }
     .map_err(|e| Rejection::InvalidJson {
         detail: e.to_string(),
     })?;
     fields.typed(may_hold_braces(body))
+}
+
+/// In debug and fuzz builds, every body the plain reader accepts is read by serde_json too, and
+/// must give the same fields: the fuzz smoke and every test double as a check of the shortcut.
+fn debug_assert_serde_agrees(text: &str, fields: &RawFields<'_>) {
+    if cfg!(any(debug_assertions, fuzzing)) {
+        let serde = read_fields(serde_json::Deserializer::from_str(text));
+        assert!(
+            serde.is_ok_and(|serde| serde.violation.is_none() && serde.values == fields.values),
+            "the plain reader and serde_json disagree on {text:?}"
+        );
+    }
 }
 
 /// Whether a value of this object could hold a brace: only if the body holds a brace besides
@@ -92,9 +112,9 @@ fn may_hold_braces(body: &[u8]) -> bool {
     let marks: usize = body
         .chunks(64)
         .map(|chunk| {
-            let n = chunk.iter().fold(0_u8, |n, &b| {
-                n + u8::from(matches!(b, b'{' | b'}' | b'\\'))
-            });
+            let n = chunk
+                .iter()
+                .fold(0_u8, |n, &b| n + u8::from(matches!(b, b'{' | b'}' | b'\\')));
             usize::from(n)
         })
         .sum();
@@ -112,6 +132,7 @@ fn read_fields<'de, R: serde_json::de::Read<'de>>(
 /// One known field's value as sent, before its type is checked. Strings borrow from the body
 /// when they hold no escapes, so a typical alert is read without copying its text (the parse was
 /// a third of a rejected request's instructions when every value became a `serde_json::Value`).
+#[derive(Debug, PartialEq)]
 enum Raw<'de> {
     Text(Cow<'de, str>),
     /// With serde_json's `arbitrary_precision`, a number keeps its exact text.
@@ -211,6 +232,7 @@ impl Visitor<'_> for KeyVisitor {
 }
 
 /// The raw values of the known fields, and the first structural violation seen.
+#[derive(Debug)]
 struct RawFields<'de> {
     values: [Option<Raw<'de>>; FIELDS.len()],
     violation: Option<Rejection>,
@@ -230,11 +252,7 @@ impl<'de> Visitor<'de> for FieldsVisitor {
     // Schema violations are recorded, not returned as serde errors, so that the rest of the
     // document is still checked for well-formedness (a syntax error anywhere wins: invalid_json).
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawFields<'de>, A::Error> {
-        let mut raw = RawFields {
-            values: Default::default(),
-            violation: None,
-            braces: true,
-        };
+        let mut raw = RawFields::empty();
         while let Some(key) = map.next_key::<Key>()? {
             match key {
                 Key::Known(i) if raw.violation.is_none() && raw.values[i].is_none() => {
@@ -258,6 +276,15 @@ impl<'de> Visitor<'de> for FieldsVisitor {
 }
 
 impl RawFields<'_> {
+    /// No field seen yet.
+    fn empty() -> Self {
+        Self {
+            values: Default::default(),
+            violation: None,
+            braces: true,
+        }
+    }
+
     /// The typed alert; `braces` says whether any value may hold a placeholder's braces.
     fn typed(mut self, braces: bool) -> Result<TvAlert, Rejection> {
         if let Some(violation) = self.violation.take() {
