@@ -12,6 +12,7 @@ pub mod decimal;
 pub mod envelope;
 pub mod fund;
 pub mod ids;
+pub mod json_text;
 pub mod net;
 pub mod order;
 pub mod rejection;

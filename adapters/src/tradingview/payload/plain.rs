@@ -9,6 +9,8 @@
 
 use std::borrow::Cow;
 
+use mts1b_inbound_core::json_text::first_special;
+
 use super::{Raw, RawFields};
 use crate::tradingview::schema::index_of;
 
@@ -63,33 +65,6 @@ fn plain_string(text: &str, at: usize) -> Option<(&str, usize)> {
     (bytes[end] == b'"').then(|| (&text[start..end], end + 1))
 }
 
-/// The index of the first `"`, `\` or control character (below 0x20) in `bytes`, eight bytes at
-/// a time: the word tests of Hacker's Delight §6-1 may flag a byte above a real hit (a borrow
-/// runs upwards), never one below it, so the lowest flag is exact.
-fn first_special(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let below = |w: u64, n: u64| w.wrapping_sub(ONES * n) & !w & HIGH;
-    let mut words = bytes.chunks_exact(8);
-    let mut base = 0;
-    for word in &mut words {
-        let mut w = [0; 8];
-        w.copy_from_slice(word);
-        let w = u64::from_le_bytes(w);
-        let hits = below(w, 0x20)
-            | below(w ^ (ONES * u64::from(b'"')), 1)
-            | below(w ^ (ONES * u64::from(b'\\')), 1);
-        if hits != 0 {
-            return Some(base + (hits.trailing_zeros() / 8) as usize);
-        }
-        base += 8;
-    }
-    let rest = words.remainder();
-    rest.iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-        .map(|i| base + i)
-}
-
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -119,25 +94,6 @@ mod tests {
             "",
         ] {
             assert!(read_plain(odd).is_none(), "{odd:?}");
-        }
-    }
-
-    #[test]
-    fn the_first_special_byte_is_found_wherever_it_is() {
-        for len in 0..20 {
-            for at in 0..len {
-                for special in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
-                    // Bytes that look close to the specials in the word tests: one above each.
-                    let mut bytes = vec![b'#'; len];
-                    bytes[at] = special;
-                    if at + 1 < len {
-                        bytes[at + 1] = b'"';
-                    }
-                    assert_eq!(first_special(&bytes), Some(at), "{bytes:?}");
-                }
-            }
-            let plain: Vec<u8> = (0..len).map(|i| b" !#[]]~\x7f"[i % 8]).collect();
-            assert_eq!(first_special(&plain), None, "{plain:?}");
         }
     }
 
@@ -210,10 +166,5 @@ mod tests {
             }
         }
 
-        #[test]
-        fn first_special_agrees_with_a_byte_scan(bytes in proptest::collection::vec(any::<u8>(), 0..40)) {
-            let expected = bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
-            prop_assert_eq!(first_special(&bytes), expected);
-        }
     }
 }
