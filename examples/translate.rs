@@ -8,17 +8,23 @@ use std::sync::Arc;
 use mts1b_tradingview::adapters::tradingview::TradingView;
 use mts1b_tradingview::config::StaticSecrets;
 use mts1b_tradingview::core::{
-    Clock, Envelope, FundId, Intent, Quantity, RawRequest, Secret, SymbolTable, SystemClock,
+    Clock, Envelope, FundId, FundPolicy, Intent, NoGates, Quantity, RateLimit, RawRequest, Secret,
+    SymbolTable, SystemClock, Translated, translate,
 };
 use mts1b_tradingview::runtime::http::status::status_of;
-use mts1b_tradingview::runtime::translate;
 
 fn main() {
     let fund = FundId::parse("paper-tv-test").expect("valid fund id");
     let secrets = StaticSecrets::new().with_fund(fund.clone(), Secret::new("change-me"));
-    let envelopes = BTreeMap::from([(
+    let funds = BTreeMap::from([(
         fund,
-        Envelope::allow_any(Quantity::parse("1").expect("valid quantity")),
+        FundPolicy {
+            envelope: Envelope::allow_any(Quantity::parse("1").expect("valid quantity")),
+            rate_limit: RateLimit {
+                per_second: 10,
+                burst: 10,
+            },
+        },
     )]);
     let adapter = TradingView::new(Arc::new(SymbolTable::default()));
 
@@ -29,8 +35,12 @@ fn main() {
             "order_type":"market","idempotency_key":"demo-2"}"#,
     ] {
         let request = RawRequest::with_body(body, SystemClock.now());
-        match translate(&adapter, &request, &secrets, &envelopes) {
-            Ok(Intent::Submit(order)) => println!(
+        // The service's own steps, without its stateful gates (rate limit, replay window).
+        match translate(&adapter, &request, &secrets, &funds, &mut NoGates) {
+            Ok(Translated {
+                intent: Intent::Submit(order),
+                ..
+            }) => println!(
                 "accepted: {} {} {} (venue {:?}), client_order_id {}",
                 order.side.as_str(),
                 order.quantity,

@@ -304,6 +304,44 @@ async fn source_addresses_and_forwarded_for() {
     s.shutdown().await;
 }
 
+/// POSTs `body` to /webhook with `x-forwarded-for: <xff>` written as raw bytes.
+async fn forwarded_raw(addr: std::net::SocketAddr, xff: &[u8], body: &str) -> Reply {
+    let mut head = format!(
+        "POST /webhook HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-length: {}\r\nx-forwarded-for: ",
+        body.len()
+    )
+    .into_bytes();
+    head.extend_from_slice(xff);
+    head.extend_from_slice(b"\r\n\r\n");
+    head.extend_from_slice(body.as_bytes());
+    let mut stream = send_raw(addr, &head).await;
+    read_reply(&mut stream).await.expect("an answer")
+}
+
+#[tokio::test]
+async fn an_unreadable_forwarded_hop_is_refused_not_skipped() {
+    // The proxy's own address would be allowed: judging it instead of the caller is the hole.
+    let s = TestService::start(settings(
+        "[network]\nip_allowlist = [\"127.0.0.1\", \"52.89.214.238\"]\ntrusted_proxies = [\"127.0.0.1\"]\n",
+    ))
+    .await;
+    let plain = forwarded_raw(s.public, b"6.6.6.6", &alert("xff-1").to_string()).await;
+    assert_eq!(plain.status, 403, "{}", plain.body);
+    let mangled = forwarded_raw(s.public, b"6.6.6.6\xff", &alert("xff-2").to_string()).await;
+    assert_eq!(
+        (mangled.status, mangled.json()),
+        (403, json!({"error": "forbidden"}))
+    );
+    let allowed = forwarded_raw(s.public, b"52.89.214.238", &alert("xff-3").to_string()).await;
+    assert_eq!(allowed.status, 200, "{}", allowed.body);
+    assert_eq!(
+        s.journal().lines().count(),
+        1,
+        "only the allowed caller's order"
+    );
+    s.shutdown().await;
+}
+
 #[tokio::test]
 async fn rate_limits_count_only_genuine_alerts_and_say_when_to_retry() {
     let s = TestService::start(settings(LOOPBACK)).await;

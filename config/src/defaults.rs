@@ -23,10 +23,13 @@ pub const IP_ALLOWLIST: [&str; 4] = [
 ];
 /// SPEC §6.
 pub const REPLAY_WINDOW: &str = "5m";
-/// A fund's sustained rate: far above what a strategy fires, far below a flood.
-pub const RATE_PER_SECOND: u32 = 5;
-/// Lets a basket of alerts on one bar through at once.
-pub const RATE_BURST: u32 = 20;
+/// A fund's sustained rate: the product design's "10 req/sec per fund_id", far above what a
+/// strategy fires, far below a flood.
+pub const RATE_PER_SECOND: u32 = 10;
+/// Alerts one fund may send at once above the sustained rate: one second's worth, enough for a
+/// basket of alerts on one bar (a few symbols' exits and entries), small enough that a leaked
+/// secret cannot fire more than ten orders before the sustained rate applies.
+pub const RATE_BURST: u32 = 10;
 /// The static provider serves dev and embedded use; production names `vault` explicitly.
 pub const SECRETS_PROVIDER: &str = "static";
 /// Vault's own default address.

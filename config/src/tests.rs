@@ -31,6 +31,8 @@ fn embedded_defaults_match_the_spec() {
     assert_eq!(s.delivery.respond_within.to_string(), "2s");
     assert_eq!(s.delivery.max_order_age.to_string(), "1m");
     assert_eq!(s.delivery.sink, Sink::Paper);
+    // The product design's "10 req/sec per fund_id", with a burst of one second's worth.
+    assert_eq!((s.rate_limit.per_second, s.rate_limit.burst), (10, 10));
     assert!(matches!(s.secrets, Secrets::Static));
     let allow: Vec<String> = s
         .network

@@ -21,6 +21,7 @@ pub mod secret;
 pub mod symbology;
 pub mod testing;
 pub mod time;
+pub mod translate;
 
 pub use adapter::{Authenticated, InboundAdapter, Principal, authenticate};
 pub use client_order_id::ClientOrderId;
@@ -37,3 +38,4 @@ pub use request::RawRequest;
 pub use secret::{Secret, SecretLookup, SecretSource};
 pub use symbology::{Mapped, SymbolRefusal, SymbolTable};
 pub use time::{Clock, ManualClock, SystemClock, UnixMillis};
+pub use translate::{Admission, AnyFund, Funds, Gates, NoGates, Translated, translate};

@@ -1,6 +1,6 @@
-//! The whole TradingView translation of one body: parse, authenticate, normalize, envelope
-//! (the runtime's translate steps, here on `core` and `adapters` alone so the fuzz build stays
-//! small). Any panic, abort, timeout or unbounded allocation is a finding.
+//! The whole TradingView translation of one body: parse, authenticate, normalize, envelope,
+//! through `core::translate`, the very steps the service's pipeline runs (without its stateful
+//! gates). Any panic, abort, timeout or unbounded allocation is a finding.
 #![no_main]
 
 use std::sync::{Arc, LazyLock};
@@ -8,8 +8,8 @@ use std::sync::{Arc, LazyLock};
 use libfuzzer_sys::fuzz_target;
 use mts1b_inbound_adapters::tradingview::TradingView;
 use mts1b_inbound_core::{
-    Envelope, FundId, InboundAdapter, Intent, Quantity, RawRequest, Rejection, Secret,
-    SecretLookup, SecretSource, UnixMillis, authenticate,
+    Envelope, FundId, FundMap, FundPolicy, Intent, NoGates, Quantity, RateLimit, RawRequest,
+    Rejection, Secret, SecretLookup, SecretSource, UnixMillis, translate,
 };
 
 /// One fund, one secret.
@@ -24,7 +24,7 @@ impl SecretSource for OneFund {
 struct World {
     adapter: TradingView,
     secrets: OneFund,
-    envelope: Envelope,
+    funds: FundMap<FundPolicy>,
 }
 
 static WORLD: LazyLock<World> = LazyLock::new(|| {
@@ -32,10 +32,11 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
     let fund = FundId::parse("paper-tv-test").unwrap();
     let mut envelope = Envelope::allow_any(Quantity::parse("1000").unwrap());
     envelope.max_alert_age_ms = Some(30_000);
+    let policy = FundPolicy { envelope, rate_limit: RateLimit { per_second: 10, burst: 10 } };
     World {
         adapter: TradingView::default(),
-        secrets: OneFund(fund, Arc::new(Secret::new(SECRET))),
-        envelope,
+        secrets: OneFund(fund.clone(), Arc::new(Secret::new(SECRET))),
+        funds: FundMap::from_iter([(fund, policy)]),
     }
 });
 
@@ -54,19 +55,14 @@ fn written_outside_secret(body: &[u8]) -> usize {
         .sum()
 }
 
-fn translate(world: &World, request: &RawRequest) -> Result<Intent, Rejection> {
-    let payload = world.adapter.parse(request)?;
-    let alert = authenticate(&world.adapter, request, payload, &world.secrets)?;
-    let intent = world.adapter.normalize(alert)?;
-    let Intent::Submit(order) = &intent;
-    world.envelope.admit(order)?;
-    Ok(intent)
+fn run(world: &World, request: &RawRequest) -> Result<Intent, Rejection> {
+    translate(&world.adapter, request, &world.secrets, &world.funds, &mut NoGates).map(|t| t.intent)
 }
 
 fuzz_target!(|body: &[u8]| {
     let world = &*WORLD;
     let request = RawRequest::with_body(body, UnixMillis(1_709_296_500_000));
-    if let Ok(Intent::Submit(order)) = translate(world, &request) {
+    if let Ok(Intent::Submit(order)) = run(world, &request) {
         // An accepted order serializes, carries a positive quantity, and never echoes the secret:
         // its text may appear in the output only as often as the sender wrote it in other fields.
         let text = serde_json::to_string(&order).unwrap();

@@ -8,13 +8,13 @@ use std::time::Instant;
 use async_trait::async_trait;
 use mts1b_inbound_core::rejection::bounded;
 use mts1b_inbound_core::{
-    ClientOrderId, Clock, FundId, FundMap, FundPolicy, InboundAdapter, Intent, RawRequest,
-    Rejection, SecretSource, authenticate,
+    Admission, ClientOrderId, Clock, FundId, FundMap, FundPolicy, Gates, InboundAdapter, Intent,
+    RawRequest, Rejection, SecretSource, Translated, translate,
 };
 
 use crate::delivery::{Delivered, OrderSink};
 use crate::gates::rate_limit::{FundRateLimits, Throttle};
-use crate::gates::replay::ReplayWindow;
+use crate::gates::replay::{Claim, ReplayWindow};
 use crate::gates::source::SourcePolicy;
 use crate::http::answer::Answer;
 use crate::metrics::AdapterMetrics;
@@ -105,7 +105,7 @@ pub fn admit_source(
         .headers
         .iter()
         .filter(|(name, _)| name == "x-forwarded-for")
-        .filter_map(|(_, value)| std::str::from_utf8(value).ok());
+        .map(|(_, value)| value.as_slice());
     let caller = sources
         .caller(peer, forwarded)
         .ok_or(Rejection::Forbidden)?;
@@ -128,7 +128,9 @@ impl<A: InboundAdapter> Endpoint for Pipeline<A> {
 
     // SPEC §6, cheapest and safest first: body cap → source address → parse and schema →
     // authenticate → rate limit → replay window → symbology and envelope → durable record →
-    // delivery. Nothing unauthenticated reaches the rate limiter, the replay window or the sink.
+    // delivery. The stateless steps are `translate` (the one copy `validate`, the fixtures and
+    // the fuzz target run too); the stateful gates are handed to it. Nothing unauthenticated
+    // reaches the rate limiter, the replay window or the sink.
     async fn run(
         &self,
         shared: &Shared,
@@ -142,51 +144,17 @@ impl<A: InboundAdapter> Endpoint for Pipeline<A> {
             });
         }
         admit_source(&shared.sources, peer, req)?;
-        let payload = self.adapter.parse(req)?;
-        let alert = authenticate(&self.adapter, req, payload, &*shared.secrets)?;
-
-        // An authenticated fund that is not configured is answered like an unknown one.
-        let fund = alert.principal().fund_id.as_ref();
-        let policy = match fund {
-            Some(fund) => Some(shared.funds.get(fund).ok_or(Rejection::Unauthorized)?),
-            None => None,
-        };
-        trace.fund = fund.cloned();
-        if let Some(fund) = fund {
-            shared
-                .rate_limits
-                .check(fund)
-                .map_err(|throttle| match throttle {
-                    Throttle::RetryAfter(wait) => Rejection::RateLimited {
-                        retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),
-                    },
-                    Throttle::UnknownFund => Rejection::Unauthorized,
-                })?;
-        }
-
-        // Fund and key stay borrowed from the alert until `normalize` takes it: a duplicate,
-        // refused right here, copies them only into the trace and the answer.
-        let key = self.adapter.idempotency_key(alert.payload());
-        trace.key = key.map(|k| bounded(k.as_str()));
-        // Held until the alert is durably accepted; dropped (released) on any rejection below.
-        let claim =
-            match (fund, key) {
-                (Some(fund), Some(key)) => {
-                    let id = ClientOrderId::derive(self.adapter.name(), fund, key);
-                    Some(shared.replay.claim(id).map_err(|_| {
-                        Rejection::DuplicateIdempotencyKey {
-                            key: trace.key.clone().unwrap_or_default(),
-                        }
-                    })?)
-                }
-                _ => None,
-            };
-
-        let Intent::Submit(order) = self.adapter.normalize(alert)?;
-        let policy = policy
-            .or_else(|| shared.funds.get(&order.fund_id))
-            .ok_or(Rejection::Unauthorized)?;
-        policy.envelope.admit(&order)?;
+        let mut gates = StatefulGates { shared, trace };
+        let Translated {
+            intent: Intent::Submit(order),
+            pass: claim,
+        } = translate(
+            &self.adapter,
+            req,
+            &*shared.secrets,
+            &shared.funds,
+            &mut gates,
+        )?;
 
         let delivered = shared
             .sink
@@ -214,6 +182,49 @@ impl<A: InboundAdapter> Endpoint for Pipeline<A> {
                 delivered,
             }),
         }
+    }
+}
+
+/// The runtime's stateful gates, as `translate` runs them once the fund is known: the fund's
+/// rate limit, then the replay window's claim on the key.
+struct StatefulGates<'s, 't> {
+    shared: &'s Shared,
+    trace: &'t mut Trace,
+}
+
+impl<'s> Gates for StatefulGates<'s, '_> {
+    /// Held until the alert is durably accepted; dropped (released) on any later rejection.
+    type Pass = Option<Claim<'s>>;
+
+    fn admit(&mut self, admission: Admission<'_>) -> Result<Self::Pass, Rejection> {
+        let Admission {
+            adapter, fund, key, ..
+        } = admission;
+        self.trace.fund = Some(fund.clone());
+        self.shared
+            .rate_limits
+            .check(fund)
+            .map_err(|throttle| match throttle {
+                Throttle::RetryAfter(wait) => Rejection::RateLimited {
+                    retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),
+                },
+                Throttle::UnknownFund => Rejection::Unauthorized,
+            })?;
+        // Fund and key stay borrowed from the alert: a duplicate, refused right here, copies
+        // them only into the trace and the answer.
+        let Some(key) = key else {
+            return Ok(None);
+        };
+        self.trace.key = Some(bounded(key.as_str()));
+        let id = ClientOrderId::derive(adapter, fund, key);
+        let claim =
+            self.shared
+                .replay
+                .claim(id)
+                .map_err(|_| Rejection::DuplicateIdempotencyKey {
+                    key: self.trace.key.clone().unwrap_or_default(),
+                })?;
+        Ok(Some(claim))
     }
 }
 

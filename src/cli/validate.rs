@@ -1,9 +1,10 @@
-//! `validate`: run one alert body through the translator offline, exactly as the service would,
-//! and print the canonical order (exit 0) or the exact rejection body (exit 1).
+//! `validate`: run one alert body offline through the same stateless steps the service runs
+//! (`core::translate`, without the rate limit and the replay window), and print the canonical
+//! order (exit 0) or the rejection body the service would answer (exit 1).
 //!
 //! The secret is checked only when it can be: with `--config` and the static provider. Without
-//! a config the embedded defaults apply (built-in symbology, no envelope), and with the Vault
-//! provider the secret is not fetched; stderr says what was skipped.
+//! a config the embedded defaults apply (built-in symbology, any fund, no envelope), and with the
+//! Vault provider the secret is not fetched; stderr says what was skipped.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
@@ -16,11 +17,10 @@ use mts1b_inbound_config::StaticSecrets;
 use mts1b_inbound_config::settings::Secrets;
 use mts1b_inbound_core::time::parse_rfc3339;
 use mts1b_inbound_core::{
-    Clock, Envelope, FundId, InboundAdapter, Intent, Quantity, RawRequest, Rejection, Secret,
-    SecretLookup, SecretSource, SystemClock,
+    AnyFund, Clock, Envelope, FundId, FundPolicy, Funds, InboundAdapter, Intent, NoGates, Quantity,
+    RateLimit, RawRequest, Rejection, Secret, SecretLookup, SecretSource, SystemClock, translate,
 };
 use mts1b_inbound_runtime::http::status::status_of;
-use mts1b_inbound_runtime::{FundEnvelopes, translate};
 use rust_decimal::Decimal;
 
 use super::{ConfigArg, USAGE_ERROR, load_settings};
@@ -51,15 +51,6 @@ impl SecretSource for PresentedSecret {
             Some(known) if !known.contains(fund) => SecretLookup::UnknownFund,
             _ => SecretLookup::Found(self.secret.clone()),
         }
-    }
-}
-
-/// Any fund, any order: the envelope check is skipped when there is no configuration.
-struct NoEnvelopes(Envelope);
-
-impl FundEnvelopes for NoEnvelopes {
-    fn envelope(&self, _fund: &FundId) -> Option<&Envelope> {
-        Some(&self.0)
     }
 }
 
@@ -96,18 +87,16 @@ pub fn run(args: Args) -> ExitCode {
         Ok(alert) => Arc::new(alert.secret),
         Err(rejection) => return report(Err(rejection)),
     };
-    let configured: BTreeMap<FundId, Envelope> = settings
+    let configured: BTreeMap<FundId, FundPolicy> = settings
         .funds
         .iter()
-        .map(|(id, f)| (id.clone(), f.policy.envelope.clone()))
+        .map(|(id, f)| (id.clone(), f.policy.clone()))
         .collect();
+    let steps = |secrets: &dyn SecretSource, funds: &dyn Funds| {
+        translate(&adapter, &request, secrets, funds, &mut NoGates).map(|t| t.intent)
+    };
     let outcome = match (config, &settings.secrets) {
-        (Some(_), Secrets::Static) => translate(
-            &adapter,
-            &request,
-            &StaticSecrets::from_settings(&settings),
-            &configured,
-        ),
+        (Some(_), Secrets::Static) => steps(&StaticSecrets::from_settings(&settings), &configured),
         (Some(_), Secrets::Vault(_)) => {
             eprintln!(
                 "note: secret not checked (secrets.provider is vault; validate does not contact Vault)"
@@ -116,7 +105,7 @@ pub fn run(args: Args) -> ExitCode {
                 secret: presented,
                 funds: Some(configured.keys().cloned().collect()),
             };
-            translate(&adapter, &request, &secrets, &configured)
+            steps(&secrets, &configured)
         }
         (None, _) => {
             eprintln!(
@@ -126,10 +115,17 @@ pub fn run(args: Args) -> ExitCode {
                 secret: presented,
                 funds: None,
             };
-            let any = NoEnvelopes(Envelope::allow_any(
-                Quantity::new(Decimal::MAX).expect("Decimal::MAX is positive"),
-            ));
-            translate(&adapter, &request, &secrets, &any)
+            let any = AnyFund(FundPolicy {
+                envelope: Envelope::allow_any(
+                    Quantity::new(Decimal::MAX).expect("Decimal::MAX is positive"),
+                ),
+                // Not applied offline: validate runs no stateful gate.
+                rate_limit: RateLimit {
+                    per_second: 1,
+                    burst: 1,
+                },
+            });
+            steps(&secrets, &any)
         }
     };
     report(outcome)

@@ -9,10 +9,9 @@ use mts1b_tradingview::adapters::tradingview::TradingView;
 use mts1b_tradingview::config::{EnvOverrides, Settings, StaticSecrets, load_str};
 use mts1b_tradingview::core::time::parse_rfc3339;
 use mts1b_tradingview::core::{
-    Envelope, FundId, Intent, OrderIntent, RawRequest, Rejection, UnixMillis,
+    FundId, FundPolicy, Intent, NoGates, OrderIntent, RawRequest, Rejection, UnixMillis, translate,
 };
 use mts1b_tradingview::runtime::http::status::status_of;
-use mts1b_tradingview::runtime::translate;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -66,7 +65,7 @@ pub struct Harness {
     pub settings: Settings,
     pub adapter: TradingView,
     pub secrets: StaticSecrets,
-    pub envelopes: BTreeMap<FundId, Envelope>,
+    pub funds: BTreeMap<FundId, FundPolicy>,
 }
 
 impl Harness {
@@ -75,16 +74,16 @@ impl Harness {
         let settings = load_str(&text, EnvOverrides::from_vars([])).unwrap();
         let adapter = TradingView::new(Arc::new(settings.symbology.clone()));
         let secrets = StaticSecrets::from_settings(&settings);
-        let envelopes = settings
+        let funds = settings
             .funds
             .iter()
-            .map(|(id, f)| (id.clone(), f.policy.envelope.clone()))
+            .map(|(id, f)| (id.clone(), f.policy.clone()))
             .collect();
         Self {
             settings,
             adapter,
             secrets,
-            envelopes,
+            funds,
         }
     }
 
@@ -92,9 +91,17 @@ impl Harness {
         parse_rfc3339(RECEIVED_AT).unwrap()
     }
 
+    /// The service's stateless steps (`core::translate`), without its stateful gates.
     pub fn translate(&self, body: &[u8]) -> Result<Intent, Rejection> {
         let request = RawRequest::with_body(body, Self::received_at());
-        translate(&self.adapter, &request, &self.secrets, &self.envelopes)
+        translate(
+            &self.adapter,
+            &request,
+            &self.secrets,
+            &self.funds,
+            &mut NoGates,
+        )
+        .map(|t| t.intent)
     }
 
     /// What the service would answer, as the snapshot records it.

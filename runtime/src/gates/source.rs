@@ -30,18 +30,22 @@ impl SourcePolicy {
     }
 
     /// Returns the caller's address, or `None` when a trusted proxy forwarded an unreadable
-    /// chain. `forwarded_for` holds the `X-Forwarded-For` header values in arrival order.
+    /// chain. `forwarded_for` holds the `X-Forwarded-For` header values in arrival order, as
+    /// raw bytes: a hop that is not UTF-8 is unreadable like any other garbage, never skipped
+    /// (skipping it would judge the proxy, or an address left of it, instead of the caller).
     pub fn caller<'a>(
         &self,
         peer: IpAddr,
-        forwarded_for: impl DoubleEndedIterator<Item = &'a str>,
+        forwarded_for: impl DoubleEndedIterator<Item = &'a [u8]>,
     ) -> Option<IpAddr> {
         if !self.trusted(peer) {
             return Some(peer);
         }
-        let mut hops = forwarded_for.rev().flat_map(|value| value.rsplit(','));
-        for hop in hops.by_ref() {
-            let hop = hop.trim();
+        let hops = forwarded_for
+            .rev()
+            .flat_map(|value| value.rsplit(|&b| b == b','));
+        for hop in hops {
+            let hop = std::str::from_utf8(hop).ok()?.trim();
             if hop.is_empty() {
                 continue;
             }
@@ -87,6 +91,11 @@ mod tests {
         list.iter().map(|s| IpNet::parse(s).unwrap()).collect()
     }
 
+    /// The caller for header values given as text.
+    fn caller(p: &SourcePolicy, peer: &str, values: &[&str]) -> Option<IpAddr> {
+        p.caller(ip(peer), values.iter().map(|v| v.as_bytes()))
+    }
+
     fn policy() -> SourcePolicy {
         SourcePolicy::new(
             nets(&["52.89.214.238", "2001:db8::/32"]),
@@ -98,10 +107,7 @@ mod tests {
     fn an_untrusted_peer_is_the_caller_whatever_it_claims() {
         let p = policy();
         let claimed = ["52.89.214.238"];
-        assert_eq!(
-            p.caller(ip("203.0.113.9"), claimed.into_iter()),
-            Some(ip("203.0.113.9"))
-        );
+        assert_eq!(caller(&p, "203.0.113.9", &claimed), Some(ip("203.0.113.9")));
         assert!(!p.admits(ip("203.0.113.9")));
     }
 
@@ -109,33 +115,24 @@ mod tests {
     fn behind_a_trusted_proxy_the_rightmost_untrusted_hop_is_the_caller() {
         let p = policy();
         let chain = ["1.2.3.4, 52.89.214.238, 10.0.0.7"];
-        assert_eq!(
-            p.caller(ip("10.0.0.1"), chain.into_iter()),
-            Some(ip("52.89.214.238"))
-        );
+        assert_eq!(caller(&p, "10.0.0.1", &chain), Some(ip("52.89.214.238")));
         // Several header lines are one list, in order.
         let lines = ["1.2.3.4", "52.89.214.238", "10.1.1.1"];
-        assert_eq!(
-            p.caller(ip("::1"), lines.into_iter()),
-            Some(ip("52.89.214.238"))
-        );
+        assert_eq!(caller(&p, "::1", &lines), Some(ip("52.89.214.238")));
         // A spoofed leftmost entry does not matter.
         let spoofed = ["52.89.214.238, 198.51.100.1"];
-        assert_eq!(
-            p.caller(ip("10.0.0.1"), spoofed.into_iter()),
-            Some(ip("198.51.100.1"))
-        );
+        assert_eq!(caller(&p, "10.0.0.1", &spoofed), Some(ip("198.51.100.1")));
     }
 
     #[test]
     fn ports_and_v6_hops_are_read() {
         let p = policy();
         assert_eq!(
-            p.caller(ip("10.0.0.1"), ["52.89.214.238:443"].into_iter()),
+            caller(&p, "10.0.0.1", &["52.89.214.238:443"]),
             Some(ip("52.89.214.238"))
         );
         assert_eq!(
-            p.caller(ip("10.0.0.1"), ["[2001:db8::5]:443"].into_iter()),
+            caller(&p, "10.0.0.1", &["[2001:db8::5]:443"]),
             Some(ip("2001:db8::5"))
         );
         assert!(p.admits(ip("2001:db8::5")));
@@ -144,10 +141,26 @@ mod tests {
     #[test]
     fn garbage_from_a_trusted_proxy_is_refused() {
         let p = policy();
-        assert_eq!(p.caller(ip("10.0.0.1"), ["not-an-ip"].into_iter()), None);
+        assert_eq!(caller(&p, "10.0.0.1", &["not-an-ip"]), None);
         // Only the part read matters: garbage left of the caller is ignored.
         assert_eq!(
-            p.caller(ip("10.0.0.1"), ["junk, 52.89.214.238"].into_iter()),
+            caller(&p, "10.0.0.1", &["junk, 52.89.214.238"]),
+            Some(ip("52.89.214.238"))
+        );
+    }
+
+    #[test]
+    fn a_hop_that_is_not_utf8_is_refused_not_skipped() {
+        let p = policy();
+        let peer = ip("10.0.0.1");
+        // One bad byte in the caller's hop: refused, not the proxy judged instead.
+        assert_eq!(p.caller(peer, [&b"6.6.6.6\xff"[..]].into_iter()), None);
+        // On its own header line, right of an allowed address: still the part that matters.
+        let lines = [&b"52.89.214.238"[..], b"\xff"];
+        assert_eq!(p.caller(peer, lines.into_iter()), None);
+        // Left of the caller it is never read.
+        assert_eq!(
+            p.caller(peer, [&b"\xff, 52.89.214.238"[..]].into_iter()),
             Some(ip("52.89.214.238"))
         );
     }
@@ -155,10 +168,7 @@ mod tests {
     #[test]
     fn no_header_behind_a_proxy_means_the_proxy_itself() {
         let p = policy();
-        assert_eq!(
-            p.caller(ip("10.0.0.1"), std::iter::empty()),
-            Some(ip("10.0.0.1"))
-        );
+        assert_eq!(caller(&p, "10.0.0.1", &[]), Some(ip("10.0.0.1")));
         assert!(!p.admits(ip("10.0.0.1")));
     }
 }
