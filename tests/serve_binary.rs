@@ -228,3 +228,106 @@ async fn a_dead_log_pipe_never_fails_an_alert() {
     }
     assert!(terminate(&mut child).success());
 }
+
+/// Sends `n` copies of `body` to /webhook pipelined on one keep-alive connection, and reads
+/// until `n` answers came back.
+async fn pipelined(addr: std::net::SocketAddr, body: String, n: usize) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut rd, mut wr) = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap()
+        .into_split();
+    let one = format!(
+        "POST /webhook HTTP/1.1\r\nhost: t\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let writer = tokio::spawn(async move {
+        let batch = one.repeat(100);
+        for _ in 0..n / 100 {
+            wr.write_all(batch.as_bytes()).await.unwrap();
+        }
+        wr
+    });
+    let marker = b"HTTP/1.1 ";
+    let (mut seen, mut buf, mut chunk) = (0, Vec::new(), vec![0u8; 64 * 1024]);
+    while seen < n / 100 * 100 {
+        let got = rd.read(&mut chunk).await.unwrap();
+        assert!(got > 0, "closed after {seen} answers");
+        buf.extend_from_slice(&chunk[..got]);
+        let mut at = 0;
+        while let Some(i) = buf[at..].windows(marker.len()).position(|w| w == marker) {
+            seen += 1;
+            at += i + marker.len();
+        }
+        buf.drain(..at.max(buf.len().saturating_sub(marker.len())));
+    }
+    drop(writer.await.unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_exits_in_time_while_the_log_reader_is_stuck() {
+    use std::io::BufRead as _;
+    let cwd = temp_dir("stuck-logs");
+    let mut child = KillOnDrop(
+        bin()
+            .args(["serve", "--dev"])
+            .current_dir(&cwd)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    // Read up to the `listening` line, then never again: the pipe stays open and fills.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let listening: Value = loop {
+        line.clear();
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "no listening line"
+        );
+        if line.contains("\"listening\"") {
+            break serde_json::from_str(&line).unwrap();
+        }
+    };
+    let public: std::net::SocketAddr = listening["public"].as_str().unwrap().parse().unwrap();
+    // 12,000 forged alerts, a log line each: the pipe is full after a few hundred, the log
+    // writer's queue (8,192 lines) soon after.
+    let forged = r#"{"secret":"wrong","strategy_id":"s","fund_id":"paper-tv-test","symbol":"BTC-USD","side":"buy","quantity":"1","order_type":"market","idempotency_key":"k"}"#;
+    let floods: Vec<_> = (0..4)
+        .map(|_| tokio::spawn(pipelined(public, forged.to_owned(), 3_000)))
+        .collect();
+    for flood in floods {
+        flood.await.unwrap();
+    }
+
+    let signalled = std::time::Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // SIGTERM must end the process within the drain timeout, whatever the log reader does.
+    let drain_timeout = mts1b_tradingview::service::DRAIN_TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            signalled.elapsed() < drain_timeout,
+            "still running {:?} after SIGTERM with a stuck log reader",
+            signalled.elapsed()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    // Whatever reached the pipe is whole log lines, but for the last, which the exit may cut
+    // (a write larger than the pipe's atomic size is taken in parts).
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(&mut stderr, &mut rest).unwrap();
+    let text = String::from_utf8_lossy(&rest);
+    let complete = text.rsplit_once('\n').map_or("", |(whole, _)| whole);
+    for line in complete.lines() {
+        serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    }
+}

@@ -1,112 +1,113 @@
-//! Log lines leave the request path: a request formats its event as a JSON line and hands it to a
-//! writer thread, which writes whatever has piled up with one `write` at most every [`LINGER`].
+//! Log lines leave the request path: a request formats its event as a JSON line and hands it to
+//! `tracing-appender`'s non-blocking writer, whose thread writes whatever has piled up and then
+//! flushes once (the output is buffered, so a burst of lines is one `write`).
 //!
-//! Writing each line to stderr from the request's own thread cost a syscall and a contended
-//! stderr lock per alert, and a stderr nobody reads would have stalled every request behind it.
-//! Now a request never waits for the log: if [`CAPACITY`] lines are already waiting (the log
-//! reader is stuck), the line is dropped and the writer reports how many with its next write.
-//! A line is written within a few milliseconds; [`LogGuard`] flushes what is left at exit. A
-//! SIGKILL can lose the last few milliseconds of lines (never an order: the store is the record).
+//! The writer is lossy: if [`CAPACITY`] lines are already waiting (the log reader is stuck), a
+//! line is dropped rather than making the request wait, and the next line that gets through is
+//! preceded by a `log lines dropped` warning with the total. At exit [`LogGuard`] lets the writer
+//! write what is left, but waits at most [`FLUSH_TIMEOUT`]: a log reader that never reads again
+//! must not keep the process alive after SIGTERM. A SIGKILL, or a stuck reader at exit, can lose
+//! the last lines (never an order: the store is the record).
 
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use mts1b_tradingview::core::json_text::first_special;
 use mts1b_tradingview::core::{Clock, SystemClock};
 use tracing::Subscriber;
 use tracing::field::{Field, Visit};
+use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::layer::{Context, Layer};
 
 /// Lines that may wait for the writer thread.
 pub const CAPACITY: usize = 8_192;
 
-/// How long the writer lets lines pile up after a write.
-pub const LINGER: Duration = Duration::from_millis(2);
+/// The longest exit waits for the writer to write the lines still waiting.
+pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(1);
 
-enum Msg {
-    Line(Vec<u8>),
-    Flush(SyncSender<()>),
-}
+/// Bytes the writer thread gathers before a `write` (it flushes whenever it has caught up).
+const WRITE_BUFFER: usize = 64 * 1024;
 
 /// The tracing layer: formats each event as one JSON line and hands it to the writer thread.
 #[derive(Clone)]
 pub struct Logs {
-    tx: SyncSender<Msg>,
-    dropped: Arc<AtomicU64>,
+    writer: NonBlocking,
+    dropped: ErrorCounter,
+    reported: Arc<AtomicUsize>,
 }
 
-/// Flushes the log lines still waiting when dropped (at exit).
-pub struct LogGuard(SyncSender<Msg>);
+/// Lets the writer write the lines still waiting when dropped (at exit), for at most
+/// [`FLUSH_TIMEOUT`].
+pub struct LogGuard(Option<WorkerGuard>);
 
 impl Drop for LogGuard {
     fn drop(&mut self) {
-        let (ack, done) = sync_channel(1);
-        if self.0.send(Msg::Flush(ack)).is_ok() {
-            let _ = done.recv_timeout(Duration::from_secs(2));
+        let Some(guard) = self.0.take() else {
+            return;
+        };
+        // The worker's guard waits for the writer up to ~1.1 s, then may print to stdout, which
+        // can block too: it is dropped on a thread of its own, and exit goes on without it.
+        let (done, finished) = std::sync::mpsc::channel();
+        let flushing = std::thread::Builder::new()
+            .name("mts1b-logs-exit".into())
+            .spawn(move || {
+                drop(guard);
+                let _ = done.send(());
+            });
+        if flushing.is_ok() {
+            let _ = finished.recv_timeout(FLUSH_TIMEOUT);
         }
     }
 }
 
 /// Starts the writer thread over `out` with room for `capacity` waiting lines.
 pub fn start(out: impl Write + Send + 'static, capacity: usize) -> (Logs, LogGuard) {
-    let (tx, rx) = sync_channel(capacity);
-    let dropped = Arc::new(AtomicU64::new(0));
-    let counter = dropped.clone();
-    // If the thread cannot start, lines are dropped (and counted) rather than failing requests.
-    let _ = std::thread::Builder::new()
-        .name("mts1b-logs".into())
-        .spawn(move || write_forever(rx, out, &counter));
-    (
-        Logs {
-            tx: tx.clone(),
-            dropped,
-        },
-        LogGuard(tx),
-    )
-}
-
-fn write_forever(rx: Receiver<Msg>, mut out: impl Write, dropped: &AtomicU64) {
-    let mut reported = 0;
-    while let Ok(first) = rx.recv() {
-        let mut batch = Vec::new();
-        let mut acks = Vec::new();
-        let mut take = |msg| match msg {
-            Msg::Line(line) => batch.extend_from_slice(&line),
-            Msg::Flush(ack) => acks.push(ack),
-        };
-        take(first);
-        while let Ok(msg) = rx.try_recv() {
-            take(msg);
-        }
-        let lost = dropped.load(Ordering::Relaxed);
-        if lost > reported {
-            let _ = writeln!(
-                batch,
-                r#"{{"level":"WARN","target":"mts1b::logs","message":"log lines dropped: the log reader is not keeping up","dropped_total":{lost}}}"#
-            );
-            reported = lost;
-        }
-        // A failed write (the reader is gone) is ignored: a dead log collector never fails an
-        // order.
-        let _ = out.write_all(&batch).and_then(|()| out.flush());
-        for ack in acks {
-            let _ = ack.send(());
-        }
-        std::thread::sleep(LINGER);
-    }
+    let (writer, guard) = NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(capacity)
+        .thread_name("mts1b-logs")
+        .finish(BufWriter::with_capacity(WRITE_BUFFER, out));
+    let logs = Logs {
+        dropped: writer.error_counter(),
+        writer,
+        reported: Arc::default(),
+    };
+    (logs, LogGuard(Some(guard)))
 }
 
 impl Logs {
     /// Hands one finished line to the writer thread, or drops (and counts) it if the thread is
-    /// that far behind.
+    /// that far behind. Lines dropped since the last report are reported first, in the same
+    /// write: if that write is dropped too, the next line reports again.
     fn send(&self, line: Vec<u8>) {
-        if self.tx.try_send(Msg::Line(line)).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
+        let lost = self.dropped.dropped_lines();
+        let reported = self.reported.load(Ordering::Relaxed);
+        let text = if lost > reported {
+            self.reported.fetch_max(lost, Ordering::Relaxed);
+            let mut text = dropped_warning(lost);
+            text.extend_from_slice(&line);
+            text
+        } else {
+            line
+        };
+        // Lossy: never blocks, and never fails (a full queue counts a dropped line).
+        let _ = self.writer.clone().write_all(&text);
     }
+}
+
+/// The warning line that `dropped` lines were lost, in the shape of every other line.
+fn dropped_warning(dropped: usize) -> Vec<u8> {
+    let mut line = Vec::with_capacity(192);
+    line.extend_from_slice(b"{\"timestamp\":\"");
+    let _ = SystemClock.now().write_rfc3339(&mut Escaping(&mut line));
+    line.extend_from_slice(
+        b"\",\"level\":\"WARN\",\"message\":\"log lines dropped: the log reader is not keeping up\",\"dropped_total\":",
+    );
+    let _ = write!(line, "{dropped}");
+    line.extend_from_slice(b",\"target\":\"mts1b::logs\"}\n");
+    line
 }
 
 /// Appends `text` as a JSON string.
@@ -228,6 +229,8 @@ impl<S: Subscriber> Layer<S> for Logs {
 mod tests {
     use std::sync::{Barrier, Mutex};
 
+    use serde_json::json;
+
     use super::*;
 
     /// An output the test can read, and optionally hold shut until a barrier opens.
@@ -291,14 +294,57 @@ mod tests {
         // The first line reaches the writer, which then blocks in write until the gate opens.
         emit(&logs, "first\n");
         // Meanwhile lines pile up: 4 fit, the rest are dropped without waiting.
-        while logs.dropped.load(Ordering::Relaxed) < 10 {
+        while logs.dropped.dropped_lines() < 10 {
             emit(&logs, "more\n");
         }
+        let lost = logs.dropped.dropped_lines() as u64;
         gate.wait();
+        // Once the reader catches up, the next line that gets through is preceded by the report.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let text = loop {
+            emit(&logs, "after\n");
+            std::thread::sleep(Duration::from_millis(1));
+            let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+            if text.contains("after") {
+                break text;
+            }
+            assert!(std::time::Instant::now() < deadline, "{text}");
+        };
         drop(guard);
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-        assert!(text.starts_with("first\n"), "{text}");
-        assert!(text.contains("log lines dropped"), "{text}");
+        assert!(text.starts_with("first\nmore\n"), "{text}");
+        let lines: Vec<&str> = text.lines().collect();
+        let after = lines.iter().position(|l| *l == "after").unwrap();
+        let warning: serde_json::Value = serde_json::from_str(lines[after - 1])
+            .unwrap_or_else(|e| panic!("{e}: no report before the next line: {text}"));
+        assert_eq!(
+            (&warning["level"], &warning["target"]),
+            (&json!("WARN"), &json!("mts1b::logs"))
+        );
+        assert!(
+            warning["dropped_total"].as_u64().unwrap() >= lost,
+            "{warning}"
+        );
+        assert!(warning["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn exit_does_not_wait_for_a_reader_that_never_reads() {
+        // The writer blocks in its first write forever (the barrier's other side never comes).
+        let never = Shared(Arc::default(), Some(Arc::new(Barrier::new(2))));
+        let (logs, guard) = start(never, 4);
+        for _ in 0..100 {
+            emit(&logs, "line\n");
+        }
+        let (done, dropped) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            drop(guard);
+            let _ = done.send(());
+        });
+        // Bounded by FLUSH_TIMEOUT; the margin is for a loaded machine, not a measurement.
+        assert!(
+            dropped.recv_timeout(FLUSH_TIMEOUT * 5).is_ok(),
+            "dropping the guard blocked"
+        );
     }
 
     fn escaped(text: &str) -> String {
