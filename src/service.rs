@@ -16,7 +16,9 @@ use mts1b_inbound_runtime::delivery::oms::OmsClient;
 use mts1b_inbound_runtime::delivery::outbox::recently_accepted;
 use mts1b_inbound_runtime::delivery::{DeliveryPolicy, OrderSink, Outbox, PaperOms};
 use mts1b_inbound_runtime::gates::source::SourcePolicy;
-use mts1b_inbound_runtime::http::server::{Deadlines, serve};
+use mts1b_inbound_runtime::http::server::{
+    ConnectionLimits, Deadlines, MAX_ADMIN_CONNECTIONS, serve,
+};
 use mts1b_inbound_runtime::metrics::Metrics;
 use mts1b_inbound_runtime::store::OrderStore;
 use mts1b_inbound_runtime::{Runtime, RuntimeBuilder};
@@ -64,6 +66,8 @@ pub struct Service {
     pub admin: TcpListener,
     /// The HTTP deadlines.
     pub deadlines: Deadlines,
+    /// How many connections the public listener keeps open.
+    pub limits: ConnectionLimits,
     /// Background tasks (Vault refresh, pruning), stopped with the service.
     background: Vec<JoinHandle<()>>,
 }
@@ -90,6 +94,7 @@ impl Service {
             self.public,
             self.admin,
             self.deadlines,
+            self.limits,
             shutdown,
         )
         .await;
@@ -174,7 +179,8 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
         ))
         .replay_window(settings.replay.window.0)
         .max_body_bytes(settings.server.max_body_bytes)
-        .max_in_flight(settings.server.max_in_flight as usize);
+        .max_in_flight(settings.server.max_in_flight as usize)
+        .max_in_flight_per_peer(settings.server.max_in_flight_per_peer as usize);
     for (id, fund) in &settings.funds {
         builder = builder.fund(id.clone(), fund.policy.clone());
     }
@@ -208,8 +214,52 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
             body_timeout: settings.server.body_timeout.0,
             drain_timeout: DRAIN_TIMEOUT,
         },
+        limits: ConnectionLimits {
+            max_connections: within_file_limit(
+                settings.server.max_connections as usize,
+                open_file_limit(),
+            ),
+            max_connections_per_peer: settings.server.max_connections_per_peer as usize,
+        },
         background: [refresh, Some(pruning)].into_iter().flatten().collect(),
     })
+}
+
+/// Files the process keeps open besides public connections: admin connections, the store, the
+/// paper journal, listeners, the runtime's own descriptors, with room to spare.
+pub const RESERVED_FILES: usize = MAX_ADMIN_CONNECTIONS + 192;
+
+/// Returns `max_connections`, lowered (with a warning) so that the public connections and
+/// [`RESERVED_FILES`] fit under the process's open-file limit: at the limit every `accept`
+/// fails and no alert can connect at all.
+pub fn within_file_limit(max_connections: usize, open_files: Option<usize>) -> usize {
+    let Some(limit) = open_files else {
+        return max_connections;
+    };
+    let room = limit.saturating_sub(RESERVED_FILES).max(16);
+    if max_connections <= room {
+        return max_connections;
+    }
+    tracing::warn!(
+        target: "mts1b::server",
+        configured = max_connections,
+        open_file_limit = limit,
+        effective = room,
+        "server.max_connections lowered to fit the open-file limit (raise LimitNOFILE / ulimit -n)"
+    );
+    room
+}
+
+/// The process's soft limit on open files, where the platform says (`/proc/self/limits`).
+pub fn open_file_limit() -> Option<usize> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    // "Max open files   <soft>   <hard>   files"; "unlimited" means no bound to fit under.
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Deletes final records once their replay window has passed, every minute.

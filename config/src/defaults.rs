@@ -14,6 +14,16 @@ pub const HEADER_TIMEOUT: &str = "2s";
 pub const BODY_TIMEOUT: &str = "2s";
 /// Comfortably above any real alert rate on 2 cores, low enough to shed a flood early.
 pub const MAX_IN_FLIGHT: u32 = 1024;
+/// A quarter of `MAX_IN_FLIGHT`: TradingView calls from four addresses, and no one address
+/// (six h2 connections of 200 streams, say) can hold every permit.
+pub const MAX_IN_FLIGHT_PER_PEER: u32 = 256;
+/// Well under the usual open-file limits of a service (systemd's default soft limit is 1024
+/// for plain units, often raised; the service lowers this at start, with a warning, when the
+/// process's limit cannot hold it and what else it opens).
+pub const MAX_CONNECTIONS: u32 = 4096;
+/// One address's share: TradingView opens a connection per alert from four addresses, each
+/// closed within milliseconds; 256 at once is far above that and far below the total.
+pub const MAX_CONNECTIONS_PER_PEER: u32 = 256;
 /// TradingView's published webhook source addresses (SPEC §6).
 pub const IP_ALLOWLIST: [&str; 4] = [
     "52.89.214.238",

@@ -121,6 +121,9 @@ section!(RawServer {
     header_timeout: Option<Text>,
     body_timeout: Option<Text>,
     max_in_flight: Option<Text>,
+    max_in_flight_per_peer: Option<Text>,
+    max_connections: Option<Text>,
+    max_connections_per_peer: Option<Text>,
 });
 section!(RawNetwork { ip_allowlist: Option<TextList>, trusted_proxies: Option<TextList> });
 section!(RawReplay { window: Option<Text> });

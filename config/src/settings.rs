@@ -60,6 +60,14 @@ pub struct Server {
     pub body_timeout: HumanDuration,
     /// Requests handled at once before shedding with 503.
     pub max_in_flight: u32,
+    /// Requests one caller address may have handled at once before shedding with 503.
+    pub max_in_flight_per_peer: u32,
+    /// Connections the public listener keeps open; at the cap the longest-idle one is closed
+    /// to make room (lowered at start if the process's open-file limit cannot hold it).
+    pub max_connections: u32,
+    /// Connections one peer address may keep open (trusted proxies are bounded by
+    /// `max_connections` alone).
+    pub max_connections_per_peer: u32,
 }
 
 /// `network.*`.

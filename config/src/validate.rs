@@ -220,6 +220,24 @@ fn server(c: &mut Check, raw: &RawServer) -> Server {
             d::MAX_IN_FLIGHT,
             1..=1_000_000,
         ),
+        max_in_flight_per_peer: c.number(
+            "server.max_in_flight_per_peer",
+            raw.max_in_flight_per_peer.as_ref(),
+            d::MAX_IN_FLIGHT_PER_PEER,
+            1..=1_000_000,
+        ),
+        max_connections: c.number(
+            "server.max_connections",
+            raw.max_connections.as_ref(),
+            d::MAX_CONNECTIONS,
+            1..=1_000_000,
+        ),
+        max_connections_per_peer: c.number(
+            "server.max_connections_per_peer",
+            raw.max_connections_per_peer.as_ref(),
+            d::MAX_CONNECTIONS_PER_PEER,
+            1..=1_000_000,
+        ),
     };
     // Port 0 asks the OS for a free port, so two of them never collide.
     if listen.is_some_and(|l| l.port() != 0) && listen == admin {

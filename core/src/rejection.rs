@@ -74,11 +74,17 @@ pub enum Rejection {
     NotFound,
     /// The route exists, the method does not.
     MethodNotAllowed,
+    /// The HTTP request itself is malformed (RFC 9112 §3.2: an HTTP/1.1 request without a
+    /// `Host` header, or any request with two).
+    BadRequest {
+        /// What is wrong with it.
+        detail: &'static str,
+    },
 }
 
 impl Rejection {
     /// Every error code, in the order [`Rejection::code_index`] numbers them.
-    pub const CODES: [&'static str; 14] = [
+    pub const CODES: [&'static str; 15] = [
         "payload_too_large",
         "invalid_json",
         "invalid_payload",
@@ -93,6 +99,7 @@ impl Rejection {
         "unavailable",
         "not_found",
         "method_not_allowed",
+        "bad_request",
     ];
 
     /// Returns the stable error code (`invalid_payload`).
@@ -118,6 +125,7 @@ impl Rejection {
             Rejection::Unavailable { .. } => 11,
             Rejection::NotFound => 12,
             Rejection::MethodNotAllowed => 13,
+            Rejection::BadRequest { .. } => 14,
         }
     }
 

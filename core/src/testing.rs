@@ -48,5 +48,6 @@ pub fn every_rejection() -> Vec<Rejection> {
         Rejection::Unavailable { reason: "why" },
         Rejection::NotFound,
         Rejection::MethodNotAllowed,
+        Rejection::BadRequest { detail: "d" },
     ]
 }

@@ -96,11 +96,12 @@ impl<A: InboundAdapter> Pipeline<A> {
 }
 
 /// Checks the caller's address (SPEC §6): the socket peer, or what a trusted proxy forwarded.
+/// Returns the caller.
 pub fn admit_source(
     sources: &SourcePolicy,
     peer: IpAddr,
     req: &RawRequest,
-) -> Result<(), Rejection> {
+) -> Result<IpAddr, Rejection> {
     let forwarded = req
         .headers
         .iter()
@@ -110,7 +111,7 @@ pub fn admit_source(
         .caller(peer, forwarded)
         .ok_or(Rejection::Forbidden)?;
     if sources.admits(caller) {
-        Ok(())
+        Ok(caller)
     } else {
         Err(Rejection::Forbidden)
     }

@@ -10,15 +10,16 @@ use mts1b_inbound_core::{
     Rejection, SecretSource, SystemClock, UnixMillis,
 };
 use serde::Serialize;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::delivery::{OrderSink, OrderStatus};
 use crate::gates::rate_limit::FundRateLimits;
 use crate::gates::replay::ReplayWindow;
 use crate::gates::source::SourcePolicy;
 use crate::http::answer::Answer;
+use crate::http::connections::{PeerCounts, PeerSlot};
 use crate::metrics::Metrics;
-use crate::pipeline::{Endpoint, Pipeline, Shared, Trace, record};
+use crate::pipeline::{Endpoint, Pipeline, Shared, Trace, admit_source, record};
 
 /// Accepted keys the in-memory replay window holds before the oldest are evicted (the durable
 /// store still refuses them within the window, so this sizes the fast path, not the guarantee:
@@ -39,6 +40,7 @@ pub struct RuntimeBuilder {
     replay_window: Duration,
     max_body_bytes: u64,
     max_in_flight: usize,
+    max_in_flight_per_peer: Option<usize>,
     remembered: Vec<(ClientOrderId, UnixMillis)>,
     metrics: Metrics,
     replay_capacity: usize,
@@ -58,7 +60,8 @@ pub enum BuildError {
 impl RuntimeBuilder {
     /// A runtime taking fund secrets from `secrets` and handing accepted orders to `sink`, with
     /// SPEC defaults: a 5-minute replay window, a 4096-byte body cap, 1024 requests in flight,
-    /// the system clock, and no caller admitted until [`RuntimeBuilder::sources`] says who.
+    /// a quarter of them per caller address, the system clock, and no caller admitted until
+    /// [`RuntimeBuilder::sources`] says who.
     pub fn new(secrets: Arc<dyn SecretSource>, sink: Arc<dyn OrderSink>) -> Self {
         Self {
             endpoints: Vec::new(),
@@ -70,6 +73,7 @@ impl RuntimeBuilder {
             replay_window: Duration::from_secs(300),
             max_body_bytes: 4096,
             max_in_flight: 1024,
+            max_in_flight_per_peer: None,
             remembered: Vec::new(),
             metrics: Metrics::new(),
             replay_capacity: REPLAY_CAPACITY,
@@ -128,6 +132,15 @@ impl RuntimeBuilder {
         self
     }
 
+    /// Sets how many requests one caller address may have in flight at once (a quarter of
+    /// `max_in_flight` unless set): no single client can hold every permit. The caller is the
+    /// address the source gate judges, so behind a trusted proxy each forwarded caller counts
+    /// on its own.
+    pub fn max_in_flight_per_peer(mut self, requests: usize) -> Self {
+        self.max_in_flight_per_peer = Some(requests);
+        self
+    }
+
     /// Starts the replay window with these accepted alerts (from the durable store), so repeats
     /// are refused across a restart.
     pub fn remember(
@@ -178,6 +191,11 @@ impl RuntimeBuilder {
             },
             endpoints,
             in_flight: Semaphore::new(self.max_in_flight),
+            in_flight_per_peer: PeerCounts::new(
+                self.max_in_flight_per_peer
+                    .unwrap_or(self.max_in_flight / 4)
+                    .max(1),
+            ),
             max_in_flight: self.max_in_flight,
             metrics,
         })
@@ -188,9 +206,16 @@ impl RuntimeBuilder {
 pub struct Runtime {
     pub(crate) shared: Shared,
     endpoints: Vec<Arc<dyn Endpoint>>,
-    pub(crate) in_flight: Semaphore,
+    in_flight: Semaphore,
+    in_flight_per_peer: Arc<PeerCounts>,
     max_in_flight: usize,
     metrics: Metrics,
+}
+
+/// A request counted against the in-flight caps, all requests and its caller's, until dropped.
+pub(crate) struct InFlight<'a> {
+    _all: SemaphorePermit<'a>,
+    _caller: PeerSlot,
 }
 
 /// The body of `/readyz`.
@@ -226,11 +251,33 @@ impl Runtime {
         let Some(endpoint) = self.endpoint(name) else {
             return Answer::rejected(&Rejection::NotFound);
         };
-        let Ok(_permit) = self.in_flight.try_acquire() else {
-            return self.shed(endpoint.as_ref());
+        let started = Instant::now();
+        let caller = match admit_source(&self.shared.sources, peer, &request) {
+            Ok(caller) => caller,
+            Err(rejection) => return self.refuse(endpoint.as_ref(), rejection, started),
         };
-        self.handle_admitted(endpoint.as_ref(), peer, request, Instant::now())
+        let _in_flight = match self.in_flight(caller) {
+            Ok(in_flight) => in_flight,
+            Err(why) => return self.shed(endpoint.as_ref(), why),
+        };
+        self.handle_admitted(endpoint.as_ref(), peer, request, started)
             .await
+    }
+
+    /// Counts a request from `caller` against the in-flight caps, or says which is full.
+    pub(crate) fn in_flight(&self, caller: IpAddr) -> Result<InFlight<'_>, &'static str> {
+        let all = self
+            .in_flight
+            .try_acquire()
+            .map_err(|_| "too many requests in flight")?;
+        let caller = self
+            .in_flight_per_peer
+            .try_acquire(caller)
+            .ok_or("too many requests in flight from one address")?;
+        Ok(InFlight {
+            _all: all,
+            _caller: caller,
+        })
     }
 
     /// Runs the pipeline for a request already counted against the in-flight cap.
@@ -269,14 +316,8 @@ impl Runtime {
         answer
     }
 
-    pub(crate) fn shed(&self, endpoint: &dyn Endpoint) -> Answer {
-        self.refuse(
-            endpoint,
-            Rejection::Unavailable {
-                reason: "too many requests in flight",
-            },
-            Instant::now(),
-        )
+    pub(crate) fn shed(&self, endpoint: &dyn Endpoint, reason: &'static str) -> Answer {
+        self.refuse(endpoint, Rejection::Unavailable { reason }, Instant::now())
     }
 
     /// Returns how many requests are being handled right now.

@@ -295,6 +295,23 @@ pub async fn read_reply(stream: &mut TcpStream) -> Option<Reply> {
     })
 }
 
+/// Opens a connection to `to` from the loopback address `source` (127.0.0.2, ...: Linux routes
+/// all of 127/8 to the loopback device), so one test can be several peers.
+pub async fn connect_from(source: [u8; 4], to: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((source, 0))).unwrap();
+    socket.connect(to).await.unwrap()
+}
+
+/// How long after `since` the server closed the connection, if it did within `within`.
+pub async fn closed_after(
+    stream: &mut TcpStream,
+    since: tokio::time::Instant,
+    within: Duration,
+) -> Option<Duration> {
+    closed_within(stream, within).await.then(|| since.elapsed())
+}
+
 /// True when the server closes the connection within `within` (reads until EOF or reset).
 pub async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
     let mut chunk = [0u8; 1024];

@@ -29,6 +29,19 @@ impl SourcePolicy {
         self.trusted_proxies.iter().any(|net| net.contains(addr))
     }
 
+    /// True when `peer` is a trusted proxy (it carries many callers: per-peer caps do not
+    /// apply to it, the caller it forwards is judged instead).
+    pub fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
+        self.trusted(peer)
+    }
+
+    /// True when a connection from `peer` may be kept at all: it is an allowed caller or a
+    /// trusted proxy. Anything else can only ever be answered 403, so it is closed at accept,
+    /// before it holds a connection slot.
+    pub fn may_connect(&self, peer: IpAddr) -> bool {
+        self.admits(peer) || self.trusted(peer)
+    }
+
     /// Returns the caller's address, or `None` when a trusted proxy forwarded an unreadable
     /// chain. `forwarded_for` holds the `X-Forwarded-For` header values in arrival order, as
     /// raw bytes: a hop that is not UTF-8 is unreadable like any other garbage, never skipped
@@ -163,6 +176,16 @@ mod tests {
             p.caller(peer, [&b"\xff, 52.89.214.238"[..]].into_iter()),
             Some(ip("52.89.214.238"))
         );
+    }
+
+    #[test]
+    fn only_allowed_callers_and_trusted_proxies_may_connect() {
+        let p = policy();
+        assert!(p.may_connect(ip("52.89.214.238")));
+        assert!(p.may_connect(ip("10.9.9.9")), "a trusted proxy");
+        assert!(p.may_connect(ip("2001:db8::1")));
+        assert!(!p.may_connect(ip("203.0.113.9")));
+        assert!(p.is_trusted_proxy(ip("::1")) && !p.is_trusted_proxy(ip("52.89.214.238")));
     }
 
     #[test]

@@ -1,10 +1,20 @@
 //! The public and admin listeners (SPEC §2) over hyper 1: HTTP/1.1 with keep-alive, and h2c.
 //!
-//! Per request on the public listener, cheapest first: route and method, the in-flight cap (503),
-//! the declared `Content-Length` against the body cap (413 without reading a byte), the source
-//! address (403 without reading the body), then the body itself, capped as it streams (413 at
+//! Per connection, before hyper reads a byte: the source address (a peer that is neither an
+//! allowed caller nor a trusted proxy is closed at once), then a slot among
+//! `server.max_connections` and the peer's share of them (see [`connections`]). A connection
+//! that waits `header_timeout` for a request head is closed: new (nothing sent, half a
+//! preface, half a head) or idle after its last answer, HTTP/1 or h2. An h2 connection carries
+//! at most [`MAX_STREAMS_PER_CONNECTION`] requests at once.
+//!
+//! Per request on the public listener, cheapest first: the `Host` header (RFC 9112: 400 without
+//! exactly one on HTTP/1.1), route and method, the source address (403 without reading the body),
+//! the in-flight caps, all requests and per caller (503), the declared `Content-Length` against
+//! the body cap (413 without reading a byte), then the body itself, capped as it streams (413 at
 //! the first byte over, chunked too) and read within `body_timeout`. A client that sends its
 //! headers or body too slowly is disconnected without an answer: it is not TradingView.
+//!
+//! [`connections`]: super::connections
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -18,16 +28,35 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use mts1b_inbound_core::{RawRequest, Rejection};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use super::answer::Answer;
+use super::connections::{Activity, ConnectionSlots, Refused};
 use crate::pipeline::admit_source;
 use crate::runtime::Runtime;
 
 /// The most bytes of request head (request line and headers) one connection may send.
 pub const MAX_HEADER_BUFFER: usize = 16 * 1024;
+
+/// Requests one h2 connection may have open at once (hyper's default is 200): TradingView sends
+/// one alert per request, and a few h2 connections must not be able to hold every in-flight
+/// permit for a body timeout.
+pub const MAX_STREAMS_PER_CONNECTION: u32 = 16;
+
+/// Connections the admin listener keeps open (loopback scrapers and operators).
+pub const MAX_ADMIN_CONNECTIONS: usize = 64;
+
+/// How many connections the public listener keeps open.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectionLimits {
+    /// Open connections in all; at the cap the longest-idle one is closed for a newcomer.
+    pub max_connections: usize,
+    /// Open connections from one peer address (trusted proxies are bounded by the total only).
+    pub max_connections_per_peer: usize,
+}
 
 /// Deadlines of the HTTP layer.
 #[derive(Clone, Copy, Debug)]
@@ -112,14 +141,6 @@ async fn public(
     if req.method() != Method::POST {
         return Ok(method_not_allowed("POST"));
     }
-    let Ok(_permit) = rt.in_flight.try_acquire() else {
-        return Ok(reply(rt.shed(endpoint.as_ref())));
-    };
-    let limit = rt.max_body_bytes();
-    if declared_length(&req).is_some_and(|length| length > limit) {
-        let rejection = Rejection::PayloadTooLarge { limit_bytes: limit };
-        return Ok(reply(rt.refuse(endpoint.as_ref(), rejection, started)));
-    }
     let mut request = RawRequest {
         headers: req
             .headers()
@@ -129,7 +150,17 @@ async fn public(
         body: Vec::new(),
         received_at: rt.clock().now(),
     };
-    if let Err(rejection) = admit_source(&rt.shared.sources, peer.ip(), &request) {
+    let caller = match admit_source(&rt.shared.sources, peer.ip(), &request) {
+        Ok(caller) => caller,
+        Err(rejection) => return Ok(reply(rt.refuse(endpoint.as_ref(), rejection, started))),
+    };
+    let _in_flight = match rt.in_flight(caller) {
+        Ok(in_flight) => in_flight,
+        Err(why) => return Ok(reply(rt.shed(endpoint.as_ref(), why))),
+    };
+    let limit = rt.max_body_bytes();
+    if declared_length(&req).is_some_and(|length| length > limit) {
+        let rejection = Rejection::PayloadTooLarge { limit_bytes: limit };
         return Ok(reply(rt.refuse(endpoint.as_ref(), rejection, started)));
     }
     let capped = Limited::new(
@@ -150,6 +181,43 @@ async fn public(
         .handle_admitted(endpoint.as_ref(), peer.ip(), request, started)
         .await;
     Ok(reply(answer))
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request must carry exactly one `Host`, any request at most one.
+/// HTTP/2 carries `:authority` instead, which hyper checks.
+fn host_problem(req: &Request<Incoming>) -> Option<&'static str> {
+    let hosts = req.headers().get_all(header::HOST).iter().count();
+    match (req.version(), hosts) {
+        (_, 2..) => Some("more than one Host header"),
+        (http::Version::HTTP_11, 0) => Some("an HTTP/1.1 request needs a Host header"),
+        _ => None,
+    }
+}
+
+/// Which listener a connection came in on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Listener {
+    Public,
+    Admin,
+}
+
+/// One request on a connection the server tracks: counted as busy while it is handled.
+async fn serve_tracked(
+    listener: Listener,
+    rt: Arc<Runtime>,
+    deadlines: Deadlines,
+    peer: SocketAddr,
+    activity: Arc<Activity>,
+    req: Request<Incoming>,
+) -> Result<Reply, Dropped> {
+    let _busy = activity.busy();
+    if let Some(detail) = host_problem(&req) {
+        return Ok(reply(Answer::rejected(&Rejection::BadRequest { detail })));
+    }
+    match listener {
+        Listener::Public => public(rt, deadlines, peer, req).await,
+        Listener::Admin => admin(rt, req).await,
+    }
 }
 
 /// `/orders/{fund_id}/{idempotency_key}`, the key percent-decoded (it may hold spaces).
@@ -236,6 +304,7 @@ pub async fn serve(
     public_listener: TcpListener,
     admin_listener: TcpListener,
     deadlines: Deadlines,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
 ) {
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -250,41 +319,112 @@ pub async fn serve(
     builder
         .http2()
         .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+        .max_header_list_size(u32::try_from(MAX_HEADER_BUFFER).unwrap_or(u32::MAX))
         .keep_alive_interval(None);
-    let graceful = GracefulShutdown::new();
+    let public_slots =
+        ConnectionSlots::new(limits.max_connections, limits.max_connections_per_peer);
+    let admin_slots = ConnectionSlots::new(MAX_ADMIN_CONNECTIONS, MAX_ADMIN_CONNECTIONS);
+    let (stop, stopping) = watch::channel(false);
+    let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
-        let (stream, peer, is_public) = tokio::select! {
+        let (stream, peer, listener) = tokio::select! {
             accepted = public_listener.accept() => match accepted {
-                Ok((stream, peer)) => (stream, peer, true),
+                Ok((stream, peer)) => (stream, peer, Listener::Public),
                 Err(e) => { accept_failed(e).await; continue }
             },
             accepted = admin_listener.accept() => match accepted {
-                Ok((stream, peer)) => (stream, peer, false),
+                Ok((stream, peer)) => (stream, peer, Listener::Admin),
                 Err(e) => { accept_failed(e).await; continue }
             },
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             () = &mut shutdown => break,
         };
-        let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(stream);
-        let rt = rt.clone();
-        let served = if is_public {
-            let svc = public_service(rt, deadlines, peer);
-            tokio::spawn(graceful.watch(builder.serve_connection(io, svc).into_owned()))
-        } else {
-            let svc = service_fn(move |req| admin(rt.clone(), req));
-            tokio::spawn(graceful.watch(builder.serve_connection(io, svc).into_owned()))
+        let sources = &rt.shared.sources;
+        let slot = match listener {
+            // A peer that could only ever be answered 403 is closed before it holds a slot.
+            Listener::Public if !sources.may_connect(peer.ip()) => continue,
+            Listener::Public => public_slots.admit(peer.ip(), sources.is_trusted_proxy(peer.ip())),
+            Listener::Admin => admin_slots.admit(peer.ip(), false),
         };
-        drop(served);
+        let slot = match slot {
+            Ok(slot) => slot,
+            Err(refused) => {
+                connection_refused(peer, refused);
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let activity = slot.activity().clone();
+        let rt = rt.clone();
+        let svc = service_fn(move |req| {
+            serve_tracked(listener, rt.clone(), deadlines, peer, activity.clone(), req)
+        });
+        let conn = builder
+            .serve_connection(TokioIo::new(stream), svc)
+            .into_owned();
+        let mut stopping = stopping.clone();
+        let head_timeout = deadlines.header_timeout;
+        connections.spawn(async move {
+            tokio::pin!(conn);
+            let activity = slot.activity().clone();
+            loop {
+                // Busy connections are looked at again a header timeout later; idle ones when
+                // their deadline for the next request head passes.
+                let deadline = activity
+                    .idle_since()
+                    .unwrap_or_else(tokio::time::Instant::now)
+                    + head_timeout;
+                tokio::select! {
+                    _ = conn.as_mut() => break,
+                    () = tokio::time::sleep_until(deadline) => {
+                        if activity.idle_since().is_some_and(|since| since + head_timeout <= tokio::time::Instant::now()) {
+                            // No request head within the deadline: closed without an answer.
+                            break;
+                        }
+                    }
+                    () = activity.evicted() => break,
+                    _ = stopping.changed() => {
+                        // Idle connections close at once; requests being handled finish (the
+                        // server aborts what is left after its drain timeout).
+                        conn.as_mut().graceful_shutdown();
+                        let _ = conn.as_mut().await;
+                        break;
+                    }
+                }
+            }
+            drop(slot);
+        });
     }
     drop(public_listener);
     drop(admin_listener);
     tracing::info!(target: "mts1b::server", "shutting down: draining in-flight requests");
-    if tokio::time::timeout(deadlines.drain_timeout, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(deadlines.drain_timeout, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
         tracing::warn!(target: "mts1b::server", "drain timed out; closing remaining connections");
+        connections.shutdown().await;
+    }
+}
+
+/// A connection closed at accept, logged at most once a second per kind: a flood of them
+/// must not become a flood of log lines.
+fn connection_refused(peer: SocketAddr, refused: Refused) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST_LOGGED_SECOND: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+    let second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let kind = match refused {
+        Refused::PerPeer => 0,
+        Refused::Full => 1,
+    };
+    if LAST_LOGGED_SECOND[kind].swap(second, Ordering::Relaxed) != second {
+        tracing::warn!(target: "mts1b::server", peer = %peer.ip(), reason = %refused, "connection refused");
     }
 }
 

@@ -9,7 +9,9 @@ use mts1b_inbound_core::Rejection;
 pub fn status_of(rejection: &Rejection) -> u16 {
     match rejection {
         Rejection::PayloadTooLarge { .. } => 413,
-        Rejection::InvalidJson { .. } | Rejection::InvalidPayload { .. } => 400,
+        Rejection::InvalidJson { .. }
+        | Rejection::InvalidPayload { .. }
+        | Rejection::BadRequest { .. } => 400,
         Rejection::UnknownSymbol { .. }
         | Rejection::EnvelopeDenied { .. }
         | Rejection::OmsRejected { .. }
@@ -58,6 +60,7 @@ mod tests {
             (Rejection::Unavailable { reason: "x" }, 503),
             (Rejection::NotFound, 404),
             (Rejection::MethodNotAllowed, 405),
+            (Rejection::BadRequest { detail: "no Host" }, 400),
         ];
         for (rejection, status) in cases {
             assert_eq!(status_of(&rejection), status, "{rejection:?}");
