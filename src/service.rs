@@ -144,6 +144,10 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
         replay_window: settings.replay.window.0,
     };
     let metrics = Metrics::new();
+    metrics
+        .delivery
+        .quarantined
+        .set(i64::try_from(store.quarantined()).unwrap_or(i64::MAX));
     let outbox = Outbox::start(store.clone(), oms, clock.clone(), policy, metrics.clone())
         .map_err(|e| StartError::Build(e.to_string()))?;
     let window = settings.replay.window.0;

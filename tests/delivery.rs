@@ -269,3 +269,65 @@ async fn a_rejected_order_stops_blocking_its_stream() {
     );
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_record_that_cannot_be_read_back_is_quarantined_and_the_service_starts() {
+    use redb::{ReadableDatabase, TableDefinition};
+    const RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("records");
+    const QUEUED: TableDefinition<u64, ()> = TableDefinition::new("queued");
+
+    let config = settings(LOOPBACK);
+    let s = TestService::start(config.clone()).await;
+    assert_eq!(s.alert(&alert("odd")).await.status, 200);
+    s.shutdown().await;
+    // What an older build wrote for `"alert_time":"9999-12-31T23:59:59-00:01"`: a time RFC 3339
+    // cannot carry, still queued.
+    {
+        // The stopped service's writer thread lets go of the file when it notices.
+        let path = config.store.path.join("orders.redb");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let db = loop {
+            match redb::Database::open(&path) {
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+                    assert!(std::time::Instant::now() < deadline, "the store stays open");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                opened => break opened.unwrap(),
+            }
+        };
+        let text = {
+            let txn = db.begin_read().unwrap();
+            let records = txn.open_table(RECORDS).unwrap();
+            let bytes = records.get(0).unwrap().unwrap().value().to_vec();
+            String::from_utf8(bytes).unwrap()
+        };
+        let odd = text
+            .replace(
+                "\"alert_time\":null",
+                "\"alert_time\":\"10000-01-01T00:00:59.000Z\"",
+            )
+            .replace("\"status\":\"submitted\"", "\"status\":\"queued\"");
+        assert!(
+            odd.contains("10000-01-01") && odd.contains("\"queued\""),
+            "{odd}"
+        );
+        let txn = db.begin_write().unwrap();
+        txn.open_table(RECORDS)
+            .unwrap()
+            .insert(0, odd.as_bytes())
+            .unwrap();
+        txn.open_table(QUEUED).unwrap().insert(0, ()).unwrap();
+        txn.commit().unwrap();
+    }
+    // It starts, says so in its metrics, and the record's stream is not blocked.
+    let s = TestService::start(config).await;
+    let metrics = s.admin_get("/metrics").await.body;
+    assert!(
+        metrics.contains("mts1b_store_quarantined_records 1"),
+        "{metrics}"
+    );
+    assert_eq!(s.order("fund-a", "odd").await.status, 404);
+    let next = s.alert(&alert("after-odd")).await;
+    assert_eq!(next.status, 200, "{}", next.body);
+    s.shutdown().await;
+}

@@ -125,110 +125,52 @@ impl Clock for ManualClock {
     }
 }
 
-/// Why a timestamp is not RFC 3339.
+/// Why a timestamp was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("not an RFC 3339 time (expected like 2026-11-29T14:48:09Z)")]
-pub struct TimeFormatError;
+pub enum TimeError {
+    /// Not an RFC 3339 date-time.
+    #[error("not an RFC 3339 time (expected like 2026-11-29T14:48:09Z)")]
+    Format,
+    /// An RFC 3339 time whose UTC instant falls outside what every record and message can carry
+    /// (`9999-12-31T23:59:59-00:01` is in the year 10000 in UTC).
+    #[error("outside the years 0000 to 9999 in UTC")]
+    OutOfRange,
+}
 
-/// Parses an RFC 3339 date-time (`2026-11-29T14:48:09Z`, `…09.123+02:00`) into Unix milliseconds.
+/// Why a timestamp is not RFC 3339 (the name `validate --now` and older callers know).
+pub type TimeFormatError = TimeError;
+
+impl UnixMillis {
+    /// The earliest time RFC 3339 can write in UTC: `0000-01-01T00:00:00.000Z`.
+    pub const EARLIEST: UnixMillis = UnixMillis(-62_167_219_200_000);
+    /// The latest time RFC 3339 can write in UTC: `9999-12-31T23:59:59.999Z`.
+    pub const LATEST: UnixMillis = UnixMillis(253_402_300_799_999);
+}
+
+/// Parses an RFC 3339 date-time (`2026-11-29T14:48:09Z`, `…09.123+02:00`) into Unix milliseconds,
+/// with the `time` crate's RFC 3339 parser (untrusted input has one reader, a kept crate's).
 ///
 /// Fractions below a millisecond are truncated. Leap second 60 is refused: no order needs it and
-/// the OS clock never shows it.
-pub fn parse_rfc3339(text: &str) -> Result<UnixMillis, TimeFormatError> {
-    let b = text.as_bytes();
-    if b.len() < 20 || b.len() > 35 {
-        return Err(TimeFormatError);
+/// the OS clock never shows it. A time whose UTC instant is outside years 0000 to 9999 is refused
+/// too ([`TimeError::OutOfRange`]): it could not be written back as RFC 3339, so no record or
+/// message may hold it.
+pub fn parse_rfc3339(text: &str) -> Result<UnixMillis, TimeError> {
+    use time::format_description::well_known::Rfc3339;
+    // `time` reads second 60 as the minute's last instant; it is refused here instead.
+    if text.as_bytes().get(17..19) == Some(b"60") {
+        return Err(TimeError::Format);
     }
-    let year = digits(b, 0, 4)?;
-    let month = digits(b, 5, 2)?;
-    let day = digits(b, 8, 2)?;
-    let hour = digits(b, 11, 2)?;
-    let minute = digits(b, 14, 2)?;
-    let second = digits(b, 17, 2)?;
-    if b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return Err(TimeFormatError);
+    let parsed = time::OffsetDateTime::parse(text, &Rfc3339).map_err(|_| TimeError::Format)?;
+    let millis = i64::try_from(parsed.unix_timestamp_nanos().div_euclid(1_000_000))
+        .map_err(|_| TimeError::OutOfRange)?;
+    let at = UnixMillis(millis);
+    if !(UnixMillis::EARLIEST..=UnixMillis::LATEST).contains(&at) {
+        return Err(TimeError::OutOfRange);
     }
-    if b[13] != b':' || b[16] != b':' {
-        return Err(TimeFormatError);
-    }
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
-        return Err(TimeFormatError);
-    }
-    if hour > 23 || minute > 59 || second > 59 {
-        return Err(TimeFormatError);
-    }
-    let mut i = 19;
-    let mut millis = 0i64;
-    if b[i] == b'.' {
-        i += 1;
-        let start = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            if i - start < 3 {
-                millis = millis * 10 + i64::from(b[i] - b'0');
-            }
-            i += 1;
-        }
-        let n = i - start;
-        if n == 0 || n > 9 {
-            return Err(TimeFormatError);
-        }
-        for _ in n..3 {
-            millis *= 10;
-        }
-    }
-    let offset_minutes = match b.get(i) {
-        Some(b'Z' | b'z') if i + 1 == b.len() => 0,
-        Some(sign @ (b'+' | b'-')) if i + 6 == b.len() && b[i + 3] == b':' => {
-            let oh = digits(b, i + 1, 2)?;
-            let om = digits(b, i + 4, 2)?;
-            if oh > 23 || om > 59 {
-                return Err(TimeFormatError);
-            }
-            let m = oh * 60 + om;
-            if *sign == b'-' { -m } else { m }
-        }
-        _ => return Err(TimeFormatError),
-    };
-    let days = days_from_civil(year, month, day);
-    let secs = days * 86_400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
-    Ok(UnixMillis(secs * 1000 + millis))
+    Ok(at)
 }
 
-fn digits(b: &[u8], at: usize, n: usize) -> Result<i64, TimeFormatError> {
-    let slice = b.get(at..at + n).ok_or(TimeFormatError)?;
-    slice.iter().try_fold(0i64, |acc, &c| {
-        if c.is_ascii_digit() {
-            Ok(acc * 10 + i64::from(c - b'0'))
-        } else {
-            Err(TimeFormatError)
-        }
-    })
-}
-
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-// Howard Hinnant's days_from_civil / civil_from_days (public domain algorithms).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
+// Howard Hinnant's civil_from_days (a public-domain algorithm).
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
@@ -289,11 +231,31 @@ mod tests {
             "{{timenow}}",
             "",
         ] {
-            assert_eq!(parse_rfc3339(bad), Err(TimeFormatError), "{bad}");
+            assert_eq!(parse_rfc3339(bad), Err(TimeError::Format), "{bad}");
         }
         assert_eq!(
             parse_rfc3339("2024-02-29T00:00:00Z"),
             Ok(UnixMillis(1_709_164_800_000))
+        );
+    }
+
+    #[test]
+    fn refuses_times_outside_the_years_rfc3339_can_write_in_utc() {
+        for bad in ["9999-12-31T23:59:59-00:01", "0000-01-01T00:00:00+00:01"] {
+            assert_eq!(parse_rfc3339(bad), Err(TimeError::OutOfRange), "{bad}");
+        }
+        assert_eq!(
+            parse_rfc3339("9999-12-31T23:59:59.999Z"),
+            Ok(UnixMillis::LATEST)
+        );
+        assert_eq!(
+            parse_rfc3339("0000-01-01T00:00:00Z"),
+            Ok(UnixMillis::EARLIEST)
+        );
+        assert_eq!(UnixMillis::LATEST.to_rfc3339(), "9999-12-31T23:59:59.999Z");
+        assert_eq!(
+            UnixMillis::EARLIEST.to_rfc3339(),
+            "0000-01-01T00:00:00.000Z"
         );
     }
 
@@ -329,7 +291,7 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn rfc3339_round_trips(ms in -62_135_596_800_000i64..253_402_300_799_999i64) {
+        fn rfc3339_round_trips(ms in UnixMillis::EARLIEST.0..=UnixMillis::LATEST.0) {
             let t = UnixMillis(ms);
             proptest::prop_assert_eq!(parse_rfc3339(&t.to_rfc3339()), Ok(t));
         }

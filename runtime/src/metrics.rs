@@ -37,6 +37,8 @@ pub struct DeliveryMetrics {
     pub attempts: IntCounterVec,
     /// `mts1b_delivery_expired_total`: orders expired before the OMS took them.
     pub expired: IntCounter,
+    /// `mts1b_store_quarantined_records`: records the store could not read back and set aside.
+    pub quarantined: IntGauge,
 }
 
 /// Registers `metric`. Names are constants registered once per registry, so failure is a bug.
@@ -81,6 +83,13 @@ impl Default for Metrics {
                 IntCounter::new(
                     "mts1b_delivery_expired_total",
                     "Orders expired (older than delivery.max_order_age) before the OMS took them.",
+                ),
+            ),
+            quarantined: registered(
+                &registry,
+                IntGauge::new(
+                    "mts1b_store_quarantined_records",
+                    "Records the store could not read back at start, set aside in its quarantine table (never delivered; see the log for their ids).",
                 ),
             ),
         };

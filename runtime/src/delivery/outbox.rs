@@ -303,9 +303,15 @@ impl Inner {
                     tracing::info!(target: "mts1b::delivery", client_order_id = %id, attempts, order_id = %order_id, duplicate = accepted.duplicate, "submitted");
                     let submitted = Transition::Submitted { order_id, attempts };
                     // The OMS has it: only the record is behind. Retry writing it, never the
-                    // order (a store that stays broken leaves it queued, resent after a restart
-                    // and deduped by the OMS).
+                    // order, and not past `max_order_age`: the stream waits behind this loop,
+                    // and an order left queued is only resent after a restart if still young
+                    // enough, where the OMS dedupes it; otherwise it is expired, never resent.
                     while let Err(e) = self.update(id, submitted.clone()).await {
+                        let age = self.clock.now().millis_since(order.received_at);
+                        if age > max_age {
+                            tracing::error!(target: "mts1b::delivery", client_order_id = %id, error = %e, age_ms = age, "submitted but not recorded; gave up writing at delivery.max_order_age (the stream moves on)");
+                            break;
+                        }
                         tracing::error!(target: "mts1b::delivery", client_order_id = %id, error = %e, "submitted but not recorded; retrying the write");
                         tokio::time::sleep(self.policy.max_backoff).await;
                     }
@@ -486,6 +492,57 @@ mod tests {
         assert!(matches!(poll, Poll::Pending));
         drop(submit);
         until_status(&store, &o.client_order_id, Status::Submitted).await;
+        let _ = std::fs::remove_dir_all(&data);
+    }
+
+    #[tokio::test]
+    async fn a_submitted_order_whose_record_cannot_be_written_never_blocks_its_stream_for_long() {
+        use std::sync::atomic::Ordering;
+        let data = std::env::temp_dir().join(format!("mts1b-outbox-stuck-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&data);
+        let store = Arc::new(OrderStore::open(&data).unwrap());
+        let paper = Arc::new(crate::delivery::PaperOms::open(&data).unwrap());
+        let journal = paper.journal_path().to_owned();
+        let policy = DeliveryPolicy {
+            respond_within: Duration::from_millis(50),
+            max_order_age: Duration::from_millis(300),
+            max_backoff: Duration::from_millis(10),
+            ..policy()
+        };
+        let outbox = Outbox::start(
+            store.clone(),
+            paper,
+            Arc::new(SystemClock),
+            policy,
+            Metrics::new(),
+        )
+        .unwrap();
+        // The OMS takes both; the store then refuses every status write.
+        store.fail_updates.store(true, Ordering::SeqCst);
+        let first = order("f", "first", SystemClock.now());
+        // Received later, so it is still young enough when the first's worker gives up.
+        let second = order("f", "second", UnixMillis(SystemClock.now().0 + 500));
+        assert!(matches!(
+            outbox.submit(&first).await,
+            Ok(Delivered::Submitted { .. })
+        ));
+        // Same stream, behind the first, whose worker keeps retrying its record's write.
+        let queued = outbox.submit(&second).await;
+        assert!(matches!(queued, Ok(Delivered::Queued)), "{queued:?}");
+        // It gives up at max_order_age and the stream moves on: the second reaches the OMS.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !std::fs::read_to_string(&journal)
+            .unwrap()
+            .contains(&second.client_order_id.to_string())
+        {
+            assert!(std::time::Instant::now() < deadline, "the stream is stuck");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // The first's record was never written: still queued, resent (and deduped) after a
+        // restart, or expired there.
+        let first_status = store.get(&first.client_order_id).unwrap().map(|r| r.status);
+        assert_eq!(first_status, Some(Status::Queued));
+        store.fail_updates.store(false, Ordering::SeqCst);
         let _ = std::fs::remove_dir_all(&data);
     }
 

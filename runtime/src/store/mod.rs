@@ -12,13 +12,16 @@
 use std::path::Path;
 
 use mts1b_inbound_core::{ClientOrderId, OrderIntent, UnixMillis};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 
 const RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("records");
 const IDS: TableDefinition<u128, u64> = TableDefinition::new("ids");
 const QUEUED: TableDefinition<u64, ()> = TableDefinition::new("queued");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Records that could not be read back at start (arrival sequence → their bytes as found), kept
+/// aside for an operator instead of stopping the service or blocking their stream.
+const QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new("quarantine");
 const NEXT_SEQ: &str = "next_seq";
 
 /// The store's file name inside the data folder.
@@ -281,7 +284,7 @@ impl<'t> Tables<'t> {
     }
 
     fn put(&mut self, record: &OrderRecord) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(record).map_err(err)?;
+        let bytes = encode(record)?;
         self.records
             .insert(record.seq, bytes.as_slice())
             .map_err(err)?;
@@ -398,6 +401,80 @@ fn decode(bytes: &[u8]) -> Result<OrderRecord, StoreError> {
     serde_json::from_slice(bytes).map_err(err)
 }
 
+/// The bytes of `record`, refused unless they read back as the same record: the store writes
+/// only what it can read, so one odd record can never make it unreadable (a refused `Record` is
+/// answered 503 with nothing recorded). Reading back costs a few microseconds per write, in the
+/// writer thread.
+fn encode(record: &OrderRecord) -> Result<Vec<u8>, StoreError> {
+    let bytes = serde_json::to_vec(record).map_err(err)?;
+    match decode(&bytes) {
+        Ok(back) if back == *record => Ok(bytes),
+        Ok(_) => Err(StoreError(format!(
+            "record {} would not read back as written",
+            record.order.client_order_id
+        ))),
+        Err(e) => Err(StoreError(format!(
+            "record {} would not read back: {}",
+            record.order.client_order_id, e.0
+        ))),
+    }
+}
+
+/// A record found unreadable at start, and moved aside.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Quarantined {
+    /// Its arrival sequence number (its key in the `quarantine` table).
+    pub seq: u64,
+    /// Its client order id, if that much could be read.
+    pub client_order_id: Option<String>,
+    /// Why it could not be read.
+    pub error: String,
+}
+
+/// Moves every record that does not read back into `quarantine`, out of `records`, `queued`
+/// and `ids`, in one transaction.
+fn quarantine_unreadable(txn: &redb::WriteTransaction) -> Result<Vec<Quarantined>, StoreError> {
+    let mut tables = Tables::open(txn)?;
+    let mut aside = txn.open_table(QUARANTINE).map_err(err)?;
+    let mut found = Vec::new();
+    for entry in tables.records.iter().map_err(err)? {
+        let (seq, bytes) = entry.map_err(err)?;
+        if let Err(e) = decode(bytes.value()) {
+            let client_order_id = serde_json::from_slice::<serde_json::Value>(bytes.value())
+                .ok()
+                .and_then(|v| v["order"]["client_order_id"].as_str().map(str::to_owned));
+            found.push((seq.value(), bytes.value().to_vec(), client_order_id, e.0));
+        }
+    }
+    for (seq, bytes, _, _) in &found {
+        aside.insert(*seq, bytes.as_slice()).map_err(err)?;
+        tables.records.remove(*seq).map_err(err)?;
+        tables.queued.remove(*seq).map_err(err)?;
+    }
+    if !found.is_empty() {
+        // Whatever id pointed at them; an id that cannot be read is found by its value.
+        let stale: Vec<u128> = tables
+            .ids
+            .iter()
+            .map_err(err)?
+            .filter_map(Result::ok)
+            .filter(|(_, seq)| found.iter().any(|(q, ..)| *q == seq.value()))
+            .map(|(id, _)| id.value())
+            .collect();
+        for id in stale {
+            tables.ids.remove(id).map_err(err)?;
+        }
+    }
+    Ok(found
+        .into_iter()
+        .map(|(seq, _, client_order_id, error)| Quarantined {
+            seq,
+            client_order_id,
+            error,
+        })
+        .collect())
+}
+
 /// redb's page cache. Its default (1 GiB) would let the process grow with the file; the hot
 /// pages are the right edge of `records` and the upper levels of `ids`, which fit easily.
 const CACHE_BYTES: usize = 2 << 20;
@@ -405,10 +482,18 @@ const CACHE_BYTES: usize = 2 << 20;
 /// The durable order store.
 pub struct OrderStore {
     db: Database,
+    quarantined: Vec<Quarantined>,
+    quarantine_size: u64,
+    /// Fault injection for the crate's tests: every update through [`StoreWriter`] fails.
+    #[cfg(test)]
+    pub(crate) fail_updates: std::sync::atomic::AtomicBool,
 }
 
 impl OrderStore {
-    /// Opens (creating if needed) the store in `data_dir`.
+    /// Opens (creating if needed) the store in `data_dir`. A record that cannot be read back is
+    /// quarantined, never a reason not to start: it is moved to the `quarantine` table, out of
+    /// the queue, the replay window and `/orders`, logged with its sequence number and id, and
+    /// counted ([`OrderStore::quarantined`]).
     pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(err)?;
         let db = redb::Builder::new()
@@ -416,9 +501,39 @@ impl OrderStore {
             .create(data_dir.join(FILE))
             .map_err(err)?;
         let txn = db.begin_write().map_err(err)?;
-        Tables::open(&txn)?;
+        let quarantined = quarantine_unreadable(&txn)?;
+        let quarantine_size = txn
+            .open_table(QUARANTINE)
+            .map_err(err)?
+            .len()
+            .map_err(err)?;
         txn.commit().map_err(err)?;
-        Ok(Self { db })
+        for q in &quarantined {
+            tracing::error!(
+                target: "mts1b::store",
+                seq = q.seq,
+                client_order_id = q.client_order_id.as_deref().unwrap_or("-"),
+                error = %q.error,
+                "record cannot be read back: quarantined (kept in the quarantine table, never delivered)"
+            );
+        }
+        Ok(Self {
+            db,
+            quarantined,
+            quarantine_size,
+            #[cfg(test)]
+            fail_updates: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// The records quarantined when this store was opened.
+    pub fn quarantined_at_open(&self) -> &[Quarantined] {
+        &self.quarantined
+    }
+
+    /// How many records the quarantine table holds (this start's and earlier ones).
+    pub fn quarantined(&self) -> u64 {
+        self.quarantine_size
     }
 
     /// Applies `changes` in one write transaction, in order (a later change sees an earlier

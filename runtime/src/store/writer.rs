@@ -18,11 +18,15 @@ const NAME: &str = "order store";
 /// Writes to an [`OrderStore`] through its group-commit thread. Reads go to the store directly.
 pub struct StoreWriter {
     commit: GroupCommit<Change, Result<Applied, StoreError>>,
+    #[cfg(test)]
+    store: Arc<OrderStore>,
 }
 
 impl StoreWriter {
     /// Starts the writer thread of `store`.
     pub fn start(store: Arc<OrderStore>) -> Result<Self, StoreError> {
+        #[cfg(test)]
+        let kept = store.clone();
         let commit = GroupCommit::spawn("store", MAX_BATCH, move |changes: Vec<Change>| {
             let n = changes.len();
             match store.apply(changes) {
@@ -32,7 +36,11 @@ impl StoreWriter {
             }
         })
         .map_err(|e| StoreError(format!("cannot start the store writer: {e}")))?;
-        Ok(Self { commit })
+        Ok(Self {
+            commit,
+            #[cfg(test)]
+            store: kept,
+        })
     }
 
     /// Records a newly accepted order ([`Change::Record`]); on disk when this returns.
@@ -68,6 +76,14 @@ impl StoreWriter {
         now: UnixMillis,
         transition: Transition,
     ) -> Result<Option<Box<OrderRecord>>, StoreError> {
+        #[cfg(test)]
+        if self
+            .store
+            .fail_updates
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(StoreError("injected update failure".into()));
+        }
         let change = Change::Update {
             id,
             now,
