@@ -152,11 +152,11 @@ async fn outages_are_transient_and_risk_gates_permanent() {
 
 #[tokio::test]
 async fn no_oms_and_a_slow_oms_are_transient() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    // A port bound but not listening: held for the whole test, so no other test can take it,
+    // and every connection to it is refused.
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = reserved.local_addr().unwrap().port();
     let nobody = GrpcOms::new(
         &format!("http://127.0.0.1:{port}"),
         Duration::from_millis(500),
@@ -168,6 +168,7 @@ async fn no_oms_and_a_slow_oms_are_transient() {
         .unwrap_err();
     assert_eq!(err.class, ErrorClass::Transient, "{err:?}");
     assert!(nobody.unreachable().await.is_some());
+    drop(reserved);
 
     let slow = sim::start(Script {
         delay: Duration::from_millis(400),

@@ -84,11 +84,11 @@ mod tests {
     }
 
     #[test]
-    fn same_alert_same_id_and_any_change_a_new_one() {
+    fn any_change_of_the_alert_makes_a_new_id() {
+        // That the same alert gets the same id is `id_is_pinned_across_releases` below.
         let fund = FundId::parse("paper-tv-test").unwrap();
         let key = IdempotencyKey::parse("k-1").unwrap();
         let id = ClientOrderId::derive("tradingview", &fund, &key);
-        assert_eq!(id, ClientOrderId::derive("tradingview", &fund, &key));
         assert_eq!(id.as_uuid().get_version_num(), 5);
         let other_key = IdempotencyKey::parse("k-2").unwrap();
         let other_fund = FundId::parse("paper-tv-test2").unwrap();

@@ -310,10 +310,33 @@ mod tests {
             prop_assert_eq!(shifted, expected);
         }
 
-        /// Arbitrary text never panics the parser.
+        /// Without an exponent, the parser reads exactly what rust_decimal's own exact reader
+        /// reads, and refuses what it refuses or what has more than 28 significant digits.
         #[test]
-        fn never_panics(text in ".{0,64}") {
-            let _ = parse_exact(&text);
+        fn plain_decimals_read_as_rust_decimal_reads_them(
+            text in "-?[0-9]{1,30}(\\.[0-9]{1,30})?",
+        ) {
+            let exact = Decimal::from_str_exact(&text);
+            match parse_exact(&text) {
+                Ok(value) => prop_assert_eq!(Ok(value), exact.map(|d| d.normalize())),
+                // Refusing what rust_decimal holds is right only past the documented 28
+                // significant digits (its 96 bits hold some 29-digit values).
+                Err(_) => prop_assert!(
+                    exact.as_ref().map_or(true, |v| {
+                        v.normalize().mantissa().unsigned_abs().to_string().len() > 28
+                    }),
+                    "refused {} which rust_decimal reads as {:?}", text, exact
+                ),
+            }
+        }
+
+        /// Arbitrary text never panics the parser, and what it accepts is JSON number text.
+        #[test]
+        fn accepts_only_json_number_text(text in ".{0,64}") {
+            if parse_exact(&text).is_ok() {
+                let json: Result<serde_json::Number, _> = serde_json::from_str(&text);
+                prop_assert!(json.is_ok(), "accepted {:?}", text);
+            }
         }
     }
 }
