@@ -243,8 +243,52 @@ fn store_batches(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&data);
 }
 
+/// The log line's timestamp: the hand-written writer (`UnixMillis::write_rfc3339`) against the
+/// `time` crate's RFC 3339 formatter, which is why the hand-written one is kept (BENCHMARKS.md).
+fn timestamp(c: &mut Criterion) {
+    use time::format_description::well_known::Rfc3339;
+    let at = UnixMillis(1_709_296_496_789);
+    let mut group = c.benchmark_group("timestamp");
+    group.bench_function("UnixMillis::write_rfc3339", |b| {
+        let mut out = String::with_capacity(32);
+        b.iter(|| {
+            out.clear();
+            black_box(at).write_rfc3339(&mut out).unwrap();
+            black_box(out.len())
+        })
+    });
+    group.bench_function(
+        "time::OffsetDateTime::format_into(millisecond format)",
+        |b| {
+            let format = time::macros::format_description!(
+                "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+            );
+            let mut out = Vec::with_capacity(32);
+            b.iter(|| {
+                out.clear();
+                let nanos = i128::from(black_box(at).0) * 1_000_000;
+                let t = time::OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap();
+                t.format_into(&mut out, &format).unwrap();
+                black_box(out.len())
+            })
+        },
+    );
+    group.bench_function("time::OffsetDateTime::format_into(Rfc3339)", |b| {
+        let mut out = Vec::with_capacity(32);
+        b.iter(|| {
+            out.clear();
+            let nanos = i128::from(black_box(at).0) * 1_000_000;
+            let t = time::OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap();
+            t.format_into(&mut out, &Rfc3339).unwrap();
+            black_box(out.len())
+        })
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
+    timestamp,
     parse_and_normalize,
     replay_claim,
     rate_limit,

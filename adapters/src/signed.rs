@@ -24,22 +24,11 @@ pub(crate) fn authenticate(
     })
 }
 
-/// Decodes exactly `N` bytes of hex, or `None` for any other length or a non-hex character.
+/// Decodes exactly `N` bytes of hex (the `hex` crate), or `None` for any other length or a
+/// non-hex character.
 pub(crate) fn decode<const N: usize>(text: &str) -> Option<[u8; N]> {
-    let b = text.as_bytes();
-    if b.len() != N * 2 {
-        return None;
-    }
-    let nibble = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    };
     let mut out = [0u8; N];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = nibble(b[2 * i])? << 4 | nibble(b[2 * i + 1])?;
-    }
+    hex::decode_to_slice(text, &mut out).ok()?;
     Some(out)
 }
 

@@ -1,4 +1,4 @@
-//! Human durations: `250ms`, `2s`, `5m`, `1h30m`.
+//! Human durations: `250ms`, `2s`, `5m`, `1h30m`, read and written by the `humantime` crate.
 
 use std::fmt;
 use std::time::Duration;
@@ -9,49 +9,20 @@ use serde::{Serialize, Serializer};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct HumanDuration(pub Duration);
 
-const UNITS: [(&str, u64); 5] = [
-    ("d", 86_400_000),
-    ("h", 3_600_000),
-    ("m", 60_000),
-    ("s", 1_000),
-    ("ms", 1),
-];
-
 impl HumanDuration {
-    /// Parses one or more `<integer><unit>` parts, units `ms`, `s`, `m`, `h`, `d`. A bare number
-    /// is refused: its unit would be a guess.
+    /// Parses a duration in humantime's grammar: one or more `<integer><unit>` parts (`ms`, `s`,
+    /// `m`, `h`, `d` and their long spellings: `5min`, `2 hours`, `1.5s`). A bare number is
+    /// refused: its unit would be a guess; so are signs. Whole milliseconds: a finer duration is
+    /// refused rather than rounded.
     pub fn parse(text: &str) -> Result<Self, String> {
         let bad = || {
             format!("{text:?} is not a duration (write e.g. \"250ms\", \"2s\", \"5m\", \"1h30m\")")
         };
-        let mut rest = text;
-        let mut millis: u64 = 0;
-        if rest.is_empty() {
-            return Err(bad());
+        let duration = humantime::parse_duration(text).map_err(|_| bad())?;
+        if duration.subsec_nanos() % 1_000_000 != 0 {
+            return Err(format!("{text:?} is finer than a millisecond"));
         }
-        while !rest.is_empty() {
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            let unit_len = rest[digits..]
-                .bytes()
-                .take_while(u8::is_ascii_alphabetic)
-                .count();
-            if digits == 0 || unit_len == 0 || digits > 12 {
-                return Err(bad());
-            }
-            let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
-            let unit = &rest[digits..digits + unit_len];
-            let scale = UNITS
-                .iter()
-                .find(|(u, _)| *u == unit)
-                .map(|(_, s)| *s)
-                .ok_or_else(bad)?;
-            millis = n
-                .checked_mul(scale)
-                .and_then(|m| millis.checked_add(m))
-                .ok_or_else(bad)?;
-            rest = &rest[digits + unit_len..];
-        }
-        Ok(Self(Duration::from_millis(millis)))
+        Ok(Self(duration))
     }
 
     /// Returns the duration in whole milliseconds.
@@ -62,17 +33,12 @@ impl HumanDuration {
 
 impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut left = self.as_millis();
-        if left == 0 {
+        if self.0.is_zero() {
             return f.write_str("0s");
         }
-        for (unit, scale) in UNITS {
-            if left >= scale {
-                write!(f, "{}{unit}", left / scale)?;
-                left %= scale;
-            }
-        }
-        Ok(())
+        // humantime writes `1h 30m`; the configuration's own spelling has no spaces.
+        let text = humantime::format_duration(self.0).to_string();
+        f.write_str(&text.replace(' ', ""))
     }
 }
 
@@ -91,7 +57,10 @@ mod tests {
     }
 
     #[test]
-    fn parses_units_and_compounds() {
+    fn parses_units_compounds_and_long_spellings() {
+        assert_eq!(ms("5min"), Ok(300_000));
+        assert_eq!(ms("1.5s"), Ok(1500));
+        assert_eq!(ms("2 hours"), Ok(7_200_000));
         assert_eq!(ms("250ms"), Ok(250));
         assert_eq!(ms("2s"), Ok(2000));
         assert_eq!(ms("5m"), Ok(300_000));
@@ -105,13 +74,13 @@ mod tests {
         for bad in [
             "",
             "5",
-            "5 m",
             "m",
-            "5min",
             "-5s",
-            "1.5s",
+            "+5s",
+            "1.0005s",
             "5mm",
-            "99999999999999999s",
+            "1us",
+            "99999999999999999999999s",
         ] {
             assert!(ms(bad).is_err(), "{bad}");
         }

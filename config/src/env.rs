@@ -50,8 +50,8 @@ impl Provider for EnvOverrides {
     }
 
     fn data(&self) -> Result<Map<Profile, Dict>, Error> {
-        let mut root = Dict::new();
-        for (name, value) in &self.vars {
+        let mut paths: Vec<(&str, Vec<String>)> = Vec::with_capacity(self.vars.len());
+        for (name, _) in &self.vars {
             let mut path: Vec<String> = Vec::new();
             for (i, segment) in name[PREFIX.len()..].split("__").enumerate() {
                 let segment = if is_map_key(&path, i) {
@@ -64,7 +64,25 @@ impl Provider for EnvOverrides {
             if path.iter().any(String::is_empty) {
                 return Err(Error::from(format!("{name}: empty key segment")));
             }
-            insert(&mut root, &path, Value::from(value.clone()));
+            paths.push((name, path));
+        }
+        // Two variables for one key (`…SERVER__LISTEN` and `…server__listen`), or a value for a
+        // whole section beside a key inside it (`…SERVER` and `…SERVER__LISTEN`): which would
+        // win depends on the order of the environment, so neither does.
+        let mut sorted: Vec<&(&str, Vec<String>)> = paths.iter().collect();
+        sorted.sort_by(|a, b| a.1.cmp(&b.1));
+        for pair in sorted.windows(2) {
+            let ((first, outer), (second, inner)) = (pair[0], pair[1]);
+            if inner.starts_with(outer) {
+                return Err(Error::from(format!(
+                    "{first} and {second} both set {}: set one of them",
+                    outer.join(".")
+                )));
+            }
+        }
+        let mut root = Dict::new();
+        for ((_, value), (_, path)) in self.vars.iter().zip(&paths) {
+            insert(&mut root, path, Value::from(value.clone()));
         }
         Ok(Profile::Default.collect(root))
     }

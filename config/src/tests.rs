@@ -75,7 +75,7 @@ fn reports_every_error_at_once_with_its_path() {
         [funds.paper-tv-test]
         secret = "x"
         max_quantity = "-1"
-        max_alert_age = "5 minutes"
+        max_alert_age = "300"
         symbols = ["BTC-USD", "btc-usd"]
         order_types = ["market", "trailing"]
         colour = "red"
@@ -166,6 +166,41 @@ fn environment_errors_carry_the_same_paths() {
             .any(|e| e.starts_with("server.nope: unknown key")),
         "{errs:?}"
     );
+}
+
+#[test]
+fn a_section_and_a_key_inside_it_both_set_is_an_error_whatever_the_order() {
+    for vars in [
+        [
+            ("MTS1B_TV_SERVER", "x"),
+            ("MTS1B_TV_SERVER__LISTEN", "127.0.0.1:1"),
+        ],
+        [
+            ("MTS1B_TV_SERVER__LISTEN", "127.0.0.1:1"),
+            ("MTS1B_TV_SERVER", "x"),
+        ],
+        [
+            ("MTS1B_TV_SERVER__LISTEN", "127.0.0.1:1"),
+            ("MTS1B_TV_server__listen", "127.0.0.1:2"),
+        ],
+    ] {
+        let errs = errors(FUND, &vars);
+        assert_eq!(errs.len(), 1, "{vars:?}: {errs:?}");
+        assert!(
+            errs[0].contains("both set") && errs[0].contains("server"),
+            "{vars:?}: {errs:?}"
+        );
+    }
+    // Different keys of one section are fine, and so are funds that differ in case.
+    let settings = load_str(
+        FUND,
+        env(&[
+            ("MTS1B_TV_SERVER__LISTEN", "127.0.0.1:1"),
+            ("MTS1B_TV_SERVER__MAX_IN_FLIGHT", "5"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(settings.server.max_in_flight, 5);
 }
 
 #[test]

@@ -586,7 +586,7 @@ fn adapters(c: &mut Check, raw: &RawAdapters) -> Adapters {
     let discord_enabled = c.flag("adapters.discord.enabled", discord.enabled.as_ref(), false);
     let public_key = discord.public_key.as_ref().and_then(|k| {
         c.get("adapters.discord.public_key", Some(k), "", |s| {
-            if s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            if hex::decode_to_slice(s, &mut [0u8; 32]).is_ok() {
                 Ok(s.to_owned())
             } else {
                 Err("must be the application's public key: 64 hex characters".into())

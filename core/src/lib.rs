@@ -27,7 +27,7 @@ pub use adapter::{Authenticated, InboundAdapter, Principal, authenticate};
 pub use client_order_id::ClientOrderId;
 pub use decimal::{DecimalError, Price, Quantity};
 pub use envelope::Envelope;
-pub use fund::{FundHasher, FundMap, FundPolicy, RateLimit};
+pub use fund::{FundMap, FundPolicy, RateLimit};
 pub use ids::{
     Actor, CanonicalSymbol, FundId, IdempotencyKey, StrategyId, TextError, Thesis, VenueHint,
 };

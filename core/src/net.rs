@@ -1,5 +1,7 @@
 //! Addresses and networks for the allowlist and trusted proxies: `52.89.214.238`, `10.0.0.0/8`,
-//! `::1`, `2001:db8::/32`.
+//! `::1`, `2001:db8::/32`. The network arithmetic is the `ipnet` crate's; this type adds the
+//! bridge's two rules: a bare address is a network of one, and host bits under the prefix are a
+//! typo, not a network.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -8,10 +10,7 @@ use serde::{Serialize, Serializer};
 
 /// An IP network (an address is a network of one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IpNet {
-    addr: IpAddr,
-    prefix: u8,
-}
+pub struct IpNet(ipnet::IpNet);
 
 impl IpNet {
     /// Parses an address or `address/prefix`. Host bits set under the prefix are refused, as
@@ -22,41 +21,17 @@ impl IpNet {
                 "{text:?} is not an IP address or network (e.g. 52.89.214.238, 10.0.0.0/8, ::1)"
             )
         };
-        let (addr, prefix) = match text.split_once('/') {
-            Some((a, p)) => (a, Some(p)),
-            None => (text, None),
+        let net = match text.parse::<IpAddr>() {
+            Ok(addr) => ipnet::IpNet::from(addr),
+            Err(_) => text.parse::<ipnet::IpNet>().map_err(|_| bad())?,
         };
-        let addr: IpAddr = addr.parse().map_err(|_| bad())?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            None => max,
-            Some(p) => p.parse::<u8>().ok().filter(|&p| p <= max).ok_or_else(bad)?,
-        };
-        let net = Self { addr, prefix };
-        if net.network_bits(addr) != Self::bits(addr) {
+        if net.trunc() != net {
             return Err(format!(
-                "{text:?} has host bits set below its prefix /{prefix}"
+                "{text:?} has host bits set below its prefix /{}",
+                net.prefix_len()
             ));
         }
-        Ok(net)
-    }
-
-    fn bits(addr: IpAddr) -> u128 {
-        match addr {
-            IpAddr::V4(a) => u128::from(u32::from(a)),
-            IpAddr::V6(a) => u128::from(a),
-        }
-    }
-
-    fn network_bits(&self, addr: IpAddr) -> u128 {
-        let width = if addr.is_ipv4() { 32 } else { 128 };
-        let host_bits = u32::from(width - self.prefix);
-        let bits = Self::bits(addr);
-        if host_bits >= 128 {
-            0
-        } else {
-            bits >> host_bits << host_bits
-        }
+        Ok(Self(net))
     }
 
     /// True when `addr` is inside this network. IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`)
@@ -66,17 +41,16 @@ impl IpNet {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
             v4 => v4,
         };
-        addr.is_ipv4() == self.addr.is_ipv4() && self.network_bits(addr) == Self::bits(self.addr)
+        self.0.contains(&addr)
     }
 }
 
 impl fmt::Display for IpNet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let max = if self.addr.is_ipv4() { 32 } else { 128 };
-        if self.prefix == max {
-            write!(f, "{}", self.addr)
+        if self.0.prefix_len() == self.0.max_prefix_len() {
+            write!(f, "{}", self.0.addr())
         } else {
-            write!(f, "{}/{}", self.addr, self.prefix)
+            write!(f, "{}", self.0)
         }
     }
 }

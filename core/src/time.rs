@@ -40,6 +40,13 @@ impl UnixMillis {
     }
 
     /// Writes what [`UnixMillis::to_rfc3339`] returns into `out`, without a String of its own.
+    ///
+    /// Hand-written, not the `time` crate's, because every log line and every order carries one
+    /// and the crate costs more for this output: `cargo bench --bench pipeline -- timestamp`
+    /// measured 46 ns here against 144 ns for `time`'s formatter with the same millisecond
+    /// format (its well-known `Rfc3339` is as fast, 39 ns, but writes a varying number of
+    /// fraction digits, which would change every stored and printed time). It only writes: the
+    /// text it is given to read back goes through the crate ([`parse_rfc3339`]).
     pub fn write_rfc3339(self, out: &mut impl fmt::Write) -> fmt::Result {
         let days = self.0.div_euclid(86_400_000);
         let ms_of_day = self.0.rem_euclid(86_400_000);
@@ -50,8 +57,7 @@ impl UnixMillis {
         if !(0..=9999).contains(&y) {
             return write!(out, "{y:04}-{m:02}-{d:02}T{h:02}:{min:02}:{s:02}.{ms:03}Z");
         }
-        // Every log line and every order carries one: digits written directly cost ~900
-        // instructions per call under callgrind, `format!` ~3,000.
+        // Digits written directly: ~900 instructions under callgrind, `format!` ~3,000.
         let mut text = *b"0000-00-00T00:00:00.000Z";
         let mut put = |at: usize, width: usize, mut value: i64| {
             for slot in text[at..at + width].iter_mut().rev() {

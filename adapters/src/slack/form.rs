@@ -21,7 +21,9 @@ impl SlackCommand {
     }
 }
 
-/// Decodes a form body strictly: valid percent escapes, UTF-8, at most 64 fields.
+/// Decodes a form body (`key=value&...`, `+` for a space): at most 64 fields, each name and
+/// value percent-decoded by the `percent-encoding` crate and required to be UTF-8 (an escape that
+/// is not one, such as `%zz`, is kept as written, as the WHATWG URL standard reads forms).
 pub fn parse_form(body: &[u8]) -> Result<SlackCommand, Rejection> {
     let mut fields = Vec::new();
     for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
@@ -37,23 +39,15 @@ pub fn parse_form(body: &[u8]) -> Result<SlackCommand, Rejection> {
 }
 
 fn decode(raw: &[u8]) -> Result<String, Rejection> {
-    let bad = || Rejection::invalid("body", "not a valid url-encoded form");
-    let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while i < raw.len() {
-        match raw[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = raw.get(i + 1..i + 3).ok_or_else(bad)?;
-                let hex = std::str::from_utf8(hex).map_err(|_| bad())?;
-                out.push(crate::signed::decode::<1>(hex).ok_or_else(bad)?[0]);
-                i += 2;
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8(out).map_err(|_| bad())
+    // `+` is a space in forms; a literal plus arrives as `%2B`, which decoding leaves alone.
+    let spaced: Vec<u8> = raw
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    percent_encoding::percent_decode(&spaced)
+        .decode_utf8()
+        .map(std::borrow::Cow::into_owned)
+        .map_err(|_| Rejection::invalid("body", "not a valid url-encoded form: not UTF-8"))
 }
 
 #[cfg(test)]
@@ -72,9 +66,16 @@ mod tests {
 
     #[test]
     fn refuses_broken_forms() {
-        for bad in [&b"a=%2"[..], b"a=%zz", b"a=%ff", b"a=\xff"] {
+        // Bytes that are not UTF-8, escaped or not.
+        for bad in [&b"a=%ff"[..], b"a=\xff", b"%c3=1"] {
             assert!(parse_form(bad).is_err(), "{bad:?}");
         }
+        // Escapes that are not escapes stay as written; a plus escaped is a plus.
+        let f = parse_form(b"a=%2&b=%zz&c=1%2B1").unwrap();
+        assert_eq!(
+            (f.get("a"), f.get("b"), f.get("c")),
+            (Some("%2"), Some("%zz"), Some("1+1"))
+        );
         let many = vec!["a=1"; 65].join("&");
         assert!(parse_form(many.as_bytes()).is_err());
     }

@@ -220,28 +220,15 @@ async fn serve_tracked(
     }
 }
 
-/// `/orders/{fund_id}/{idempotency_key}`, the key percent-decoded (it may hold spaces).
+/// `/orders/{fund_id}/{idempotency_key}`, the key percent-decoded by the `percent-encoding`
+/// crate (it may hold spaces); `None` if the decoded key is not UTF-8.
 fn order_path(path: &str) -> Option<(String, String)> {
     let rest = path.strip_prefix("/orders/")?;
     let (fund, key) = rest.split_once('/')?;
-    Some((fund.to_owned(), percent_decode(key)?))
-}
-
-fn percent_decode(text: &str) -> Option<String> {
-    let b = text.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    let key = percent_encoding::percent_decode_str(key)
+        .decode_utf8()
+        .ok()?;
+    Some((fund.to_owned(), key.into_owned()))
 }
 
 /// The public listener's service for one connection from `peer`, for embedders that run their
@@ -450,7 +437,12 @@ mod tests {
             Some(("f".into(), "a/b".into()))
         );
         assert_eq!(order_path("/orders/f"), None);
-        assert_eq!(order_path("/orders/f/%zz"), None);
+        assert_eq!(order_path("/orders/f/%ff"), None, "not UTF-8");
+        // `%+f` is not an escape (`u8::from_str_radix` read it as 0x0f): kept as written.
+        assert_eq!(
+            order_path("/orders/f/%+f"),
+            Some(("f".into(), "%+f".into()))
+        );
     }
 
     #[test]
