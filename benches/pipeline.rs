@@ -14,9 +14,9 @@ use mts1b_tradingview::adapters::tradingview::TradingView;
 use mts1b_tradingview::config::StaticSecrets;
 use mts1b_tradingview::core::testing::order;
 use mts1b_tradingview::core::{
-    ClientOrderId, Envelope, FundId, FundPolicy, IdempotencyKey, InboundAdapter, IpNet, Quantity,
-    RateLimit, RawRequest, Secret, SecretLookup, SecretSource, SystemClock, UnixMillis,
-    authenticate,
+    ClientOrderId, Envelope, FundId, FundPolicy, FundSecrets, IdempotencyKey, InboundAdapter,
+    IpNet, Quantity, RateLimit, RawRequest, Secret, SecretLookup, SecretSource, SystemClock,
+    UnixMillis, authenticate,
 };
 use mts1b_tradingview::runtime::RuntimeBuilder;
 use mts1b_tradingview::runtime::delivery::{DeliveryPolicy, Outbox, PaperOms};
@@ -28,7 +28,7 @@ use mts1b_tradingview::runtime::store::{Change, OrderStore, Transition};
 
 const ALERT: &str = r#"{"secret":"bench-secret","strategy_id":"tv_breakout_v1","fund_id":"fund-a","symbol":"BINANCE:BTCUSDT","side":"buy","quantity":"0.05","order_type":"limit","limit_price":"95000","tif":"day","actor":"tradingview","idempotency_key":"KEY","thesis":"20-bar breakout with vol confirmation","alert_time":"2024-03-01T12:34:56Z"}"#;
 
-struct OneSecret(Arc<Secret>);
+struct OneSecret(Arc<FundSecrets>);
 impl SecretSource for OneSecret {
     fn fund_secret(&self, _: &FundId) -> SecretLookup {
         SecretLookup::Found(self.0.clone())
@@ -37,7 +37,7 @@ impl SecretSource for OneSecret {
 
 fn parse_and_normalize(c: &mut Criterion) {
     let tv = TradingView::default();
-    let secrets = OneSecret(Arc::new(Secret::new("bench-secret")));
+    let secrets = OneSecret(Arc::new(FundSecrets::new(Secret::new("bench-secret"))));
     let body = ALERT.replace("KEY", "k-1");
     c.bench_function("parse + authenticate + normalize (typical alert)", |b| {
         b.iter(|| {

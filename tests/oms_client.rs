@@ -8,8 +8,8 @@ use std::time::Duration;
 use mts1b_tradingview::adapters::tradingview::TradingView;
 use mts1b_tradingview::core::OrderIntent;
 use mts1b_tradingview::core::{
-    FundId, InboundAdapter, Intent, RawRequest, Secret, SecretLookup, SecretSource, UnixMillis,
-    authenticate,
+    FundId, FundSecrets, InboundAdapter, Intent, RawRequest, Secret, SecretLookup, SecretSource,
+    UnixMillis, authenticate,
 };
 use mts1b_tradingview::runtime::delivery::grpc::GrpcOms;
 use mts1b_tradingview::runtime::delivery::oms::{ErrorClass, OmsClient};
@@ -18,7 +18,7 @@ use sim::Script;
 struct AnySecret;
 impl SecretSource for AnySecret {
     fn fund_secret(&self, _: &FundId) -> SecretLookup {
-        SecretLookup::Found(std::sync::Arc::new(Secret::new("s")))
+        SecretLookup::Found(std::sync::Arc::new(FundSecrets::new(Secret::new("s"))))
     }
 }
 

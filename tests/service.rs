@@ -567,3 +567,36 @@ async fn h2c_prior_knowledge_is_served_too() {
     }
     s.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_rotated_secret_is_accepted_until_its_fixed_end_and_counted() {
+    use mts1b_tradingview::core::{FundId, Secret, UnixMillis};
+    let mut config = settings(LOOPBACK);
+    let until = UnixMillis(T0.0 + 3_600_000);
+    let fund = config
+        .funds
+        .get_mut(&FundId::parse("fund-a").unwrap())
+        .unwrap();
+    fund.previous_secret = Some(std::sync::Arc::new(Secret::new("old-a")));
+    fund.previous_secret_until = Some(until);
+    let s = TestService::start(config.clone()).await;
+    let old = |key: &str| with(alert(key), "secret", json!("old-a"));
+    assert_eq!(s.alert(&old("rot-1")).await.status, 200);
+    assert_eq!(s.alert(&alert("rot-2")).await.status, 200);
+    let metrics = s.admin_get("/metrics").await.body;
+    assert!(
+        metrics.contains("tv_webhook_old_secret_total{fund_id=\"fund-a\"} 1"),
+        "{metrics}"
+    );
+    // At the fixed end the old secret is refused, the current one still accepted.
+    s.clock.set(until);
+    assert_eq!(s.alert(&old("rot-3")).await.status, 401);
+    assert_eq!(s.alert(&alert("rot-4")).await.status, 200);
+    s.shutdown().await;
+    // A restart does not extend it: the end is a time, not a duration from start.
+    config.store.path = temp_dir("rotated-restart");
+    let s = TestService::start(config).await;
+    s.clock.set(until);
+    assert_eq!(s.alert(&old("rot-5")).await.status, 401);
+    s.shutdown().await;
+}

@@ -21,6 +21,7 @@ pub(crate) fn authenticate(
     Ok(Principal {
         adapter,
         fund_id: None,
+        previous_secret: false,
     })
 }
 

@@ -52,6 +52,9 @@ pub const VAULT_PATH_PREFIX: &str = "mts1b/tradingview";
 pub const VAULT_FIELD: &str = "webhook_secret";
 /// Rotation takes effect within a minute.
 pub const VAULT_REFRESH: &str = "1m";
+/// A day for every live TradingView alert to be edited after a rotation; revocation after a leak
+/// sets it to `0s` (or deletes the previous version), effective at the next refresh.
+pub const ROTATION_GRACE: &str = "24h";
 /// SPEC §7.
 pub const RESPOND_WITHIN: &str = "2s";
 /// TradingView's timeout: an answer later than this is never seen.

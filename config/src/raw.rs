@@ -128,7 +128,7 @@ section!(RawServer {
 section!(RawNetwork { ip_allowlist: Option<TextList>, trusted_proxies: Option<TextList> });
 section!(RawReplay { window: Option<Text> });
 section!(RawRateLimit { per_second: Option<Text>, burst: Option<Text> });
-section!(RawSecrets { provider: Option<Text>, vault: RawVault });
+section!(RawSecrets { provider: Option<Text>, rotation_grace: Option<Text>, vault: RawVault });
 section!(RawVault {
     address: Option<Text>,
     mount: Option<Text>,
@@ -138,6 +138,8 @@ section!(RawVault {
 });
 section!(RawFund {
     secret: Option<Text>,
+    previous_secret: Option<Text>,
+    previous_secret_until: Option<Text>,
     symbols: Option<TextList>,
     strategies: Option<TextList>,
     order_types: Option<TextList>,

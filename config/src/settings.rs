@@ -5,12 +5,20 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use mts1b_inbound_core::{FundId, FundPolicy, IpNet, Secret, SymbolTable};
+use mts1b_inbound_core::{FundId, FundPolicy, IpNet, Secret, SymbolTable, UnixMillis};
 
 pub use mts1b_inbound_core::RateLimit;
 use serde::{Serialize, Serializer};
 
 use crate::duration::HumanDuration;
+
+/// Serializes a time as RFC 3339 text (or null).
+fn rfc3339<S: Serializer>(at: &Option<UnixMillis>, s: S) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => s.collect_str(at),
+        None => s.serialize_none(),
+    }
+}
 
 /// Serializes a secret as `[redacted]` (or null when absent): `check-config` never prints one.
 fn redacted<S: Serializer>(secret: &Option<Arc<Secret>>, s: S) -> Result<S::Ok, S::Error> {
@@ -109,6 +117,9 @@ pub struct Vault {
     pub field: String,
     /// How often secrets are re-read.
     pub refresh: HumanDuration,
+    /// How long the previous KV v2 version stays accepted after its successor was written
+    /// (`secrets.rotation_grace`, 24 h); `0s` accepts only the current version.
+    pub rotation_grace: HumanDuration,
 }
 
 /// `funds.<fund_id>.*`.
@@ -117,6 +128,12 @@ pub struct Fund {
     /// The fund's secret, with the static provider.
     #[serde(serialize_with = "redacted")]
     pub secret: Option<Arc<Secret>>,
+    /// The secret it replaced, still accepted until `previous_secret_until` (static provider).
+    #[serde(serialize_with = "redacted")]
+    pub previous_secret: Option<Arc<Secret>>,
+    /// When the previous secret stops being accepted: a fixed time, which no restart extends.
+    #[serde(serialize_with = "rfc3339")]
+    pub previous_secret_until: Option<UnixMillis>,
     /// Its envelope and rate limit (the default rate unless overridden).
     #[serde(flatten)]
     pub policy: FundPolicy,

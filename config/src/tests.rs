@@ -134,7 +134,7 @@ fn environment_overrides_nest_and_never_guess_types() {
     let secrets = StaticSecrets::from_settings(&s);
     let found = |fund: &str, secret: &str| match secrets.fund_secret(&FundId::parse(fund).unwrap())
     {
-        SecretLookup::Found(s) => s.matches(secret),
+        SecretLookup::Found(s) => s.current().matches(secret),
         _ => false,
     };
     assert!(found("paper-tv-test", "12345"));
@@ -232,6 +232,77 @@ fn fund_secrets_follow_the_provider() {
     .unwrap();
     assert!(
         matches!(ok.secrets, Secrets::Vault(ref v) if v.mount == "secret" && v.field == "webhook_secret")
+    );
+}
+
+#[test]
+fn a_previous_secret_needs_a_fixed_end_and_the_static_provider() {
+    let with = |extra: &str| format!("{FUND}{extra}");
+    let errs = errors(&with("previous_secret = \"old-one\"\n"), &[]);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with("funds.paper-tv-test.previous_secret_until: required"),
+        "{errs:?}"
+    );
+    let errs = errors(
+        &with("previous_secret = \"old-one\"\nprevious_secret_until = \"in a day\"\n"),
+        &[],
+    );
+    assert!(
+        errs[0].starts_with("funds.paper-tv-test.previous_secret_until: \"in a day\""),
+        "{errs:?}"
+    );
+    let errs = errors(
+        &with("previous_secret_until = \"2026-12-02T00:00:00Z\"\n"),
+        &[],
+    );
+    assert!(
+        errs[0].contains("only used with previous_secret"),
+        "{errs:?}"
+    );
+    let errs = errors(
+        "[secrets]\nprovider = \"vault\"\n[funds.f]\nmax_quantity = \"1\"\nprevious_secret = \"x\"\n",
+        &[],
+    );
+    assert!(
+        errs[0].contains("Vault keeps the previous version"),
+        "{errs:?}"
+    );
+    let errs = errors(&format!("{FUND}[secrets]\nrotation_grace = \"1h\"\n"), &[]);
+    assert!(
+        errs[0].starts_with("secrets.rotation_grace: only used"),
+        "{errs:?}"
+    );
+
+    let s = load_str(
+        &with("previous_secret = \"old-one\"\nprevious_secret_until = \"2026-12-02T00:00:00+01:00\"\n"),
+        env(&[]),
+    )
+    .unwrap();
+    let until = mts1b_inbound_core::time::parse_rfc3339("2026-12-01T23:00:00Z").unwrap();
+    let fund = &s.funds[&FundId::parse("paper-tv-test").unwrap()];
+    assert_eq!(fund.previous_secret_until, Some(until));
+    let secrets = StaticSecrets::from_settings(&s);
+    let SecretLookup::Found(found) = secrets.fund_secret(&FundId::parse("paper-tv-test").unwrap())
+    else {
+        panic!("configured");
+    };
+    use mts1b_inbound_core::{SecretCheck, UnixMillis};
+    assert_eq!(
+        found.check("old-one", UnixMillis(until.0 - 1)),
+        SecretCheck::Previous
+    );
+    assert_eq!(found.check("old-one", until), SecretCheck::Wrong);
+    let printed = serde_json::to_string(&s).unwrap();
+    assert!(!printed.contains("old-one"), "{printed}");
+    assert!(
+        printed.contains("\"previous_secret_until\":\"2026-12-01T23:00:00.000Z\""),
+        "{printed}"
+    );
+    // Vault's grace defaults to a day.
+    let vault = load_str("[secrets]\nprovider = \"vault\"\n", env(&[])).unwrap();
+    assert!(
+        matches!(vault.secrets, Secrets::Vault(ref v) if v.rotation_grace.0.as_secs() == 86_400)
     );
 }
 

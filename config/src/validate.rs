@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use mts1b_inbound_core::symbology::{AssetClass, Exchange, Override, override_key};
+use mts1b_inbound_core::time::parse_rfc3339;
 use mts1b_inbound_core::{
     CanonicalSymbol, Envelope, FundId, FundPolicy, IpNet, OrderType, Quantity, Secret, StrategyId,
-    SymbolTable, VenueHint,
+    SymbolTable, UnixMillis, VenueHint,
 };
 
 use crate::defaults as d;
@@ -369,6 +370,14 @@ fn secrets(c: &mut Check, raw: &RawSecrets) -> Secrets {
             v.refresh.as_ref(),
             d::VAULT_REFRESH,
         ),
+        rotation_grace: c
+            .get(
+                "secrets.rotation_grace",
+                raw.rotation_grace.as_ref(),
+                d::ROTATION_GRACE,
+                HumanDuration::parse,
+            )
+            .unwrap_or(HumanDuration(std::time::Duration::ZERO)),
     };
     let provider = c.get(
         "secrets.provider",
@@ -380,7 +389,14 @@ fn secrets(c: &mut Check, raw: &RawSecrets) -> Secrets {
             _ => Err(format!("{s:?} is not static or vault")),
         },
     );
-    provider.unwrap_or(Secrets::Static)
+    let provider = provider.unwrap_or(Secrets::Static);
+    if matches!(provider, Secrets::Static) && raw.rotation_grace.is_some() {
+        c.fail(
+            "secrets.rotation_grace",
+            "only used with secrets.provider = \"vault\" (the static provider names each fund's previous_secret_until)",
+        );
+    }
+    provider
 }
 
 fn secret(text: &str) -> Result<Arc<Secret>, String> {
@@ -389,6 +405,51 @@ fn secret(text: &str) -> Result<Arc<Secret>, String> {
         return Err("must be 1 to 256 characters".into());
     }
     Ok(Arc::new(Secret::new(text)))
+}
+
+/// `previous_secret` and `previous_secret_until` of one fund: both or neither, static provider
+/// only, the end an RFC 3339 time.
+fn previous(
+    c: &mut Check,
+    path: &str,
+    provider: &Secrets,
+    f: &RawFund,
+) -> (Option<Arc<Secret>>, Option<UnixMillis>) {
+    let (secret_path, until_path) = (
+        join(path, "previous_secret"),
+        join(path, "previous_secret_until"),
+    );
+    match (provider, &f.previous_secret, &f.previous_secret_until) {
+        (_, None, None) => (None, None),
+        (Secrets::Vault(_), ..) => {
+            c.fail(
+                if f.previous_secret.is_some() { secret_path } else { until_path },
+                "not allowed with secrets.provider = \"vault\" (Vault keeps the previous version; see secrets.rotation_grace)",
+            );
+            (None, None)
+        }
+        (Secrets::Static, Some(_), None) => {
+            c.fail(
+                until_path,
+                "required with previous_secret: the fixed time (RFC 3339) the previous secret stops being accepted",
+            );
+            (None, None)
+        }
+        (Secrets::Static, None, Some(_)) => {
+            c.fail(until_path, "only used with previous_secret");
+            (None, None)
+        }
+        (Secrets::Static, Some(s), Some(t)) => {
+            let previous = c.get(&secret_path, Some(s), "", secret);
+            let until = c.get(&until_path, Some(t), "", |text| {
+                parse_rfc3339(text).map_err(|e| format!("{text:?}: {e}"))
+            });
+            match (previous, until) {
+                (Some(previous), Some(until)) => (Some(previous), Some(until)),
+                _ => (None, None),
+            }
+        }
+    }
 }
 
 fn funds(
@@ -426,6 +487,7 @@ fn funds(
             }
             (Secrets::Vault(_), None) => None,
         };
+        let (previous_secret, previous_secret_until) = previous(c, &path, provider, f);
         let qty_path = join(&path, "max_quantity");
         let max_quantity = match &f.max_quantity {
             None => {
@@ -477,6 +539,8 @@ fn funds(
                 fund_id,
                 Fund {
                     secret,
+                    previous_secret,
+                    previous_secret_until,
                     policy: FundPolicy {
                         envelope,
                         rate_limit,

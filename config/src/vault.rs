@@ -6,12 +6,21 @@
 //! for every fund, the source is not ready (alerts get 503, `/readyz` says why). After that, a
 //! fund whose read fails keeps its last good secret, so a Vault outage or a permission slip
 //! changes nothing; a fund Vault says has no secret (404, or no such field) is refused.
+//!
+//! Rotation: with `secrets.rotation_grace` above zero, the version before the current one is
+//! accepted too, until the current version's `created_time` plus the grace: a fixed time that a
+//! restart cannot extend. Deleting or destroying the previous version, or a grace of `0s`,
+//! revokes it at the next refresh. Reading versions needs `read` on `<mount>/metadata/<path>` as
+//! well as `<mount>/data/<path>`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use mts1b_inbound_core::{FundId, Secret, SecretLookup, SecretSource};
+use mts1b_inbound_core::time::parse_rfc3339;
+use mts1b_inbound_core::{
+    Clock, FundId, FundSecrets, Secret, SecretLookup, SecretSource, SystemClock, UnixMillis,
+};
 use serde_json::Value;
 use vaultrs::client::{VaultClient, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
@@ -37,9 +46,9 @@ pub enum VaultError {
     },
 }
 
-/// What one read says about one fund.
-enum Read {
-    Secret(Secret),
+/// What one read says about one fund (or one version of its secret).
+enum Read<T> {
+    Secret(T),
     /// Vault answered: no secret for this fund.
     Absent(String),
 }
@@ -47,8 +56,20 @@ enum Read {
 #[derive(Default)]
 struct State {
     loaded: bool,
-    secrets: HashMap<FundId, Arc<Secret>>,
+    secrets: HashMap<FundId, Arc<FundSecrets>>,
     last_error: Option<String>,
+}
+
+/// A Vault API error as this source reports it: 404 is an answer ("no secret"), the rest a
+/// failed read.
+fn failed(e: ClientError, what: &str) -> Result<Read<Secret>, String> {
+    match e {
+        ClientError::APIError { code: 404, .. } => {
+            Ok(Read::Absent("no secret at this path".into()))
+        }
+        ClientError::APIError { code, .. } => Err(format!("Vault answered {code} reading {what}")),
+        e => Err(e.to_string()),
+    }
 }
 
 /// The Vault secret source.
@@ -78,33 +99,80 @@ impl VaultSecrets {
         })
     }
 
-    async fn read(&self, fund: &FundId) -> Result<Read, String> {
-        let path = format!(
+    fn path(&self, fund: &FundId) -> String {
+        format!(
             "{}/{}",
             self.settings.path_prefix.trim_end_matches('/'),
             fund
-        );
-        match vaultrs::kv2::read::<HashMap<String, Value>>(
-            &self.client,
-            &self.settings.mount,
-            &path,
         )
-        .await
-        {
-            Ok(data) => match data.get(&self.settings.field) {
-                Some(Value::String(s)) if !s.is_empty() => Ok(Read::Secret(Secret::new(s.clone()))),
-                Some(_) => Ok(Read::Absent(format!(
-                    "field {} is not a non-empty string",
-                    self.settings.field
-                ))),
-                None => Ok(Read::Absent(format!("no field {}", self.settings.field))),
-            },
-            Err(ClientError::APIError { code: 404, .. }) => {
-                Ok(Read::Absent("no secret at this path".into()))
-            }
-            Err(ClientError::APIError { code, .. }) => Err(format!("Vault answered {code}")),
-            Err(e) => Err(e.to_string()),
+    }
+
+    /// The secret field of what Vault returned.
+    fn field(&self, data: &HashMap<String, Value>) -> Read<Secret> {
+        match data.get(&self.settings.field) {
+            Some(Value::String(s)) if !s.is_empty() => Read::Secret(Secret::new(s.clone())),
+            Some(_) => Read::Absent(format!(
+                "field {} is not a non-empty string",
+                self.settings.field
+            )),
+            None => Read::Absent(format!("no field {}", self.settings.field)),
         }
+    }
+
+    /// Reads version `version` of the secret at `path` (the latest when `None`).
+    async fn version(&self, path: &str, version: Option<u64>) -> Result<Read<Secret>, String> {
+        let (client, mount) = (&self.client, &self.settings.mount);
+        let data = match version {
+            None => vaultrs::kv2::read::<HashMap<String, Value>>(client, mount, path).await,
+            Some(v) => {
+                vaultrs::kv2::read_version::<HashMap<String, Value>>(client, mount, path, v).await
+            }
+        };
+        match data {
+            Ok(data) => Ok(self.field(&data)),
+            Err(e) => failed(e, &format!("{mount}/data/{path}")),
+        }
+    }
+
+    async fn read(&self, fund: &FundId) -> Result<Read<FundSecrets>, String> {
+        let path = self.path(fund);
+        let grace = self.settings.rotation_grace.0;
+        if grace.is_zero() {
+            return Ok(match self.version(&path, None).await? {
+                Read::Secret(secret) => Read::Secret(FundSecrets::new(secret)),
+                Read::Absent(why) => Read::Absent(why),
+            });
+        }
+        let mount = &self.settings.mount;
+        let meta = match vaultrs::kv2::read_metadata(&self.client, mount, &path).await {
+            Ok(meta) => meta,
+            Err(ClientError::APIError { code: 403, .. }) => {
+                return Err(format!(
+                    "Vault denied reading {mount}/metadata/{path}: grant read on it, or set secrets.rotation_grace = \"0s\""
+                ));
+            }
+            Err(e) => {
+                return Ok(match failed(e, &format!("{mount}/metadata/{path}"))? {
+                    Read::Absent(why) => Read::Absent(why),
+                    Read::Secret(_) => unreachable!("`failed` never returns a secret"),
+                });
+            }
+        };
+        let current = meta.current_version;
+        let mut secrets = match self.version(&path, Some(current)).await? {
+            Read::Secret(secret) => FundSecrets::new(secret),
+            Read::Absent(why) => return Ok(Read::Absent(why)),
+        };
+        if let Some(until) = previous_until(&meta, grace)? {
+            // Fetched only while the grace lasts (judged on the system clock); whether a request
+            // may still use it is judged again on the bridge's clock at every alert.
+            if SystemClock.now() < until
+                && let Read::Secret(previous) = self.version(&path, Some(current - 1)).await?
+            {
+                secrets = secrets.with_previous(previous, until);
+            }
+        }
+        Ok(Read::Secret(secrets))
     }
 
     /// Reads every fund's secret once. Funds whose read fails keep their last good secret; the
@@ -124,8 +192,8 @@ impl VaultSecrets {
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
         for (fund, outcome) in read {
             match outcome {
-                Read::Secret(secret) => {
-                    state.secrets.insert(fund.clone(), Arc::new(secret));
+                Read::Secret(secrets) => {
+                    state.secrets.insert(fund.clone(), Arc::new(secrets));
                 }
                 Read::Absent(why) => {
                     tracing::warn!(target: "mts1b::secrets", fund = %fund, reason = %why, "no secret in Vault; the fund's alerts are refused");
@@ -153,6 +221,34 @@ impl VaultSecrets {
             tokio::time::sleep(self.settings.refresh.0).await;
         }
     }
+}
+
+/// When the version before the current one stops being accepted: the current version's
+/// `created_time` plus `grace`; `None` when there is no previous version, or it was deleted or
+/// destroyed (revoked).
+fn previous_until(
+    meta: &vaultrs::api::kv2::responses::ReadSecretMetadataResponse,
+    grace: Duration,
+) -> Result<Option<UnixMillis>, String> {
+    let current = meta.current_version;
+    if current < 2 {
+        return Ok(None);
+    }
+    let (Some(successor), Some(previous)) = (
+        meta.versions.get(&current.to_string()),
+        meta.versions.get(&(current - 1).to_string()),
+    ) else {
+        return Ok(None);
+    };
+    let deleted = !previous.deletion_time.is_empty()
+        && parse_rfc3339(&previous.deletion_time).map_or(true, |at| at <= SystemClock.now());
+    if deleted || previous.destroyed {
+        return Ok(None);
+    }
+    let created = parse_rfc3339(&successor.created_time)
+        .map_err(|e| format!("version {current}'s created_time: {e}"))?;
+    let grace_ms = i64::try_from(grace.as_millis()).unwrap_or(i64::MAX);
+    Ok(Some(UnixMillis(created.0.saturating_add(grace_ms))))
 }
 
 impl SecretSource for VaultSecrets {

@@ -16,6 +16,9 @@ pub struct Principal {
     /// The fund the credential belongs to, when the credential itself names one (a TradingView
     /// body secret). Header-signed sources (Slack, Discord) prove the app, not a fund.
     pub fund_id: Option<FundId>,
+    /// True when the fund's previous secret proved it, during a rotation's grace (counted, so
+    /// operators know when the grace can end).
+    pub previous_secret: bool,
 }
 
 /// A payload whose sender has been proven. Only [`authenticate`] makes one, so only an

@@ -35,7 +35,7 @@ pub use net::IpNet;
 pub use order::{Intent, OrderIntent, OrderType, Pricing, Side, TimeInForce};
 pub use rejection::Rejection;
 pub use request::RawRequest;
-pub use secret::{Secret, SecretLookup, SecretSource};
+pub use secret::{FundSecrets, Secret, SecretCheck, SecretLookup, SecretSource};
 pub use symbology::{Mapped, SymbolRefusal, SymbolTable};
 pub use time::{Clock, ManualClock, SystemClock, UnixMillis};
 pub use translate::{Admission, AnyFund, Funds, Gates, NoGates, Translated, translate};

@@ -2,13 +2,14 @@
 //! source the adapters read fund secrets from.
 
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, LazyLock, OnceLock};
 
 use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
+use subtle::{Choice, ConstantTimeEq};
 use zeroize::Zeroizing;
 
 use crate::ids::FundId;
+use crate::time::UnixMillis;
 
 /// A secret string (a fund's webhook secret, a signing secret).
 ///
@@ -49,8 +50,93 @@ impl Secret {
     /// Compares with `candidate` in constant time, independent of where they first differ and of
     /// the stored secret's length.
     pub fn matches(&self, candidate: &str) -> bool {
+        bool::from(self.matches_digest(&digest(candidate)))
+    }
+
+    fn matches_digest(&self, candidate: &[u8; 32]) -> Choice {
         let stored = self.digest.get_or_init(|| digest(&self.value));
-        bool::from(stored.ct_eq(&*digest(candidate)))
+        stored.ct_eq(candidate)
+    }
+}
+
+/// Which of a fund's secrets a request presented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretCheck {
+    /// The current secret.
+    Current,
+    /// The previous secret, within its grace.
+    Previous,
+    /// Neither (or the previous one after its grace ended).
+    Wrong,
+}
+
+/// A fund's secrets: the current one and, while a rotation's grace lasts, the previous one up to
+/// a fixed time (never one a restart could extend).
+#[derive(Clone, Debug)]
+pub struct FundSecrets {
+    current: Arc<Secret>,
+    previous: Option<(Arc<Secret>, UnixMillis)>,
+}
+
+/// Compared against when the fund is unknown, so an unknown fund costs the same work as a wrong
+/// secret and the two answers cannot be told apart.
+static DECOY: LazyLock<FundSecrets> = LazyLock::new(|| {
+    FundSecrets::new(Secret::new("decoy secret for unknown funds"))
+        .with_previous(Secret::new("decoy previous secret"), UnixMillis(i64::MIN))
+});
+
+impl FundSecrets {
+    /// Only a current secret.
+    pub fn new(current: impl Into<Arc<Secret>>) -> Self {
+        Self {
+            current: current.into(),
+            previous: None,
+        }
+    }
+
+    /// Also accepts `previous` for requests received before `until`.
+    pub fn with_previous(mut self, previous: impl Into<Arc<Secret>>, until: UnixMillis) -> Self {
+        self.previous = Some((previous.into(), until));
+        self
+    }
+
+    /// The current secret.
+    pub fn current(&self) -> &Secret {
+        &self.current
+    }
+
+    /// The previous secret and when its grace ends, if there is one.
+    pub fn previous(&self) -> Option<(&Secret, UnixMillis)> {
+        self.previous.as_ref().map(|(s, until)| (&**s, *until))
+    }
+
+    /// Secrets that match nothing anyone can send, for funds that do not exist: checking against
+    /// them costs what checking a real fund costs.
+    pub fn decoy() -> &'static FundSecrets {
+        &DECOY
+    }
+
+    /// Says which secret `presented` is, for a request received `at`. Constant time: the
+    /// presented text is hashed once and compared with both secrets (with a decoy when there is
+    /// no previous one), whatever matches and whatever the time.
+    pub fn check(&self, presented: &str, at: UnixMillis) -> SecretCheck {
+        let candidate = digest(presented);
+        let current = self.current.matches_digest(&candidate);
+        let (previous, until) = match &self.previous {
+            Some((secret, until)) => (secret, *until),
+            None => {
+                let (decoy, until) = DECOY.previous.as_ref().expect("the decoy has one");
+                (decoy, *until)
+            }
+        };
+        let previous = previous.matches_digest(&candidate) & Choice::from(u8::from(at < until));
+        if bool::from(current) {
+            SecretCheck::Current
+        } else if bool::from(previous) {
+            SecretCheck::Previous
+        } else {
+            SecretCheck::Wrong
+        }
     }
 }
 
@@ -69,8 +155,8 @@ impl fmt::Display for Secret {
 /// The answer of a secret source for one fund.
 #[derive(Clone, Debug)]
 pub enum SecretLookup {
-    /// The fund is configured and this is its current secret.
-    Found(Arc<Secret>),
+    /// The fund is configured and these are its secrets.
+    Found(Arc<FundSecrets>),
     /// No such fund: answered exactly like a wrong secret.
     UnknownFund,
     /// Secrets have not been loaded yet (e.g. Vault not read once): the bridge cannot judge.
@@ -82,7 +168,7 @@ pub enum SecretLookup {
 /// Lookups are synchronous on purpose: sources keep secrets in memory and refresh them in the
 /// background, so authenticating an alert never waits on I/O and a Vault outage cannot stall it.
 pub trait SecretSource: Send + Sync {
-    /// Returns the current secret of `fund`.
+    /// Returns the secrets of `fund`.
     fn fund_secret(&self, fund: &FundId) -> SecretLookup;
 
     /// Returns why secrets cannot be served yet (e.g. Vault not read once), if so (`/readyz`).
@@ -101,6 +187,32 @@ mod tests {
         assert_eq!(format!("{s:?}"), "Secret([redacted])");
         assert_eq!(format!("{s}"), "[redacted]");
         assert!(!format!("{s:?}{s}{s:#?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn the_previous_secret_counts_only_until_its_grace_ends() {
+        let until = UnixMillis(1_000);
+        let secrets = FundSecrets::new(Secret::new("new")).with_previous(Secret::new("old"), until);
+        assert_eq!(
+            secrets.check("new", UnixMillis(5_000)),
+            SecretCheck::Current
+        );
+        assert_eq!(secrets.check("old", UnixMillis(999)), SecretCheck::Previous);
+        assert_eq!(
+            secrets.check("old", until),
+            SecretCheck::Wrong,
+            "the end is exclusive"
+        );
+        assert_eq!(secrets.check("other", UnixMillis(0)), SecretCheck::Wrong);
+        let only = FundSecrets::new(Secret::new("new"));
+        assert_eq!(only.check("old", UnixMillis(0)), SecretCheck::Wrong);
+        // The decoy's previous secret has no grace at any time (an unknown fund is refused
+        // whatever the check says; the decoy only makes it cost the same).
+        let decoy = FundSecrets::decoy();
+        assert_eq!(
+            decoy.check("decoy previous secret", UnixMillis(i64::MIN)),
+            SecretCheck::Wrong
+        );
     }
 
     #[test]

@@ -56,6 +56,8 @@ pub struct Admission<'a> {
     pub policy: &'a FundPolicy,
     /// The sender's idempotency key, when the source has one.
     pub key: Option<&'a IdempotencyKey>,
+    /// True when the fund's previous secret proved it (a rotation's grace).
+    pub previous_secret: bool,
 }
 
 /// The stateful gates between authentication and normalization (rate limit, replay window).
@@ -111,6 +113,7 @@ where
     let payload = adapter.parse(req)?;
     let alert = authenticate(adapter, req, payload, secrets)?;
     let proven = alert.principal().fund_id.clone();
+    let previous_secret = alert.principal().previous_secret;
     let early = match &proven {
         Some(fund) => {
             let policy = funds.policy(fund).ok_or(Rejection::Unauthorized)?;
@@ -120,6 +123,7 @@ where
                 fund,
                 policy,
                 key,
+                previous_secret,
             })?)
         }
         None => None,
@@ -139,6 +143,7 @@ where
             fund: &order.fund_id,
             policy,
             key: Some(&order.idempotency_key),
+            previous_secret,
         })?,
     };
     policy.envelope.admit(order)?;
@@ -155,7 +160,7 @@ mod tests {
     use crate::decimal::Quantity;
     use crate::envelope::Envelope;
     use crate::fund::{FundMap, RateLimit};
-    use crate::secret::{Secret, SecretLookup};
+    use crate::secret::{FundSecrets, Secret, SecretLookup};
     use crate::testing::order;
     use crate::time::UnixMillis;
 
@@ -199,6 +204,7 @@ mod tests {
             Ok(Principal {
                 adapter: "toy",
                 fund_id: p.0.clone(),
+                previous_secret: false,
             })
         }
 
@@ -213,7 +219,7 @@ mod tests {
 
     impl SecretSource for NoSecrets {
         fn fund_secret(&self, _fund: &FundId) -> SecretLookup {
-            SecretLookup::Found(Arc::new(Secret::new("unused")))
+            SecretLookup::Found(Arc::new(FundSecrets::new(Secret::new("unused"))))
         }
     }
 

@@ -8,12 +8,12 @@ use std::sync::{Arc, LazyLock};
 use libfuzzer_sys::fuzz_target;
 use mts1b_inbound_adapters::tradingview::TradingView;
 use mts1b_inbound_core::{
-    Envelope, FundId, FundMap, FundPolicy, Intent, NoGates, Quantity, RateLimit, RawRequest,
+    Envelope, FundId, FundMap, FundPolicy, FundSecrets, Intent, NoGates, Quantity, RateLimit, RawRequest,
     Rejection, Secret, SecretLookup, SecretSource, UnixMillis, translate,
 };
 
 /// One fund, one secret.
-struct OneFund(FundId, Arc<Secret>);
+struct OneFund(FundId, Arc<FundSecrets>);
 
 impl SecretSource for OneFund {
     fn fund_secret(&self, fund: &FundId) -> SecretLookup {
@@ -35,7 +35,7 @@ static WORLD: LazyLock<World> = LazyLock::new(|| {
     let policy = FundPolicy { envelope, rate_limit: RateLimit { per_second: 10, burst: 10 } };
     World {
         adapter: TradingView::default(),
-        secrets: OneFund(fund.clone(), Arc::new(Secret::new(SECRET))),
+        secrets: OneFund(fund.clone(), Arc::new(FundSecrets::new(Secret::new(SECRET)))),
         funds: FundMap::from_iter([(fund, policy)]),
     }
 });

@@ -117,6 +117,9 @@ pub struct AdapterMetrics {
     /// `<p>_orders_rejected_total{reason}`: orders the OMS refused, by gRPC status
     /// (`failed_precondition`, ...), counted by the outbox.
     pub orders_rejected: IntCounterVec,
+    /// `<p>_webhook_old_secret_total{fund_id}`: requests authenticated with a fund's previous
+    /// secret during a rotation's grace (at zero for long enough, the grace can end).
+    pub old_secret: IntCounterVec,
     /// `rejections`' child of each code, looked up once: a label lookup hashes the values and
     /// takes a lock, on every rejection of a flood.
     rejected_by_code: Arc<[OnceLock<IntCounter>; Rejection::CODES.len()]>,
@@ -180,6 +183,14 @@ impl Metrics {
             ),
             &["reason"],
         )?;
+        let old_secret = IntCounterVec::new(
+            Opts::new(
+                format!("{prefix}_webhook_old_secret_total"),
+                "Requests authenticated with the fund's previous secret, during a rotation's grace.",
+            ),
+            &["fund_id"],
+        )?;
+        self.registry.register(Box::new(old_secret.clone()))?;
         self.registry.register(Box::new(webhooks.clone()))?;
         self.registry.register(Box::new(rejections.clone()))?;
         self.registry.register(Box::new(latency.clone()))?;
@@ -191,6 +202,7 @@ impl Metrics {
             latency,
             orders_submitted,
             orders_rejected,
+            old_secret,
             rejected_by_code: Arc::new(std::array::from_fn(|_| OnceLock::new())),
         };
         self.adapters

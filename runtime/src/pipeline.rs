@@ -61,6 +61,8 @@ pub struct Trace {
     pub fund: Option<FundId>,
     /// The idempotency key, bounded, if it got that far.
     pub key: Option<String>,
+    /// True when the fund's previous secret authenticated it (a rotation's grace).
+    pub previous_secret: bool,
 }
 
 /// One adapter mounted on the runtime.
@@ -199,9 +201,14 @@ impl<'s> Gates for StatefulGates<'s, '_> {
 
     fn admit(&mut self, admission: Admission<'_>) -> Result<Self::Pass, Rejection> {
         let Admission {
-            adapter, fund, key, ..
+            adapter,
+            fund,
+            key,
+            previous_secret,
+            ..
         } = admission;
         self.trace.fund = Some(fund.clone());
+        self.trace.previous_secret = previous_secret;
         self.shared
             .rate_limits
             .check(fund)
@@ -256,6 +263,9 @@ pub fn record(
     m.webhooks
         .with_label_values(&[fund_label, outcome_label])
         .inc();
+    if trace.previous_secret {
+        m.old_secret.with_label_values(&[fund_label]).inc();
+    }
     if let Err(rejection) = outcome {
         m.count_rejection(rejection);
     }
@@ -285,6 +295,8 @@ pub fn record(
         detail = detail.as_deref(),
         fund = trace.fund.as_ref().map_or("-", FundId::as_str),
         key = trace.key.as_deref().unwrap_or("-"),
+        // Only present when the previous secret was used: which alerts still need editing.
+        old_secret = trace.previous_secret.then_some(true),
         // In whole microseconds: `0.055`, not `0.055411999999999996`.
         latency_ms = f64::from(u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX)) / 1000.0,
         "alert"

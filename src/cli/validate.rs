@@ -17,8 +17,9 @@ use mts1b_inbound_config::StaticSecrets;
 use mts1b_inbound_config::settings::Secrets;
 use mts1b_inbound_core::time::parse_rfc3339;
 use mts1b_inbound_core::{
-    AnyFund, Clock, Envelope, FundId, FundPolicy, Funds, InboundAdapter, Intent, NoGates, Quantity,
-    RateLimit, RawRequest, Rejection, Secret, SecretLookup, SecretSource, SystemClock, translate,
+    AnyFund, Clock, Envelope, FundId, FundPolicy, FundSecrets, Funds, InboundAdapter, Intent,
+    NoGates, Quantity, RateLimit, RawRequest, Rejection, SecretLookup, SecretSource, SystemClock,
+    translate,
 };
 use mts1b_inbound_runtime::http::status::status_of;
 use rust_decimal::Decimal;
@@ -41,7 +42,7 @@ pub struct Args {
 /// Accepts whatever secret the alert presents, for the funds it knows (all when `None`): used
 /// only when the real secret cannot be had offline, and said so on stderr.
 struct PresentedSecret {
-    secret: Arc<Secret>,
+    secret: Arc<FundSecrets>,
     funds: Option<BTreeSet<FundId>>,
 }
 
@@ -84,7 +85,7 @@ pub fn run(args: Args) -> ExitCode {
     // The secret must be known before authentication can be skipped for it; a body that does
     // not parse is rejected right here, exactly as translate would.
     let presented = match adapter.parse(&request) {
-        Ok(alert) => Arc::new(alert.secret),
+        Ok(alert) => Arc::new(FundSecrets::new(alert.secret)),
         Err(rejection) => return report(Err(rejection)),
     };
     let configured: BTreeMap<FundId, FundPolicy> = settings

@@ -4,21 +4,17 @@
 mod payload;
 pub mod schema;
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use mts1b_inbound_core::{
-    Authenticated, ClientOrderId, IdempotencyKey, InboundAdapter, Intent, OrderIntent, Principal,
-    RawRequest, Rejection, Secret, SecretLookup, SecretSource, SymbolTable,
+    Authenticated, ClientOrderId, FundSecrets, IdempotencyKey, InboundAdapter, Intent, OrderIntent,
+    Principal, RawRequest, Rejection, SecretCheck, SecretLookup, SecretSource, SymbolTable,
 };
 
 pub use payload::{DEFAULT_ACTOR, TvAlert, parse_alert};
 
 /// The adapter name: route segment, metric prefix source and client order id namespace.
 pub const NAME: &str = "tradingview";
-
-/// Compared against when the fund is unknown, so an unknown fund costs the same work as a
-/// wrong secret and the two answers cannot be told apart.
-static DECOY: LazyLock<Secret> = LazyLock::new(|| Secret::new("decoy secret for unknown funds"));
 
 /// Turns TradingView webhook alerts into canonical order intents.
 #[derive(Clone, Debug, Default)]
@@ -59,16 +55,19 @@ impl InboundAdapter for TradingView {
 
     fn authenticate(
         &self,
-        _req: &RawRequest,
+        req: &RawRequest,
         alert: &TvAlert,
         secrets: &dyn SecretSource,
     ) -> Result<Principal, Rejection> {
         let presented = alert.secret.expose();
-        let genuine = match secrets.fund_secret(&alert.fund_id) {
-            SecretLookup::Found(secret) => secret.matches(presented),
+        // An unknown fund is checked against a decoy: the same work as a wrong secret, so the
+        // two answers cannot be told apart. The previous secret counts until its grace ends, on
+        // the bridge's clock.
+        let check = match secrets.fund_secret(&alert.fund_id) {
+            SecretLookup::Found(secrets) => secrets.check(presented, req.received_at),
             SecretLookup::UnknownFund => {
-                let _ = DECOY.matches(presented);
-                false
+                let _ = FundSecrets::decoy().check(presented, req.received_at);
+                SecretCheck::Wrong
             }
             SecretLookup::NotLoaded => {
                 return Err(Rejection::Unavailable {
@@ -76,12 +75,13 @@ impl InboundAdapter for TradingView {
                 });
             }
         };
-        if !genuine {
+        if check == SecretCheck::Wrong {
             return Err(Rejection::Unauthorized);
         }
         Ok(Principal {
             adapter: NAME,
             fund_id: Some(alert.fund_id.clone()),
+            previous_secret: check == SecretCheck::Previous,
         })
     }
 

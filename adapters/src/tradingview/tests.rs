@@ -2,15 +2,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use mts1b_inbound_core::{
-    FundId, InboundAdapter, Intent, RawRequest, Rejection, Secret, SecretLookup, SecretSource,
-    UnixMillis, authenticate,
+    FundId, FundSecrets, InboundAdapter, Intent, RawRequest, Rejection, Secret, SecretLookup,
+    SecretSource, UnixMillis, authenticate,
 };
 use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use super::*;
 
-struct Secrets(Option<HashMap<String, Arc<Secret>>>);
+struct Secrets(Option<HashMap<String, Arc<FundSecrets>>>);
 
 impl SecretSource for Secrets {
     fn fund_secret(&self, fund: &FundId) -> SecretLookup {
@@ -28,8 +28,37 @@ impl SecretSource for Secrets {
 fn secrets() -> Secrets {
     Secrets(Some(HashMap::from([(
         "paper-tv-test".to_owned(),
-        Arc::new(Secret::new("s3cret-value")),
+        Arc::new(FundSecrets::new(Secret::new("s3cret-value"))),
     )])))
+}
+
+#[test]
+fn the_previous_secret_authenticates_until_its_grace_ends_and_says_so() {
+    let tv = TradingView::default();
+    // The request below is received at 1_709_296_497_000.
+    let rotating = |until: i64| {
+        Secrets(Some(HashMap::from([(
+            "paper-tv-test".to_owned(),
+            Arc::new(
+                FundSecrets::new(Secret::new("new-secret"))
+                    .with_previous(Secret::new("s3cret-value"), UnixMillis(until)),
+            ),
+        )])))
+    };
+    let body = alert().to_string();
+    let req = request(body.as_bytes());
+    let principal = |secrets: &Secrets| {
+        let payload = tv.parse(&req).unwrap();
+        authenticate(&tv, &req, payload, secrets).map(|a| a.principal().clone())
+    };
+    let old = principal(&rotating(1_709_296_497_001)).unwrap();
+    assert!(old.previous_secret, "{old:?}");
+    assert_eq!(
+        principal(&rotating(1_709_296_497_000)).unwrap_err(),
+        Rejection::Unauthorized,
+        "not at the end of the grace"
+    );
+    assert!(!principal(&secrets()).unwrap().previous_secret);
 }
 
 fn alert() -> Value {
