@@ -6,6 +6,11 @@
 //! - A stream is (fund, strategy, symbol). Its orders go out strictly in arrival order: a later
 //!   order waits while an earlier one is retrying; a rejected or expired one stops blocking.
 //!   Streams run concurrently, at most `max_concurrent_calls` OMS calls at once.
+//! - The store is the queue. A stream's worker pages its orders from the store's `streams`
+//!   table in arrival order, [`STREAM_PAGE`] at a time; the request that recorded an order hands
+//!   it over in memory too, so it is not read back, but at most [`STREAM_PAGE`] per stream are
+//!   held that way. However long the OMS is down and however many orders wait, memory holds a
+//!   bounded number per stream; the rest stay on disk until their turn.
 //! - Transient failures are retried with exponential backoff and full jitter; permanent ones end
 //!   the order as rejected; an order older than `max_order_age` is expired and never sent again.
 //! - After a restart, queued orders resume in arrival order. An order the OMS took just before a
@@ -16,15 +21,15 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use mts1b_inbound_core::{
-    CanonicalSymbol, ClientOrderId, Clock, FundId, OrderIntent, StrategyId, UnixMillis,
-};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use mts1b_inbound_core::{ClientOrderId, Clock, OrderIntent, UnixMillis};
+use tokio::sync::{Semaphore, oneshot};
 
 use super::oms::{ErrorClass, OmsClient};
 use super::{Delivered, OrderSink, OrderStatus, SinkUnavailable};
 use crate::metrics::Metrics;
-use crate::store::{OrderRecord, OrderStore, Recording, StoreError, StoreWriter, Transition};
+use crate::store::{
+    OrderRecord, OrderStore, Recording, StoreError, StoreWriter, Transition, stream_of,
+};
 
 /// How delivery behaves (`delivery.*` in the configuration).
 #[derive(Clone, Copy, Debug)]
@@ -46,13 +51,29 @@ pub struct DeliveryPolicy {
 /// How often the OMS's reachability is re-checked for `/readyz`.
 pub const REACHABILITY_INTERVAL: Duration = Duration::from_secs(2);
 
-type StreamKey = (FundId, StrategyId, CanonicalSymbol);
+/// The most orders of one stream held in memory: handed over by the requests that recorded
+/// them, or read from the store as one page. The rest wait on disk.
+pub const STREAM_PAGE: usize = 32;
 
-/// An order waiting in its stream, with the OMS calls already made for it (a worker carries the
-/// order itself, so delivering never reads back what was just written).
+/// An order waiting in its stream, with the OMS calls already made for it.
 struct Queued {
     order: OrderIntent,
     attempts: u32,
+    seq: u64,
+}
+
+/// One stream's state in memory while its worker runs.
+#[derive(Default)]
+struct Stream {
+    /// Orders handed over by the requests that recorded them, by arrival sequence (at most
+    /// [`STREAM_PAGE`]), so the worker need not read back what was just written.
+    handed: HashMap<u64, Queued>,
+    /// An order was recorded since the worker last read its page: it must look again before it
+    /// may stop.
+    pending: bool,
+    /// The highest arrival sequence the worker has taken from a page: an order at or below it
+    /// is not handed over (it was taken already, or will be read from the store).
+    taken_up_to: Option<u64>,
 }
 
 /// How an order ended, for a request still waiting.
@@ -68,7 +89,9 @@ struct Inner {
     oms: Arc<dyn OmsClient>,
     clock: Arc<dyn Clock>,
     policy: DeliveryPolicy,
-    streams: Mutex<HashMap<StreamKey, mpsc::UnboundedSender<Queued>>>,
+    streams: Mutex<HashMap<String, Stream>>,
+    /// Orders being delivered right now (one per busy stream), for [`Outbox::orders_in_memory`].
+    delivering: std::sync::atomic::AtomicUsize,
     waiters: Mutex<HashMap<ClientOrderId, oneshot::Sender<Final>>>,
     calls: Semaphore,
     unreachable: RwLock<Option<String>>,
@@ -121,27 +144,25 @@ impl Outbox {
                 clock,
                 policy,
                 streams: Mutex::new(HashMap::new()),
+                delivering: std::sync::atomic::AtomicUsize::new(0),
                 waiters: Mutex::new(HashMap::new()),
                 calls: Semaphore::new(policy.max_concurrent_calls.max(1)),
                 unreachable: RwLock::new(None),
                 metrics,
             }),
         };
-        let queued = outbox.inner.store.queued()?;
+        let (streams, queued) = outbox.inner.store.queued_streams()?;
         outbox
             .inner
             .metrics
             .delivery
             .queue_depth
-            .set(i64::try_from(queued.len()).unwrap_or(i64::MAX));
-        if !queued.is_empty() {
-            tracing::info!(target: "mts1b::delivery", orders = queued.len(), "resuming queued orders");
+            .set(i64::try_from(queued).unwrap_or(i64::MAX));
+        if queued > 0 {
+            tracing::info!(target: "mts1b::delivery", orders = queued, streams = streams.len(), "resuming queued orders");
         }
-        for record in queued {
-            outbox.inner.enqueue(Queued {
-                order: record.order,
-                attempts: record.attempts,
-            });
+        for stream in streams {
+            outbox.inner.wake(stream, None);
         }
         let probe = Arc::downgrade(&outbox.inner);
         tokio::spawn(async move {
@@ -153,6 +174,20 @@ impl Outbox {
             }
         });
         Ok(outbox)
+    }
+
+    /// How many orders are held in memory: handed over and waiting, or being delivered. Bounded
+    /// by [`STREAM_PAGE`] + 1 per stream with queued orders, however many are queued.
+    pub fn orders_in_memory(&self) -> usize {
+        let handed: usize = lock(&self.inner.streams)
+            .values()
+            .map(|s| s.handed.len())
+            .sum();
+        handed
+            + self
+                .inner
+                .delivering
+                .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The record of one order.
@@ -186,36 +221,89 @@ impl Outbox {
 }
 
 impl Inner {
-    fn enqueue(self: &Arc<Self>, queued: Queued) {
-        let order = &queued.order;
-        let key = (
-            order.fund_id.clone(),
-            order.strategy_id.clone(),
-            order.symbol.clone(),
-        );
+    /// Tells the worker of `stream` that it has orders (starting it if it is not running), and
+    /// hands `order` over if there is room.
+    fn wake(self: &Arc<Self>, stream: String, order: Option<Queued>) {
         let mut streams = lock(&self.streams);
-        let queued = match streams.get(&key) {
-            Some(tx) => match tx.send(queued) {
-                Ok(()) => return,
-                Err(mpsc::error::SendError(queued)) => queued,
-            },
-            None => queued,
+        let (state, start) = match streams.get_mut(&stream) {
+            Some(state) => (state, false),
+            None => (streams.entry(stream.clone()).or_default(), true),
         };
-        let (tx, rx) = mpsc::unbounded_channel();
-        let _ = tx.send(queued);
-        streams.insert(key.clone(), tx);
-        tokio::spawn(self.clone().run_stream(key, rx));
+        state.pending = true;
+        if let Some(order) = order
+            && state.handed.len() < STREAM_PAGE
+            && state.taken_up_to.is_none_or(|taken| order.seq > taken)
+        {
+            state.handed.insert(order.seq, order);
+        }
+        if start {
+            tokio::spawn(self.clone().run_stream(stream));
+        }
     }
 
-    async fn run_stream(self: Arc<Self>, key: StreamKey, mut rx: mpsc::UnboundedReceiver<Queued>) {
-        while let Some(queued) = rx.recv().await {
-            self.deliver(queued).await;
-            // Leave when idle. Enqueuers send under the same lock, so nothing is lost between
-            // this check and the removal.
-            let mut streams = lock(&self.streams);
-            if rx.is_empty() {
-                streams.remove(&key);
+    /// Delivers the orders of `stream` in arrival order, a page at a time from the store, until
+    /// none is left; then leaves.
+    async fn run_stream(self: Arc<Self>, stream: String) {
+        // Orders dealt with whose record could not be moved on (a store failure): still queued
+        // on disk, never delivered twice by this worker.
+        let mut dealt_with = std::collections::BTreeSet::new();
+        loop {
+            if let Some(state) = lock(&self.streams).get_mut(&stream) {
+                state.pending = false;
+            }
+            let page = match self.store.stream_page(&stream, STREAM_PAGE, &dealt_with) {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::error!(target: "mts1b::delivery", stream = %stream.replace('\n', "/"), error = %e, "cannot read the stream's queue; trying again");
+                    tokio::time::sleep(self.policy.max_backoff).await;
+                    continue;
+                }
+            };
+            if page.is_empty() {
+                // Leave when idle. Recorders wake under the same lock, so an order recorded after
+                // the page was read is never left behind.
+                let mut streams = lock(&self.streams);
+                if streams.get(&stream).is_some_and(|s| s.pending) {
+                    continue;
+                }
+                streams.remove(&stream);
                 return;
+            }
+            for seq in page {
+                let handed = lock(&self.streams).get_mut(&stream).and_then(|s| {
+                    s.taken_up_to = s.taken_up_to.max(Some(seq));
+                    s.handed.remove(&seq)
+                });
+                let queued = match handed {
+                    Some(queued) => Some(queued),
+                    None => self.read_queued(seq),
+                };
+                let Some(queued) = queued else { continue };
+                self.delivering
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let settled = self.deliver(queued).await;
+                self.delivering
+                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                if !settled {
+                    dealt_with.insert(seq);
+                }
+            }
+        }
+    }
+
+    /// Reads a queued order back from the store (one that was not handed over).
+    fn read_queued(&self, seq: u64) -> Option<Queued> {
+        match self.store.record_at(seq) {
+            Ok(Some(record)) if !record.status.is_final() => Some(Queued {
+                order: record.order,
+                attempts: record.attempts,
+                seq,
+            }),
+            Ok(_) => None,
+            Err(e) => {
+                // Not readable now: left queued, resumed after a restart (or quarantined there).
+                tracing::error!(target: "mts1b::delivery", seq, error = %e, "cannot read a queued order; skipped until restart");
+                None
             }
         }
     }
@@ -259,18 +347,28 @@ impl Inner {
             .writer
             .record(order.clone(), self.clock.now(), self.policy.replay_window)
             .await?;
-        if let Recording::Recorded { .. } = recording {
+        if let Recording::Recorded { seq } = recording {
             self.metrics.delivery.queue_depth.inc();
-            self.enqueue(Queued { order, attempts: 0 });
+            let stream = stream_of(&order);
+            self.wake(
+                stream,
+                Some(Queued {
+                    order,
+                    attempts: 0,
+                    seq,
+                }),
+            );
         }
         Ok(recording)
     }
 
-    /// Delivers one order to the end: submitted, rejected or expired.
-    async fn deliver(&self, queued: Queued) {
+    /// Delivers one order to the end: submitted, rejected or expired. Returns whether its record
+    /// says so (false when the store refused the final write: the record is still queued).
+    async fn deliver(&self, queued: Queued) -> bool {
         let Queued {
             order,
             mut attempts,
+            ..
         } = queued;
         let id = order.client_order_id;
         let max_age = i64::try_from(self.policy.max_order_age.as_millis()).unwrap_or(i64::MAX);
@@ -278,11 +376,12 @@ impl Inner {
         loop {
             let age = self.clock.now().millis_since(order.received_at);
             if age > max_age {
-                let _ = self.update(id, Transition::Expired).await;
+                let settled = self.update(id, Transition::Expired).await.is_ok();
                 self.metrics.delivery.queue_depth.dec();
                 self.metrics.delivery.expired.inc();
                 tracing::warn!(target: "mts1b::delivery", client_order_id = %id, attempts, age_ms = age, "expired: older than delivery.max_order_age, never sent again");
-                return self.notify(&id, Final::Expired);
+                self.notify(&id, Final::Expired);
+                return settled;
             }
             let result = {
                 let _permit = self.calls.acquire().await;
@@ -310,12 +409,12 @@ impl Inner {
                         let age = self.clock.now().millis_since(order.received_at);
                         if age > max_age {
                             tracing::error!(target: "mts1b::delivery", client_order_id = %id, error = %e, age_ms = age, "submitted but not recorded; gave up writing at delivery.max_order_age (the stream moves on)");
-                            break;
+                            return false;
                         }
                         tracing::error!(target: "mts1b::delivery", client_order_id = %id, error = %e, "submitted but not recorded; retrying the write");
                         tokio::time::sleep(self.policy.max_backoff).await;
                     }
-                    return;
+                    return true;
                 }
                 Err(e) if e.class == ErrorClass::Permanent => {
                     let reason = e.message;
@@ -327,9 +426,10 @@ impl Inner {
                         reason: reason.clone(),
                         attempts,
                     };
-                    let _ = self.update(id, rejected).await;
+                    let settled = self.update(id, rejected).await.is_ok();
                     tracing::warn!(target: "mts1b::delivery", client_order_id = %id, attempts, reason = %reason, "rejected by the OMS");
-                    return self.notify(&id, Final::Rejected(reason));
+                    self.notify(&id, Final::Rejected(reason));
+                    return settled;
                 }
                 Err(e) => {
                     self.metrics

@@ -2,8 +2,9 @@
 //! redb's commit) before the HTTP answer.
 //!
 //! Tables: `records` (arrival sequence → the record as JSON), `ids` (client order id → arrival
-//! sequence), `queued` (the sequence numbers of records still queued) and `meta` (the next
-//! sequence number). Records are keyed by arrival so that new ones append to the right edge of
+//! sequence), `queued` (the sequence numbers of records still queued), `streams` ((delivery
+//! stream, arrival sequence) of every queued record: what a stream's worker pages its orders
+//! from, in arrival order) and `meta` (the next sequence number). Records are keyed by arrival so that new ones append to the right edge of
 //! the tree and status changes land on the same recent pages: a batch of commits dirties a few
 //! pages, not one random leaf per order (client order ids are hashes). `queued` is what recovery
 //! replays, in arrival order; `records` is what the replay window is warmed from, `ids` what
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 const RECORDS: TableDefinition<u64, &[u8]> = TableDefinition::new("records");
 const IDS: TableDefinition<u128, u64> = TableDefinition::new("ids");
 const QUEUED: TableDefinition<u64, ()> = TableDefinition::new("queued");
+const STREAMS: TableDefinition<(&str, u64), ()> = TableDefinition::new("streams");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Records that could not be read back at start (arrival sequence → their bytes as found), kept
 /// aside for an operator instead of stopping the service or blocking their stream.
@@ -26,6 +28,12 @@ const NEXT_SEQ: &str = "next_seq";
 
 /// The store's file name inside the data folder.
 pub const FILE: &str = "orders.redb";
+
+/// The delivery stream of `order` (fund, strategy, symbol), as the `streams` table keys it: its
+/// orders go to the OMS strictly in arrival order. The parts cannot hold a line break.
+pub fn stream_of(order: &OrderIntent) -> String {
+    format!("{}\n{}\n{}", order.fund_id, order.strategy_id, order.symbol)
+}
 
 /// Where an accepted order stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -266,6 +274,7 @@ struct Tables<'t> {
     records: redb::Table<'t, u64, &'static [u8]>,
     ids: redb::Table<'t, u128, u64>,
     queued: redb::Table<'t, u64, ()>,
+    streams: redb::Table<'t, (&'static str, u64), ()>,
     meta: redb::Table<'t, &'static str, u64>,
 }
 
@@ -275,6 +284,7 @@ impl<'t> Tables<'t> {
             records: txn.open_table(RECORDS).map_err(err)?,
             ids: txn.open_table(IDS).map_err(err)?,
             queued: txn.open_table(QUEUED).map_err(err)?,
+            streams: txn.open_table(STREAMS).map_err(err)?,
             meta: txn.open_table(META).map_err(err)?,
         })
     }
@@ -299,6 +309,7 @@ impl<'t> Tables<'t> {
     ) -> Result<Recording, StoreError> {
         let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
         let id = order.client_order_id;
+        let stream = stream_of(&order);
         if let Some(existing) = self.find(&id)? {
             if !existing.status.is_final() || now.millis_since(existing.accepted_at) < window_ms {
                 return Ok(Recording::AlreadyAccepted(existing.accepted_at));
@@ -324,6 +335,9 @@ impl<'t> Tables<'t> {
         })?;
         self.ids.insert(key(&id), seq).map_err(err)?;
         self.queued.insert(seq, ()).map_err(err)?;
+        self.streams
+            .insert((stream.as_str(), seq), ())
+            .map_err(err)?;
         Ok(Recording::Recorded { seq })
     }
 
@@ -340,6 +354,10 @@ impl<'t> Tables<'t> {
         self.put(&record)?;
         if record.status.is_final() {
             self.queued.remove(record.seq).map_err(err)?;
+            let stream = stream_of(&record.order);
+            self.streams
+                .remove((stream.as_str(), record.seq))
+                .map_err(err)?;
         }
         Ok(Some(Box::new(record)))
     }
@@ -452,6 +470,25 @@ fn quarantine_unreadable(txn: &redb::WriteTransaction) -> Result<Vec<Quarantined
         tables.queued.remove(*seq).map_err(err)?;
     }
     if !found.is_empty() {
+        // Their streams cannot be read from them: found by sequence number.
+        let stale: Vec<(String, u64)> = tables
+            .streams
+            .iter()
+            .map_err(err)?
+            .filter_map(Result::ok)
+            .filter_map(|(k, _)| {
+                let (stream, seq) = k.value();
+                found
+                    .iter()
+                    .any(|(q, ..)| *q == seq)
+                    .then(|| (stream.to_owned(), seq))
+            })
+            .collect();
+        for (stream, seq) in stale {
+            tables.streams.remove((stream.as_str(), seq)).map_err(err)?;
+        }
+    }
+    if !found.is_empty() {
         // Whatever id pointed at them; an id that cannot be read is found by its value.
         let stale: Vec<u128> = tables
             .ids
@@ -479,6 +516,32 @@ fn quarantine_unreadable(txn: &redb::WriteTransaction) -> Result<Vec<Quarantined
 /// pages are the right edge of `records` and the upper levels of `ids`, which fit easily.
 const CACHE_BYTES: usize = 2 << 20;
 
+/// Fills the `streams` table from `queued` when it is empty but orders are queued: a store
+/// written before the table existed.
+fn index_streams(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
+    let mut tables = Tables::open(txn)?;
+    if !tables.streams.is_empty().map_err(err)? || tables.queued.is_empty().map_err(err)? {
+        return Ok(());
+    }
+    let queued: Vec<u64> = tables
+        .queued
+        .iter()
+        .map_err(err)?
+        .map(|entry| entry.map(|(seq, _)| seq.value()).map_err(err))
+        .collect::<Result<_, _>>()?;
+    for seq in queued {
+        let stream = match tables.records.get(seq).map_err(err)? {
+            Some(bytes) => stream_of(&decode(bytes.value())?.order),
+            None => continue,
+        };
+        tables
+            .streams
+            .insert((stream.as_str(), seq), ())
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
 /// The durable order store.
 pub struct OrderStore {
     db: Database,
@@ -502,6 +565,7 @@ impl OrderStore {
             .map_err(err)?;
         let txn = db.begin_write().map_err(err)?;
         let quarantined = quarantine_unreadable(&txn)?;
+        index_streams(&txn)?;
         let quarantine_size = txn
             .open_table(QUARANTINE)
             .map_err(err)?
@@ -614,7 +678,60 @@ impl OrderStore {
         find(&ids, &records, id)
     }
 
-    /// Every queued record, in arrival order (what recovery resumes).
+    /// The arrival sequence numbers of up to `limit` queued orders of `stream`, oldest first,
+    /// skipping `skip` (orders its worker has dealt with whose record is still queued).
+    pub fn stream_page(
+        &self,
+        stream: &str,
+        limit: usize,
+        skip: &std::collections::BTreeSet<u64>,
+    ) -> Result<Vec<u64>, StoreError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let streams = txn.open_table(STREAMS).map_err(err)?;
+        let mut page = Vec::with_capacity(limit.min(64));
+        for entry in streams
+            .range((stream, 0)..=(stream, u64::MAX))
+            .map_err(err)?
+        {
+            let seq = entry.map_err(err)?.0.value().1;
+            if skip.contains(&seq) {
+                continue;
+            }
+            page.push(seq);
+            if page.len() == limit {
+                break;
+            }
+        }
+        Ok(page)
+    }
+
+    /// Returns the record with arrival sequence `seq`.
+    pub fn record_at(&self, seq: u64) -> Result<Option<OrderRecord>, StoreError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let records = txn.open_table(RECORDS).map_err(err)?;
+        let record = records.get(seq).map_err(err)?;
+        record.map(|bytes| decode(bytes.value())).transpose()
+    }
+
+    /// The streams with queued orders, and how many orders are queued in all (what recovery
+    /// resumes: each stream's worker pages its own orders).
+    pub fn queued_streams(&self) -> Result<(Vec<String>, u64), StoreError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let streams = txn.open_table(STREAMS).map_err(err)?;
+        let mut names: Vec<String> = Vec::new();
+        let mut queued = 0;
+        for entry in streams.iter().map_err(err)? {
+            let key = entry.map_err(err)?.0;
+            let (stream, _) = key.value();
+            queued += 1;
+            if names.last().map(String::as_str) != Some(stream) {
+                names.push(stream.to_owned());
+            }
+        }
+        Ok((names, queued))
+    }
+
+    /// Every queued record, in arrival order (all in memory: for tests and tools).
     pub fn queued(&self) -> Result<Vec<OrderRecord>, StoreError> {
         let txn = self.db.begin_read().map_err(err)?;
         let queued = txn.open_table(QUEUED).map_err(err)?;
