@@ -36,6 +36,8 @@ python3 - "$work" "$bridge_port" "$bridge_admin" "$window" > "$work/config.toml"
 import sys
 work, port, admin, window = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 print(f'[server]\nlisten = "127.0.0.1:{port}"\nadmin_listen = "127.0.0.1:{admin}"\nmax_in_flight = 4096\n')
+# One loopback client stands in for every caller: the per-address caps would measure themselves.
+print('max_in_flight_per_peer = 4096\nmax_connections_per_peer = 4096\n')
 print('[network]\nip_allowlist = ["127.0.0.1"]\n')
 print('[delivery]\nsink = "paper"\n')
 print(f'[store]\npath = "{work}/data"\n')
