@@ -269,6 +269,7 @@ impl Inner {
                 streams.remove(&stream);
                 return;
             }
+            let whole_queue = page.len() < STREAM_PAGE;
             for seq in page {
                 let handed = lock(&self.streams).get_mut(&stream).and_then(|s| {
                     s.taken_up_to = s.taken_up_to.max(Some(seq));
@@ -286,6 +287,15 @@ impl Inner {
                     .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 if !settled {
                     dealt_with.insert(seq);
+                }
+            }
+            // A short page was the whole queue when it was read; if nothing was recorded since,
+            // there is nothing left, and reading the store again to see that is spared.
+            if whole_queue {
+                let mut streams = lock(&self.streams);
+                if !streams.get(&stream).is_some_and(|s| s.pending) {
+                    streams.remove(&stream);
+                    return;
                 }
             }
         }

@@ -293,8 +293,17 @@ impl<'t> Tables<'t> {
         find(&self.ids, &self.records, id)
     }
 
-    fn put(&mut self, record: &OrderRecord) -> Result<(), StoreError> {
-        let bytes = encode(record)?;
+    /// Writes `record`. A new record is read back first ([`encode`]); an update is not: it was
+    /// just read (so its order decodes) and a transition changes only the status, attempts,
+    /// order id, error and time, which read back whatever they hold (the round-trip property
+    /// test covers them). Reading back every update cost ~20,000 instructions per delivered
+    /// order under callgrind, a third of what an accepted alert gained in this change.
+    fn put(&mut self, record: &OrderRecord, new: bool) -> Result<(), StoreError> {
+        let bytes = if new {
+            encode(record)?
+        } else {
+            serde_json::to_vec(record).map_err(err)?
+        };
         self.records
             .insert(record.seq, bytes.as_slice())
             .map_err(err)?;
@@ -323,16 +332,19 @@ impl<'t> Tables<'t> {
             .map_err(err)?
             .map_or(0, |v| v.value());
         self.meta.insert(NEXT_SEQ, seq + 1).map_err(err)?;
-        self.put(&OrderRecord {
-            order,
-            status: Status::Queued,
-            attempts: 0,
-            order_id: None,
-            last_error: None,
-            seq,
-            accepted_at: now,
-            updated_at: now,
-        })?;
+        self.put(
+            &OrderRecord {
+                order,
+                status: Status::Queued,
+                attempts: 0,
+                order_id: None,
+                last_error: None,
+                seq,
+                accepted_at: now,
+                updated_at: now,
+            },
+            true,
+        )?;
         self.ids.insert(key(&id), seq).map_err(err)?;
         self.queued.insert(seq, ()).map_err(err)?;
         self.streams
@@ -351,7 +363,7 @@ impl<'t> Tables<'t> {
             return Ok(None);
         };
         transition.apply(&mut record, now);
-        self.put(&record)?;
+        self.put(&record, false)?;
         if record.status.is_final() {
             self.queued.remove(record.seq).map_err(err)?;
             let stream = stream_of(&record.order);
