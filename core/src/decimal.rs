@@ -312,11 +312,19 @@ mod tests {
 
         /// Without an exponent, the parser reads exactly what rust_decimal's own exact reader
         /// reads, and refuses what it refuses or what has more than 28 significant digits.
+        /// Trailing zeros after the point carry no value here (`0.050` is `0.05`), while
+        /// rust_decimal keeps them as scale and may overflow on them (`80000000000.` and 18
+        /// zeros), so it reads the text without them.
         #[test]
         fn plain_decimals_read_as_rust_decimal_reads_them(
             text in "-?[0-9]{1,30}(\\.[0-9]{1,30})?",
         ) {
-            let exact = Decimal::from_str_exact(&text);
+            let value_digits = if text.contains('.') {
+                text.trim_end_matches('0').trim_end_matches('.')
+            } else {
+                text.as_str()
+            };
+            let exact = Decimal::from_str_exact(value_digits);
             match parse_exact(&text) {
                 Ok(value) => prop_assert_eq!(Ok(value), exact.map(|d| d.normalize())),
                 // Refusing what rust_decimal holds is right only past the documented 28
