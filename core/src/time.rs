@@ -143,9 +143,6 @@ pub enum TimeError {
     OutOfRange,
 }
 
-/// Why a timestamp is not RFC 3339 (the name `validate --now` and older callers know).
-pub type TimeFormatError = TimeError;
-
 impl UnixMillis {
     /// The earliest time RFC 3339 can write in UTC: `0000-01-01T00:00:00.000Z`.
     pub const EARLIEST: UnixMillis = UnixMillis(-62_167_219_200_000);

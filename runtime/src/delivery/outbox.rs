@@ -251,6 +251,8 @@ impl Inner {
             if let Some(state) = lock(&self.streams).get_mut(&stream) {
                 state.pending = false;
             }
+            // Read inline, not on the blocking pool: a short read of the stream's newest pages,
+            // which redb's cache usually holds (not measured against a spawn_blocking hand-off).
             let page = match self.store.stream_page(&stream, STREAM_PAGE, &dealt_with) {
                 Ok(page) => page,
                 Err(e) => {

@@ -132,6 +132,9 @@ async fn public(
     req: Request<Incoming>,
 ) -> Result<Reply, Dropped> {
     let started = Instant::now();
+    if let Some(detail) = host_problem(&req) {
+        return Ok(reply(Answer::rejected(&Rejection::BadRequest { detail })));
+    }
     let Some(endpoint) = adapter_of(req.uri().path())
         .and_then(|name| rt.endpoint(name))
         .cloned()
@@ -201,7 +204,9 @@ enum Listener {
     Admin,
 }
 
-/// One request on a connection the server tracks: counted as busy while it is handled.
+/// One request on a connection the server tracks: counted as busy while it is handled. The
+/// listeners' own checks (the `Host` header first) are in `public` and `admin`, so embedders
+/// serving [`public_service`] get them too.
 async fn serve_tracked(
     listener: Listener,
     rt: Arc<Runtime>,
@@ -211,9 +216,6 @@ async fn serve_tracked(
     req: Request<Incoming>,
 ) -> Result<Reply, Dropped> {
     let _busy = activity.busy();
-    if let Some(detail) = host_problem(&req) {
-        return Ok(reply(Answer::rejected(&Rejection::BadRequest { detail })));
-    }
     match listener {
         Listener::Public => public(rt, deadlines, peer, req).await,
         Listener::Admin => admin(rt, req).await,
@@ -247,6 +249,9 @@ pub fn public_service(
 }
 
 async fn admin(rt: Arc<Runtime>, req: Request<Incoming>) -> Result<Reply, Dropped> {
+    if let Some(detail) = host_problem(&req) {
+        return Ok(reply(Answer::rejected(&Rejection::BadRequest { detail })));
+    }
     let path = req.uri().path();
     if let Some((fund, key)) = order_path(path) {
         if req.method() != Method::GET {
