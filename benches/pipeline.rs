@@ -1,6 +1,7 @@
 //! The costs per alert (issue 5): parse + normalize, a replay-window claim, a rate-limit check,
 //! the whole in-memory pipeline through `handle()` with the durable store and the paper OMS, and
-//! the store's cost per order by batch size (what group commit buys).
+//! the store's cost per order by batch size (what group commit buys), and symbology per kind of
+//! symbol.
 //!
 //! `cargo bench --bench pipeline` (figures in BENCHMARKS.md).
 
@@ -15,8 +16,8 @@ use mts1b_tradingview::config::StaticSecrets;
 use mts1b_tradingview::core::testing::order;
 use mts1b_tradingview::core::{
     ClientOrderId, Envelope, FundId, FundPolicy, FundSecrets, IdempotencyKey, InboundAdapter,
-    IpNet, Quantity, RateLimit, RawRequest, Secret, SecretLookup, SecretSource, SystemClock,
-    UnixMillis, authenticate,
+    IpNet, Quantity, RateLimit, RawRequest, Secret, SecretLookup, SecretSource, SymbolTable,
+    SystemClock, Timing, UnixMillis, authenticate,
 };
 use mts1b_tradingview::runtime::RuntimeBuilder;
 use mts1b_tradingview::runtime::delivery::{DeliveryPolicy, Outbox, PaperOms};
@@ -217,7 +218,7 @@ fn store_batches(c: &mut Criterion) {
                 let records = orders
                     .into_iter()
                     .map(|order| Change::Record {
-                        order,
+                        order: Box::new(order),
                         now: at,
                         window: Duration::from_secs(300),
                     })
@@ -286,8 +287,31 @@ fn timestamp(c: &mut Criterion) {
     group.finish();
 }
 
+/// One symbol of each kind through the symbology table (SPEC §4), mapped or refused.
+fn symbology(c: &mut Criterion) {
+    let table = SymbolTable::default();
+    let at = Timing::at(UnixMillis(1_779_024_600_000)); // 2026-05-17T13:30:00Z
+    let mut group = c.benchmark_group("symbology");
+    for input in [
+        "BINANCE:BTCUSDT",
+        "BINANCE:BTCFDUSD",
+        "BYBIT:BTCUSDT.P",
+        "NASDAQ:AAPL",
+        "OANDA:EURUSD",
+        "CME_MINI:ESM2026",
+        "CME_MINI:ES1!",
+        "AAPL",
+    ] {
+        group.bench_function(input, |b| {
+            b.iter(|| black_box(table.map(black_box(input), at)).is_ok())
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
+    symbology,
     timestamp,
     parse_and_normalize,
     replay_claim,

@@ -317,12 +317,12 @@ fn template_checks_what_it_is_given() {
             "--strategy",
             "s",
             "--symbol",
-            "BINANCE:BTCUSDT.P",
+            "OANDA:SPX500USD",
         ],
         None,
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("perpetual"));
+    assert!(stderr(&out).contains("CFDs and indices are not mapped"));
     let out = run(
         &[
             "template",
@@ -370,4 +370,173 @@ fn the_example_config_is_valid_and_the_example_alert_translates() {
         (Some("BTC-USD"), Some("binance"))
     );
     assert_eq!(order["quantity"], "0.05");
+}
+
+/// Every row of SPEC §4's table, as `symbol` prints it: (sent, canonical, class, venue hint,
+/// the time to resolve at).
+const SPEC_SYMBOL_TABLE: &[(&str, &str, &str, Option<&str>, &str)] = &[
+    (
+        "BINANCE:BTCUSDT",
+        "BTC-USD",
+        "spot",
+        Some("binance"),
+        "2026-05-17T13:30:00Z",
+    ),
+    (
+        "COINBASE:BTCUSD",
+        "BTC-USD",
+        "spot",
+        Some("coinbase"),
+        "2026-05-17T13:30:00Z",
+    ),
+    (
+        "BINANCE:BTCFDUSD",
+        "BTC-USD",
+        "spot",
+        Some("binance"),
+        "2026-05-17T13:30:00Z",
+    ),
+    (
+        "BINANCE:BTCBUSD",
+        "BTC-USD",
+        "spot",
+        Some("binance"),
+        "2026-05-17T13:30:00Z",
+    ),
+    (
+        "KRAKEN:XBTUSD",
+        "BTC-USD",
+        "spot",
+        Some("kraken"),
+        "2026-05-17T13:30:00Z",
+    ),
+    (
+        "BYBIT:BTCUSDT.P",
+        "BTC-USDT-PERP",
+        "perpetual",
+        Some("bybit"),
+        "2026-05-17T13:30:00Z",
+    ),
+    (
+        "BINANCE:BTCUSDTPERP",
+        "BTC-USDT-PERP",
+        "perpetual",
+        Some("binance"),
+        "2026-05-17T13:30:00Z",
+    ),
+    (
+        "BINANCE:BTCUSD.P",
+        "BTC-USD-PERP",
+        "perpetual",
+        Some("binance"),
+        "2026-05-17T13:30:00Z",
+    ),
+    (
+        "CME_MINI:ESH2026",
+        "ES-202603",
+        "future",
+        Some("cme"),
+        "2026-01-05T15:00:00Z",
+    ),
+    (
+        "CME_MINI:ES1!",
+        "ES-202606",
+        "future",
+        Some("cme"),
+        "2026-05-17T13:30:00Z",
+    ),
+    (
+        "NASDAQ:AAPL",
+        "AAPL",
+        "equity",
+        None,
+        "2026-05-17T13:30:00Z",
+    ),
+    (
+        "NYSE:BRK.B",
+        "BRK.B",
+        "equity",
+        None,
+        "2026-05-17T13:30:00Z",
+    ),
+    ("BATS:SPY", "SPY", "equity", None, "2026-05-17T13:30:00Z"),
+    (
+        "OANDA:EURUSD",
+        "EUR-USD",
+        "fx",
+        Some("oanda"),
+        "2026-05-17T13:30:00Z",
+    ),
+    (
+        "OANDA:XAUUSD",
+        "XAU-USD",
+        "fx",
+        Some("oanda"),
+        "2026-05-17T13:30:00Z",
+    ),
+    ("BTC-USD", "BTC-USD", "spot", None, "2026-05-17T13:30:00Z"),
+    // The examples.
+    (
+        "CME_MINI:MES1!",
+        "MES-202606",
+        "future",
+        Some("cme"),
+        "2026-05-17T13:30:00Z",
+    ),
+];
+
+#[test]
+fn symbol_prints_every_row_of_the_spec_table() {
+    for &(sent, symbol, class, venue, at) in SPEC_SYMBOL_TABLE {
+        let out = run(&["symbol", sent, "--at", at], None);
+        assert_eq!(out.status.code(), Some(0), "{sent}: {}", stderr(&out));
+        let printed = stdout_json(&out);
+        assert_eq!(printed["symbol"], symbol, "{sent}");
+        assert_eq!(printed["instrument_class"], class, "{sent}");
+        assert_eq!(printed["venue_hint"].as_str(), venue, "{sent}");
+        assert_eq!(printed["tradingview_symbol"], sent);
+        assert!(!printed["rule"].as_str().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn symbol_prints_the_refusal_and_what_to_send_instead() {
+    let out = run(&["symbol", "AAPL"], None);
+    assert_eq!(out.status.code(), Some(1));
+    let printed = stdout_json(&out);
+    assert_eq!(printed["error"], "unknown_symbol");
+    assert!(
+        printed["detail"]
+            .as_str()
+            .unwrap()
+            .contains("send {{exchange}}:{{ticker}}"),
+        "{printed}"
+    );
+    let out = run(&["symbol", "ES1!", "--at", "yesterday"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--at"));
+    // With a config, its tables apply.
+    let config = config_path();
+    let out = run(
+        &[
+            "symbol",
+            "NYMEX:CL1!",
+            "--at",
+            "2026-05-17T13:30:00Z",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(stdout_json(&out)["symbol"], "CL-202607");
+    let out = run(
+        &["symbol", "NYMEX:CL1!", "--at", "2026-05-17T13:30:00Z"],
+        None,
+    );
+    assert!(
+        stdout_json(&out)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no contract calendar for CL")
+    );
 }

@@ -37,6 +37,33 @@ fn order(symbol: &str, key: &str) -> OrderIntent {
 }
 
 #[tokio::test]
+async fn every_instrument_class_reaches_the_oms_with_the_symbol_tradingview_sent() {
+    let oms = sim::start(Script::default()).await;
+    let client = GrpcOms::new(&oms.endpoint(), Duration::from_secs(2)).unwrap();
+    let cases = [
+        ("BYBIT:BTCUSDT.P", "BTC-USDT-PERP", "bybit", 2),
+        ("CME_MINI:ES1!", "ES-202403", "cme", 3),
+        ("NYSE:BRK.B", "BRK.B", "", 4),
+        ("OANDA:XAUUSD", "XAU-USD", "oanda", 5),
+    ];
+    for (i, (sent, ..)) in cases.iter().enumerate() {
+        client.submit(&order(sent, &format!("k{i}"))).await.unwrap();
+    }
+    let accepted = oms.state.lock().unwrap().accepted.clone();
+    for (wire, (sent, symbol, venue, class)) in accepted.iter().zip(cases) {
+        assert_eq!(
+            (
+                wire.tradingview_symbol.as_str(),
+                wire.symbol.as_str(),
+                wire.venue_hint.as_str(),
+                wire.instrument_class
+            ),
+            (sent, symbol, venue, class)
+        );
+    }
+}
+
+#[tokio::test]
 async fn accepts_and_maps_every_field_exactly() {
     let oms = sim::start(Script::default()).await;
     let client = GrpcOms::new(&oms.endpoint(), Duration::from_secs(2)).unwrap();
@@ -56,6 +83,8 @@ async fn accepts_and_maps_every_field_exactly() {
         (wire.symbol.as_str(), wire.venue_hint.as_str()),
         ("BTC-USD", "binance")
     );
+    assert_eq!(wire.instrument_class, 1, "INSTRUMENT_CLASS_SPOT");
+    assert_eq!(wire.tradingview_symbol, "BINANCE:BTCUSDT");
     assert_eq!(
         wire.quantity,
         "0.000012345678901234567890".trim_end_matches('0')

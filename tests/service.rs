@@ -105,10 +105,11 @@ async fn every_rejection_row_of_the_answer_table() {
             json!({"error": "invalid_payload", "field": "side"}),
         ),
         (
-            s.alert(&with(alert("b"), "symbol", json!("BINANCE:BTCUSDT.P")))
+            s.alert(&with(alert("b"), "symbol", json!("OANDA:SPX500USD")))
                 .await,
             422,
-            json!({"error": "unknown_symbol", "symbol": "BINANCE:BTCUSDT.P"}),
+            json!({"error": "unknown_symbol", "symbol": "OANDA:SPX500USD",
+                   "detail": "SPX500USD is not a six-letter currency pair: CFDs and indices are not mapped; trade the future (e.g. CME_MINI:ES1!) or add an override"}),
         ),
         (
             s.alert(&with(alert("c"), "quantity", json!("11"))).await,

@@ -7,6 +7,9 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::{Harness, tradingview_fixtures};
+
+/// How many kinds of symbology refusal there are (`SymbolRefusal`'s variants).
+const REFUSALS: usize = 22;
 use mts1b_tradingview::adapters::tradingview::schema::{FIELDS, json_schema};
 
 #[test]
@@ -63,12 +66,18 @@ fn corpus_covers_the_contract() {
         );
     }
 
-    // Every symbology refusal is exercised.
-    let whys: BTreeSet<&str> = outcomes
+    // Every symbology refusal is exercised by a fixture named for the symbol group.
+    let whys: BTreeSet<String> = tradingview_fixtures()
         .iter()
-        .filter_map(|(_, o)| o["why"].as_str())
+        .filter(|p| {
+            p.file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("symbol_")
+        })
+        .filter_map(|p| harness.refusal(&std::fs::read(p).unwrap()))
         .collect();
-    assert_eq!(whys.len(), 7, "{whys:#?}");
+    assert_eq!(whys.len(), REFUSALS, "{whys:#?}");
 
     // Every envelope rule and every code of the translator appears.
     let codes: BTreeSet<&str> = outcomes
@@ -95,7 +104,13 @@ fn no_rejection_echoes_a_secret() {
             .outcome(&std::fs::read(&path).unwrap())
             .json()
             .to_string();
-        for secret in ["paper-secret", "strict-secret", "hunter2", "paper-secreT"] {
+        for secret in [
+            "paper-secret",
+            "strict-secret",
+            "caps-secret",
+            "hunter2",
+            "paper-secreT",
+        ] {
             assert!(
                 !printed.contains(secret),
                 "{} echoes {secret}: {printed}",

@@ -144,6 +144,8 @@ section!(RawFund {
     strategies: Option<TextList>,
     order_types: Option<TextList>,
     max_quantity: Option<Text>,
+    max_quantity_by_class: BTreeMap<String, Text>,
+    max_quantity_by_symbol: BTreeMap<String, Text>,
     max_alert_age: Option<Text>,
     rate_limit: Option<RawRateLimit>,
 });
@@ -167,8 +169,24 @@ section!(RawSlack { enabled: Option<Text>, signing_secret: Option<Text> });
 section!(RawDiscord { enabled: Option<Text>, public_key: Option<Text> });
 section!(RawSymbology {
     exchanges: BTreeMap<String, RawExchange>,
-    quote_aliases: BTreeMap<String, Text>,
+    quotes: BTreeMap<String, Text>,
+    base_aliases: BTreeMap<String, Text>,
+    fx_currencies: Option<TextList>,
+    exchange_calendars: BTreeMap<String, RawExchangeCalendar>,
+    calendars: BTreeMap<String, RawCalendar>,
     overrides: BTreeMap<String, RawOverride>,
 });
-section!(RawExchange { class: Option<Text>, venue: Option<Text> });
-section!(RawOverride { symbol: Option<Text>, venue: Option<Text> });
+section!(RawExchange {
+    class: Option<Text>,
+    venue: Option<Text>,
+    quotes: Option<TextList>,
+    perpetual_quotes: Option<TextList>,
+});
+section!(RawExchangeCalendar { holidays: Option<TextList>, trade_date_starts: Option<Text> });
+section!(RawCalendar {
+    months: Option<Text>,
+    last_trading_day: Option<Text>,
+    roll_business_days: Option<Text>,
+    exchange_calendar: Option<Text>,
+});
+section!(RawOverride { symbol: Option<Text>, class: Option<Text>, venue: Option<Text> });

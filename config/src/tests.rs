@@ -1,6 +1,6 @@
 use super::*;
 use crate::settings::{Secrets, Sink};
-use mts1b_inbound_core::{FundId, SecretLookup, SecretSource};
+use mts1b_inbound_core::{FundId, InstrumentClass, SecretLookup, SecretSource, Timing, UnixMillis};
 
 fn env(vars: &[(&str, &str)]) -> EnvOverrides {
     EnvOverrides::from_vars(vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())))
@@ -85,8 +85,8 @@ fn reports_every_error_at_once_with_its_path() {
         [delivery.retry]
         initial_backoff = "2s"
         max_backoff = "1s"
-        [symbology.exchanges.BYBIT]
-        venue = "Bybit"
+        [symbology.exchanges.PHEMEX]
+        venue = "Phemex"
     "#;
     let errs = errors(toml, &[]);
     let paths: Vec<&str> = errs.iter().map(|e| e.split(':').next().unwrap()).collect();
@@ -104,12 +104,11 @@ fn reports_every_error_at_once_with_its_path() {
         "delivery.sink",
         "delivery.respond_within",
         "delivery.retry.max_backoff",
-        "symbology.exchanges.BYBIT.class",
-        "symbology.exchanges.BYBIT.venue",
+        "symbology.exchanges.PHEMEX.class",
     ] {
         assert!(paths.contains(&expected), "missing {expected} in {errs:#?}");
     }
-    assert_eq!(paths.len(), 15, "{errs:#?}");
+    assert_eq!(paths.len(), 14, "{errs:#?}");
 }
 
 #[test]
@@ -321,22 +320,129 @@ fn check_config_output_never_holds_a_secret() {
 #[test]
 fn symbology_extends_the_built_in_table() {
     let toml = r#"
-        [symbology.exchanges.bybit]
+        [symbology.quotes]
+        USDX = "USD"
+        [symbology.base_aliases]
+        WBTC = "BTC"
+        [symbology.exchanges.phemex]
         class = "crypto"
-        venue = "bybit"
-        [symbology.quote_aliases]
-        FDUSD = "USD"
+        venue = "phemex"
+        quotes = ["USDT", "USDX"]
+        perpetual_quotes = ["USDT"]
+        [symbology.exchanges.BINANCE]
+        quotes = ["AEUR"]
+        [symbology.exchange_calendars.CME]
+        holidays = ["2028-01-17"]
+        [symbology.calendars.cl]
+        months = "FGHJKMNQUVXZ"
+        last_trading_day = "3 business days before day 25 of the month before"
+        roll_business_days = 3
         [symbology.overrides]
         "bybit:ethusdt.p" = { symbol = "ETH-USD-PERP", venue = "bybit" }
-        "NYSE:BRK.B" = { symbol = "BRK.B" }
+        "CAPITALCOM:GOLD" = { symbol = "XAU-USD", venue = "capitalcom" }
     "#;
     let s = load_str(toml, env(&[])).unwrap();
-    let map = |sym: &str| s.symbology.map(sym).map(|m| m.symbol.to_string());
-    assert_eq!(map("BYBIT:ETHUSDT"), Ok("ETH-USD".into()));
-    assert_eq!(map("BYBIT:ETHUSDT.P"), Ok("ETH-USD-PERP".into()));
-    assert_eq!(map("BINANCE:BTCFDUSD"), Ok("BTC-USD".into()));
-    assert_eq!(map("nyse:brk.b"), Ok("BRK.B".into()));
-    assert_eq!(map("BINANCE:BTCUSDT"), Ok("BTC-USD".into()));
+    let at = Timing::at(UnixMillis(1_779_024_600_000)); // 2026-05-17T13:30:00Z
+    let map = |sym: &str| {
+        s.symbology
+            .map(sym, at)
+            .map(|m| (m.symbol.to_string(), m.class.as_str()))
+    };
+    assert_eq!(map("PHEMEX:BTCUSDX"), Ok(("BTC-USD".into(), "spot")));
+    assert_eq!(
+        map("PHEMEX:WBTCUSDT.P"),
+        Ok(("BTC-USDT-PERP".into(), "perpetual"))
+    );
+    assert_eq!(map("BINANCE:BTCAEUR"), Ok(("BTC-AEUR".into(), "spot")));
+    assert_eq!(map("BINANCE:BTCFDUSD"), Ok(("BTC-USD".into(), "spot")));
+    assert_eq!(
+        map("bybit:ethusdt.p"),
+        Ok(("ETH-USD-PERP".into(), "perpetual"))
+    );
+    assert_eq!(map("CAPITALCOM:GOLD"), Ok(("XAU-USD".into(), "fx")));
+    // Crude oil's June 2026 contract stops on 2026-05-19: 1! shows July from 3 business days
+    // before, on 2026-05-14.
+    assert_eq!(map("NYMEX:CL1!"), Ok(("CL-202607".into(), "future")));
+    assert!(s.symbology.exchange_calendars["CME"].covers(2028));
+}
+
+#[test]
+fn symbology_config_errors_name_the_key() {
+    let toml = r#"
+        [symbology.quote_aliases]
+        FDUSD = "USD"
+        [symbology.exchanges.PHEMEX]
+        class = "crypto"
+        [symbology.exchanges.NASDAQ]
+        quotes = ["USD"]
+        [symbology.exchanges.DERIBIT]
+        class = "crypto"
+        quotes = ["USDZ"]
+        perpetual_quotes = ["USD"]
+        [symbology.exchange_calendars.ICE]
+        trade_date_starts = "25:00"
+        [symbology.calendars.BRN]
+        months = "FFX"
+        last_trading_day = "last business day of the month before"
+        roll_business_days = "5"
+        exchange_calendar = "ICE2"
+        [symbology.calendars.ZN]
+        months = "HMUZ"
+        [symbology.overrides]
+        "BYBIT:ETHUSDT.P" = { symbol = "ETH-USD-PERP" }
+        "OANDA:SPX500USD" = { symbol = "SPX-500", class = "fx" }
+        "X:Y" = { symbol = "ES-202613", class = "future" }
+    "#;
+    let errs = errors(toml, &[]);
+    for expected in [
+        "symbology.quote_aliases: renamed",
+        "symbology.exchanges.PHEMEX.quotes: required for a crypto exchange",
+        "symbology.exchanges.NASDAQ: quotes and perpetual_quotes belong to crypto exchanges only",
+        "symbology.exchanges.DERIBIT.quotes[0]: USDZ is not a quote currency",
+        "symbology.exchanges.DERIBIT.venue: required for an exchange with perpetual_quotes",
+        "symbology.exchange_calendars.ICE.trade_date_starts: \"25:00\" is not a UTC time",
+        "symbology.exchange_calendars.ICE.holidays: required",
+        "symbology.calendars.BRN.months: month code F is listed twice",
+        "symbology.calendars.BRN.exchange_calendar: no exchange calendar ICE2",
+        "symbology.calendars.ZN.last_trading_day: required",
+        "symbology.calendars.ZN.roll_business_days: required",
+        "symbology.overrides.BYBIT:ETHUSDT.P.venue: required for a perpetual",
+        "symbology.overrides.OANDA:SPX500USD.symbol: SPX-500 is not a canonical fx symbol",
+        "symbology.overrides.X:Y.symbol: ES-202613 is not a canonical future symbol",
+    ] {
+        assert!(
+            errs.iter().any(|e| e.starts_with(expected)),
+            "{expected}\n{errs:#?}"
+        );
+    }
+}
+
+#[test]
+fn funds_cap_quantities_per_class_and_symbol() {
+    let toml = format!(
+        "{FUND}max_quantity_by_class = {{ future = \"2\", spot = \"0.5\" }}\nmax_quantity_by_symbol = {{ \"BTC-USD\" = \"0.25\" }}\n"
+    );
+    let s = load_str(&toml, env(&[])).unwrap();
+    let envelope = &s.funds.values().next().unwrap().policy.envelope;
+    assert_eq!(
+        envelope.max_quantity_by_class[&InstrumentClass::Future].to_string(),
+        "2"
+    );
+    assert_eq!(envelope.max_quantity_by_symbol.len(), 1);
+    let bad = format!(
+        "{FUND}max_quantity_by_class = {{ futures = \"2\", spot = 0.5 }}\nmax_quantity_by_symbol = {{ \"btc-usd\" = \"1\" }}\n"
+    );
+    let errs = errors(&bad, &[]);
+    for expected in [
+        ".max_quantity_by_class.futures: not an instrument class",
+        ".max_quantity_by_class.spot: write it as a string",
+        ".max_quantity_by_symbol.btc-usd: not a canonical symbol",
+    ] {
+        assert!(
+            errs.iter().any(|e| e.contains(expected)),
+            "{expected}\n{errs:#?}"
+        );
+    }
 }
 
 #[test]

@@ -1,11 +1,12 @@
 //! A fund's envelope (SPEC §5): what a fund allows, checked on the canonical order.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
 use crate::decimal::Quantity;
 use crate::ids::{CanonicalSymbol, StrategyId};
+use crate::instrument::InstrumentClass;
 use crate::order::{OrderIntent, OrderType};
 use crate::rejection::Rejection;
 
@@ -18,8 +19,12 @@ pub struct Envelope {
     pub strategies: BTreeSet<StrategyId>,
     /// Allowed order types.
     pub order_types: BTreeSet<OrderType>,
-    /// The largest quantity of one order.
+    /// The largest quantity of one order, unless a class or symbol cap below applies.
     pub max_quantity: Quantity,
+    /// Caps per instrument class (1 ES contract, 1 BTC and 1 EUR are not comparable).
+    pub max_quantity_by_class: BTreeMap<InstrumentClass, Quantity>,
+    /// Caps per canonical symbol; they win over the class caps.
+    pub max_quantity_by_symbol: BTreeMap<CanonicalSymbol, Quantity>,
     /// The oldest an alert may be when it arrives, in milliseconds; when set, alerts must carry
     /// `alert_time`.
     pub max_alert_age_ms: Option<u64>,
@@ -33,8 +38,23 @@ impl Envelope {
             strategies: BTreeSet::new(),
             order_types: BTreeSet::new(),
             max_quantity,
+            max_quantity_by_class: BTreeMap::new(),
+            max_quantity_by_symbol: BTreeMap::new(),
             max_alert_age_ms: None,
         }
+    }
+
+    /// The cap that applies to `order`, and what it is called in a denial: the symbol's, else
+    /// its class's, else the fund's.
+    pub fn cap_for(&self, order: &OrderIntent) -> (Quantity, String) {
+        if let Some(&cap) = self.max_quantity_by_symbol.get(&order.symbol) {
+            return (cap, format!("max_quantity for {}", order.symbol));
+        }
+        if let Some(&cap) = self.max_quantity_by_class.get(&order.instrument_class) {
+            let class = order.instrument_class.as_str();
+            return (cap, format!("max_quantity for {class}"));
+        }
+        (self.max_quantity, "max_quantity".into())
     }
 
     /// Admits `order` or says which rule denies it. Checks run in a fixed order: alert age,
@@ -77,10 +97,11 @@ impl Envelope {
                 order_type.as_str()
             )));
         }
-        if order.quantity > self.max_quantity {
+        let (cap, name) = self.cap_for(order);
+        if order.quantity > cap {
             return Err(Rejection::denied(format!(
-                "quantity {} is over this fund's max_quantity {}",
-                order.quantity, self.max_quantity
+                "quantity {} is over this fund's {name} {cap}",
+                order.quantity
             )));
         }
         Ok(())
@@ -117,6 +138,36 @@ mod tests {
             e.admit(&order("0.5000000001", None)),
             Err(Rejection::EnvelopeDenied { .. })
         ));
+    }
+
+    #[test]
+    fn symbol_caps_win_over_class_caps_which_win_over_the_fund_cap() {
+        let q = |s: &str| Quantity::parse(s).unwrap();
+        let mut e = Envelope::allow_any(q("10"));
+        let btc = order("3", None);
+        assert_eq!(e.admit(&btc), Ok(()));
+        e.max_quantity_by_class
+            .insert(InstrumentClass::Spot, q("2"));
+        assert_eq!(
+            e.admit(&btc),
+            Err(Rejection::denied(
+                "quantity 3 is over this fund's max_quantity for spot 2"
+            ))
+        );
+        e.max_quantity_by_symbol
+            .insert(CanonicalSymbol::parse("BTC-USD").unwrap(), q("3"));
+        assert_eq!(e.admit(&btc), Ok(()));
+        let future = OrderIntent {
+            symbol: CanonicalSymbol::parse("ES-202606").unwrap(),
+            instrument_class: InstrumentClass::Future,
+            ..order("11", None)
+        };
+        assert_eq!(
+            e.admit(&future),
+            Err(Rejection::denied(
+                "quantity 11 is over this fund's max_quantity 10"
+            ))
+        );
     }
 
     #[test]

@@ -134,6 +134,12 @@ text_type!(
     ok = |c| c.is_ascii_uppercase() || c.is_ascii_digit() || matches!(c, '.' | '-')
 );
 text_type!(
+    /// The symbol as TradingView sent it (`BINANCE:BTCUSDT.P`), carried to the OMS beside the
+    /// canonical one: 1–64 characters, no control characters. Not an exchange API symbol.
+    TradingViewSymbol, max = 64, allowed = "any character but control characters",
+    ok = |c| !c.is_control()
+);
+text_type!(
     /// A routing hint for the OMS (`binance`, `coinbase`, `oanda`): 1–32 of `[a-z0-9_-]`.
     VenueHint, max = 32, allowed = "a-z 0-9 _ -",
     ok = |c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-')

@@ -12,6 +12,7 @@ pub mod decimal;
 pub mod envelope;
 pub mod fund;
 pub mod ids;
+pub mod instrument;
 pub mod json_text;
 pub mod net;
 pub mod order;
@@ -29,13 +30,15 @@ pub use decimal::{DecimalError, Price, Quantity};
 pub use envelope::Envelope;
 pub use fund::{FundMap, FundPolicy, RateLimit};
 pub use ids::{
-    Actor, CanonicalSymbol, FundId, IdempotencyKey, StrategyId, TextError, Thesis, VenueHint,
+    Actor, CanonicalSymbol, FundId, IdempotencyKey, StrategyId, TextError, Thesis,
+    TradingViewSymbol, VenueHint,
 };
+pub use instrument::InstrumentClass;
 pub use net::IpNet;
 pub use order::{Intent, OrderIntent, OrderType, Pricing, Side, TimeInForce};
 pub use rejection::Rejection;
 pub use request::RawRequest;
 pub use secret::{FundSecrets, Secret, SecretCheck, SecretLookup, SecretSource};
-pub use symbology::{Mapped, SymbolRefusal, SymbolTable};
+pub use symbology::{Mapped, SymbolRefusal, SymbolTable, Timing};
 pub use time::{Clock, ManualClock, SystemClock, UnixMillis};
 pub use translate::{Admission, AnyFund, Funds, Gates, NoGates, Translated, translate};

@@ -7,7 +7,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::client_order_id::ClientOrderId;
 use crate::decimal::{Price, Quantity};
-use crate::ids::{Actor, CanonicalSymbol, FundId, IdempotencyKey, StrategyId, Thesis, VenueHint};
+use crate::ids::{
+    Actor, CanonicalSymbol, FundId, IdempotencyKey, StrategyId, Thesis, TradingViewSymbol,
+    VenueHint,
+};
+use crate::instrument::InstrumentClass;
 use crate::time::{UnixMillis, parse_rfc3339};
 
 /// Buy or sell.
@@ -138,6 +142,11 @@ pub struct OrderIntent {
     pub strategy_id: StrategyId,
     /// The canonical instrument.
     pub symbol: CanonicalSymbol,
+    /// What kind of instrument it is.
+    pub instrument_class: InstrumentClass,
+    /// The symbol as TradingView sent it, so the OMS can route exactly; `None` from sources
+    /// that name canonical symbols.
+    pub tradingview_symbol: Option<TradingViewSymbol>,
     /// Where the OMS should route it, when that matters.
     pub venue_hint: Option<VenueHint>,
     /// Buy or sell.
@@ -163,12 +172,14 @@ pub struct OrderIntent {
 impl Serialize for OrderIntent {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut o = s.serialize_struct("OrderIntent", 17)?;
+        let mut o = s.serialize_struct("OrderIntent", 19)?;
         o.serialize_field("client_order_id", &self.client_order_id)?;
         o.serialize_field("source", &self.source)?;
         o.serialize_field("fund_id", &self.fund_id)?;
         o.serialize_field("strategy_id", &self.strategy_id)?;
         o.serialize_field("symbol", &self.symbol)?;
+        o.serialize_field("instrument_class", &self.instrument_class)?;
+        o.serialize_field("tradingview_symbol", &self.tradingview_symbol)?;
         o.serialize_field("venue_hint", &self.venue_hint)?;
         o.serialize_field("side", &self.side)?;
         o.serialize_field("quantity", &self.quantity)?;
@@ -194,6 +205,11 @@ struct FlatOrder {
     fund_id: String,
     strategy_id: String,
     symbol: String,
+    // Absent from records written before classes were recorded: inferred from the symbol.
+    #[serde(default)]
+    instrument_class: Option<String>,
+    #[serde(default)]
+    tradingview_symbol: Option<String>,
     venue_hint: Option<String>,
     side: String,
     quantity: String,
@@ -235,12 +251,29 @@ impl<'de> Deserialize<'de> for OrderIntent {
             _ => return Err(bad("order_type", &"prices do not match the order type")),
         };
         let time = |field: &str, v: &str| parse_rfc3339(v).map_err(|e| bad(field, &e));
+        let symbol = CanonicalSymbol::parse(&f.symbol).map_err(|e| bad("symbol", &e))?;
+        let instrument_class = match f.instrument_class.as_deref() {
+            Some(name) => {
+                InstrumentClass::parse(name).ok_or_else(|| bad("instrument_class", &name))?
+            }
+            None => InstrumentClass::infer(&symbol, crate::symbology::is_builtin_fx_currency),
+        };
+        instrument_class
+            .check_shape(&symbol)
+            .map_err(|e| bad("symbol", &e))?;
         let order = OrderIntent {
             client_order_id: ClientOrderId::parse(&f.client_order_id)
                 .map_err(|e| bad("client_order_id", &e))?,
             fund_id: FundId::parse(&f.fund_id).map_err(|e| bad("fund_id", &e))?,
             strategy_id: StrategyId::parse(&f.strategy_id).map_err(|e| bad("strategy_id", &e))?,
-            symbol: CanonicalSymbol::parse(&f.symbol).map_err(|e| bad("symbol", &e))?,
+            symbol,
+            instrument_class,
+            tradingview_symbol: f
+                .tradingview_symbol
+                .as_deref()
+                .map(TradingViewSymbol::parse)
+                .transpose()
+                .map_err(|e| bad("tradingview_symbol", &e))?,
             venue_hint: f
                 .venue_hint
                 .as_deref()
@@ -303,6 +336,8 @@ mod tests {
             fund_id,
             strategy_id: StrategyId::parse("s:1").unwrap(),
             symbol: CanonicalSymbol::parse("BTC-USD").unwrap(),
+            instrument_class: InstrumentClass::Spot,
+            tradingview_symbol: Some(TradingViewSymbol::parse("BINANCE:BTCUSDT").unwrap()),
             venue_hint: Some(VenueHint::parse("binance").unwrap()),
             side: Side::Sell,
             quantity: Quantity::parse("0.0000001").unwrap(),
@@ -324,12 +359,33 @@ mod tests {
             ("\"k 1\"", "\"k 2\""),
             ("\"0.0000001\"", "\"-1\""),
             ("\"stop_limit\"", "\"limit\""),
+            ("\"spot\"", "\"future\""),
         ] {
             let tampered = text.replace(from, to);
             assert!(
                 serde_json::from_str::<OrderIntent>(&tampered).is_err(),
                 "{to}"
             );
+        }
+    }
+
+    #[test]
+    fn a_record_without_a_class_reads_back_with_the_class_its_symbol_implies() {
+        let order = crate::testing::order("f", "k", UnixMillis(1_709_296_500_000));
+        let serde_json::Value::Object(mut fields) = serde_json::to_value(&order).unwrap() else {
+            unreachable!("an order serializes to an object")
+        };
+        fields.remove("instrument_class");
+        fields.remove("tradingview_symbol");
+        for (symbol, class) in [
+            ("BTC-USD", InstrumentClass::Spot),
+            ("EUR-USD", InstrumentClass::Fx),
+            ("AAPL", InstrumentClass::Equity),
+        ] {
+            fields.insert("symbol".into(), symbol.into());
+            let record = serde_json::Value::Object(fields.clone());
+            let back: OrderIntent = serde_json::from_value(record).unwrap();
+            assert_eq!(back.instrument_class, class, "{symbol}");
         }
     }
 

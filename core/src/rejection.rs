@@ -34,6 +34,8 @@ pub enum Rejection {
     UnknownSymbol {
         /// The symbol as sent (bounded).
         symbol: String,
+        /// Why, and what to send instead (SPEC §4).
+        detail: String,
     },
     /// The fund's envelope does not allow this order.
     EnvelopeDenied {
@@ -137,10 +139,11 @@ impl Rejection {
         }
     }
 
-    /// A symbol that cannot be mapped.
-    pub fn unknown_symbol(symbol: &str) -> Self {
+    /// A symbol that cannot be mapped, and why.
+    pub fn unknown_symbol(symbol: &str, why: &crate::SymbolRefusal) -> Self {
         Rejection::UnknownSymbol {
             symbol: bounded(symbol),
+            detail: why.to_string(),
         }
     }
 

@@ -3,6 +3,7 @@
 use crate::client_order_id::ClientOrderId;
 use crate::decimal::Quantity;
 use crate::ids::{Actor, CanonicalSymbol, FundId, IdempotencyKey, StrategyId};
+use crate::instrument::InstrumentClass;
 use crate::order::{OrderIntent, Pricing, Side, TimeInForce};
 use crate::rejection::Rejection;
 use crate::time::UnixMillis;
@@ -18,6 +19,8 @@ pub fn order(fund: &str, key: &str, received_at: UnixMillis) -> OrderIntent {
         fund_id,
         strategy_id: StrategyId::parse("s").expect("valid"),
         symbol: CanonicalSymbol::parse("BTC-USD").expect("valid"),
+        instrument_class: InstrumentClass::Spot,
+        tradingview_symbol: None,
         venue_hint: None,
         side: Side::Buy,
         quantity: Quantity::parse("1").expect("valid"),
@@ -37,7 +40,7 @@ pub fn every_rejection() -> Vec<Rejection> {
         Rejection::PayloadTooLarge { limit_bytes: 1 },
         Rejection::InvalidJson { detail: "d".into() },
         Rejection::invalid("f", "d"),
-        Rejection::unknown_symbol("S"),
+        Rejection::unknown_symbol("S", &crate::SymbolRefusal::NoExchange),
         Rejection::EnvelopeDenied { detail: "d".into() },
         Rejection::OmsRejected { reason: "r".into() },
         Rejection::StaleAlert { age_ms: 1 },

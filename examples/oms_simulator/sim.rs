@@ -152,6 +152,8 @@ fn answer(state: &mut OmsState, order: Order) -> Result<SubmitOrderResponse, Sta
             "client_order_id": order.client_order_id,
             "fund_id": order.fund_id,
             "symbol": order.symbol,
+            "instrument_class": order.instrument_class().as_str_name(),
+            "tradingview_symbol": order.tradingview_symbol,
             "side": order.side().as_str_name(),
             "quantity": order.quantity,
             "order_type": order.order_type().as_str_name(),

@@ -3,6 +3,7 @@
 mod check_config;
 mod logs;
 mod serve;
+mod symbol;
 mod template;
 mod validate;
 
@@ -11,6 +12,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use mts1b_inbound_config::Settings;
+use mts1b_inbound_core::time::parse_rfc3339;
+use mts1b_inbound_core::{Clock, SystemClock, UnixMillis};
 
 /// Turns TradingView alerts into MTS1B orders.
 #[derive(Debug, Parser)]
@@ -29,6 +32,9 @@ enum Command {
     Validate(validate::Args),
     /// Print a TradingView alert message that renders into a valid alert.
     Template(template::Args),
+    /// Print what a TradingView symbol maps to (canonical symbol, class, venue hint, the rule
+    /// that matched), or why it is refused (exit 1).
+    Symbol(symbol::Args),
     /// Print the effective configuration, secrets redacted.
     CheckConfig(check_config::Args),
 }
@@ -40,6 +46,7 @@ impl Cli {
             Command::Serve(args) => serve::run(args),
             Command::Validate(args) => validate::run(args),
             Command::Template(args) => template::run(args),
+            Command::Symbol(args) => symbol::run(args),
             Command::CheckConfig(args) => check_config::run(args),
         }
     }
@@ -58,6 +65,19 @@ fn load_settings(path: Option<&Path>) -> Result<Settings, ExitCode> {
         eprint!("{errors}");
         ExitCode::from(USAGE_ERROR)
     })
+}
+
+/// Reads a time option (`--now`, `--at`) as RFC 3339, or now when it is absent; prints the error
+/// naming `flag` otherwise.
+fn time_arg(flag: &str, value: Option<&str>) -> Result<UnixMillis, ExitCode> {
+    match value.map(parse_rfc3339) {
+        None => Ok(SystemClock.now()),
+        Some(Ok(t)) => Ok(t),
+        Some(Err(e)) => {
+            eprintln!("{flag}: {e}");
+            Err(ExitCode::from(USAGE_ERROR))
+        }
+    }
 }
 
 /// `--config FILE`, shared by the subcommands.

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use mts1b_inbound_config::{EnvOverrides, Origin, Settings, load_from};
-use mts1b_inbound_core::FundId;
+use mts1b_inbound_core::{Clock, FundId, SystemClock};
 use mts1b_tradingview::service::{shutdown_signal, start_system};
 
 use super::logs::{self, LogGuard};
@@ -111,6 +111,9 @@ pub fn run(args: Args) -> ExitCode {
     let _logs = init_logs();
     if settings.funds.is_empty() {
         tracing::warn!(target: "mts1b::server", "no funds configured: every alert will be refused (use --config FILE or --dev)");
+    }
+    for warning in settings.symbology.calendar_warnings(SystemClock.now()) {
+        tracing::warn!(target: "mts1b::server", "{warning}");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -7,7 +7,7 @@
 
 use std::process::ExitCode;
 
-use mts1b_inbound_core::{FundId, StrategyId};
+use mts1b_inbound_core::{Clock, FundId, StrategyId, SystemClock, Timing};
 use serde::Serialize;
 
 use super::{ConfigArg, USAGE_ERROR, load_settings};
@@ -67,7 +67,10 @@ pub fn run(args: Args) -> ExitCode {
         Err(e) => return usage(format!("--strategy: {e}")),
     };
     let symbol = match &args.symbol {
-        Some(symbol) => match settings.symbology.map(symbol) {
+        Some(symbol) => match settings
+            .symbology
+            .map(symbol, Timing::at(SystemClock.now()))
+        {
             Ok(_) => symbol.clone(),
             Err(reason) => return usage(format!("--symbol {symbol:?} cannot be mapped: {reason}")),
         },

@@ -15,16 +15,14 @@ use std::sync::Arc;
 use mts1b_inbound_adapters::tradingview::TradingView;
 use mts1b_inbound_config::StaticSecrets;
 use mts1b_inbound_config::settings::Secrets;
-use mts1b_inbound_core::time::parse_rfc3339;
 use mts1b_inbound_core::{
-    AnyFund, Clock, Envelope, FundId, FundPolicy, FundSecrets, Funds, InboundAdapter, Intent,
-    NoGates, Quantity, RateLimit, RawRequest, Rejection, SecretLookup, SecretSource, SystemClock,
-    translate,
+    AnyFund, Envelope, FundId, FundPolicy, FundSecrets, Funds, InboundAdapter, Intent, NoGates,
+    Quantity, RateLimit, RawRequest, Rejection, SecretLookup, SecretSource, translate,
 };
 use mts1b_inbound_runtime::http::status::status_of;
 use rust_decimal::Decimal;
 
-use super::{ConfigArg, USAGE_ERROR, load_settings};
+use super::{ConfigArg, USAGE_ERROR, load_settings, time_arg};
 
 /// Arguments of `validate`.
 #[derive(Debug, clap::Args)]
@@ -61,13 +59,9 @@ pub fn run(args: Args) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let now = match args.now.as_deref().map(parse_rfc3339) {
-        None => SystemClock.now(),
-        Some(Ok(t)) => t,
-        Some(Err(e)) => {
-            eprintln!("--now: {e}");
-            return ExitCode::from(USAGE_ERROR);
-        }
+    let now = match time_arg("--now", args.now.as_deref()) {
+        Ok(t) => t,
+        Err(code) => return code,
     };
     let body = match read_input(&args.input, settings.server.max_body_bytes) {
         Ok(body) => body,

@@ -9,7 +9,8 @@ use mts1b_tradingview::adapters::tradingview::TradingView;
 use mts1b_tradingview::config::{EnvOverrides, Settings, StaticSecrets, load_str};
 use mts1b_tradingview::core::time::parse_rfc3339;
 use mts1b_tradingview::core::{
-    FundId, FundPolicy, Intent, NoGates, OrderIntent, RawRequest, Rejection, UnixMillis, translate,
+    FundId, FundPolicy, Intent, NoGates, OrderIntent, RawRequest, Rejection, Timing, UnixMillis,
+    translate,
 };
 use mts1b_tradingview::runtime::http::status::status_of;
 use serde::Serialize;
@@ -21,16 +22,8 @@ use serde_json::Value;
 #[derive(Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
-    Accepted {
-        order: OrderIntent,
-    },
-    Rejected {
-        status: u16,
-        body: Rejection,
-        /// Why symbology refused, for unknown_symbol (logged, not answered).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        why: Option<String>,
-    },
+    Accepted { order: OrderIntent },
+    Rejected { status: u16, body: Rejection },
 }
 
 impl Outcome {
@@ -108,23 +101,26 @@ impl Harness {
     pub fn outcome(&self, body: &[u8]) -> Outcome {
         match self.translate(body) {
             Ok(Intent::Submit(order)) => Outcome::Accepted { order },
-            Err(rejection) => {
-                let why = match &rejection {
-                    Rejection::UnknownSymbol { symbol } => self
-                        .settings
-                        .symbology
-                        .map(symbol)
-                        .err()
-                        .map(|w| w.to_string()),
-                    _ => None,
-                };
-                Outcome::Rejected {
-                    status: status_of(&rejection),
-                    body: rejection,
-                    why,
-                }
-            }
+            Err(rejection) => Outcome::Rejected {
+                status: status_of(&rejection),
+                body: rejection,
+            },
         }
+    }
+
+    /// Which symbology refusal a fixture meets (its variant's name), if it meets one.
+    pub fn refusal(&self, body: &[u8]) -> Option<String> {
+        let alert: Value = serde_json::from_slice(body).ok()?;
+        let symbol = alert["symbol"].as_str()?;
+        let timing = Timing {
+            alert_time: alert["alert_time"]
+                .as_str()
+                .and_then(|t| parse_rfc3339(t).ok()),
+            received_at: Self::received_at(),
+        };
+        let refusal = self.settings.symbology.map(symbol, timing).err()?;
+        let name = format!("{refusal:?}");
+        Some(name.split([' ', '{']).next().unwrap_or_default().to_owned())
     }
 
     /// The JSON `validate` prints on stdout: the order, or the rejection body.

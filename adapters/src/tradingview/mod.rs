@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use mts1b_inbound_core::{
     Authenticated, ClientOrderId, FundSecrets, IdempotencyKey, InboundAdapter, Intent, OrderIntent,
-    Principal, RawRequest, Rejection, SecretCheck, SecretLookup, SecretSource, SymbolTable,
+    Principal, RawRequest, Rejection, SecretCheck, SecretLookup, SecretSource, SymbolTable, Timing,
 };
 
 pub use payload::{DEFAULT_ACTOR, TvAlert, parse_alert};
@@ -88,16 +88,23 @@ impl InboundAdapter for TradingView {
     fn normalize(&self, alert: Authenticated<TvAlert>) -> Result<Intent, Rejection> {
         let received_at = alert.received_at();
         let (_, a) = alert.into_parts();
+        // Continuous futures resolve at the alert's own time: what the chart showed when it fired.
+        let timing = Timing {
+            alert_time: a.alert_time,
+            received_at,
+        };
         let mapped = self
             .symbols
-            .map(&a.symbol)
-            .map_err(|_| Rejection::unknown_symbol(&a.symbol))?;
+            .map(a.symbol.as_str(), timing)
+            .map_err(|why| Rejection::unknown_symbol(a.symbol.as_str(), &why))?;
         Ok(Intent::Submit(OrderIntent {
             client_order_id: ClientOrderId::derive(NAME, &a.fund_id, &a.idempotency_key),
             source: NAME.into(),
             fund_id: a.fund_id,
             strategy_id: a.strategy_id,
             symbol: mapped.symbol,
+            instrument_class: mapped.class,
+            tradingview_symbol: Some(a.symbol),
             venue_hint: mapped.venue_hint,
             side: a.side,
             quantity: a.quantity,

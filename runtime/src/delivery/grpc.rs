@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mts1b_inbound_core::{OrderIntent, OrderType, Side, TimeInForce};
+use mts1b_inbound_core::{InstrumentClass, OrderIntent, OrderType, Side, TimeInForce};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
@@ -59,6 +59,16 @@ fn label(code: Code) -> &'static str {
     }
 }
 
+fn instrument_class(class: InstrumentClass) -> oms_proto::InstrumentClass {
+    match class {
+        InstrumentClass::Spot => oms_proto::InstrumentClass::Spot,
+        InstrumentClass::Perpetual => oms_proto::InstrumentClass::Perpetual,
+        InstrumentClass::Future => oms_proto::InstrumentClass::Future,
+        InstrumentClass::Equity => oms_proto::InstrumentClass::Equity,
+        InstrumentClass::Fx => oms_proto::InstrumentClass::Fx,
+    }
+}
+
 /// The wire form of an order.
 pub fn to_proto(order: &OrderIntent) -> oms_proto::SubmitOrderRequest {
     let side = match order.side {
@@ -103,6 +113,12 @@ pub fn to_proto(order: &OrderIntent) -> oms_proto::SubmitOrderRequest {
                 .unwrap_or_default(),
             source: order.source.to_string(),
             received_at_unix_ms: order.received_at.as_millis(),
+            instrument_class: instrument_class(order.instrument_class).into(),
+            tradingview_symbol: order
+                .tradingview_symbol
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
         }),
     }
 }

@@ -29,6 +29,7 @@ pub fn status_of(rejection: &Rejection) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mts1b_inbound_core::SymbolRefusal;
 
     #[test]
     fn maps_the_spec_table() {
@@ -41,7 +42,10 @@ mod tests {
                 400,
             ),
             (Rejection::invalid("side", "x"), 400),
-            (Rejection::unknown_symbol("X"), 422),
+            (
+                Rejection::unknown_symbol("X", &SymbolRefusal::NoExchange),
+                422,
+            ),
             (Rejection::denied("x"), 422),
             (
                 Rejection::OmsRejected {

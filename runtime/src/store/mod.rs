@@ -168,8 +168,8 @@ pub enum Change {
     /// Records a newly accepted order as queued, with the next arrival sequence number, unless
     /// the same id is still queued or was accepted within `window` before `now`.
     Record {
-        /// The order.
-        order: OrderIntent,
+        /// The order (boxed: an order is several times the size of the other changes).
+        order: Box<OrderIntent>,
         /// When it was accepted.
         now: UnixMillis,
         /// The replay window.
@@ -639,7 +639,7 @@ impl OrderStore {
             for change in changes {
                 applied.push(match change {
                     Change::Record { order, now, window } => {
-                        Applied::Recorded(tables.record(order, now, window)?)
+                        Applied::Recorded(tables.record(*order, now, window)?)
                     }
                     Change::Update {
                         id,
@@ -669,7 +669,7 @@ impl OrderStore {
         window: std::time::Duration,
     ) -> Result<Recording, StoreError> {
         self.apply_one(Change::Record {
-            order: order.clone(),
+            order: Box::new(order.clone()),
             now,
             window,
         })?

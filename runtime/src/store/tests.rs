@@ -157,7 +157,7 @@ fn a_batch_is_one_transaction_in_which_later_changes_see_earlier_ones() {
     let store = OrderStore::open(&dir("batch")).unwrap();
     let (a, b) = (order("f", "a", T), order("f", "b", T));
     let record = |o: &OrderIntent| Change::Record {
-        order: o.clone(),
+        order: Box::new(o.clone()),
         now: T,
         window: WINDOW,
     };
@@ -282,8 +282,9 @@ mod round_trip {
     use std::borrow::Cow;
 
     use mts1b_inbound_core::{
-        Actor, CanonicalSymbol, ClientOrderId, FundId, IdempotencyKey, OrderIntent, Price, Pricing,
-        Quantity, Side, StrategyId, Thesis, TimeInForce, UnixMillis, VenueHint,
+        Actor, CanonicalSymbol, ClientOrderId, FundId, IdempotencyKey, InstrumentClass,
+        OrderIntent, Price, Pricing, Quantity, Side, StrategyId, Thesis, TimeInForce,
+        TradingViewSymbol, UnixMillis, VenueHint,
     };
     use proptest::prelude::*;
     use rust_decimal::Decimal;
@@ -302,6 +303,13 @@ mod round_trip {
             .prop_map(|(m, scale)| Decimal::new(m as i64 & i64::MAX | 1, scale))
     }
 
+    fn class_of(symbol: &CanonicalSymbol) -> InstrumentClass {
+        InstrumentClass::infer(
+            symbol,
+            mts1b_inbound_core::symbology::is_builtin_fx_currency,
+        )
+    }
+
     fn time() -> impl Strategy<Value = UnixMillis> {
         (UnixMillis::EARLIEST.0..=UnixMillis::LATEST.0).prop_map(UnixMillis)
     }
@@ -312,7 +320,8 @@ mod round_trip {
             fund_id in text("[A-Za-z0-9_.-]{1,64}", |s| FundId::parse(s).ok()),
             key in text("[ -~]{1,128}", |s| IdempotencyKey::parse(s).ok()),
             strategy_id in text("[A-Za-z0-9_.:-]{1,64}", |s| StrategyId::parse(s).ok()),
-            symbol in text("[A-Z0-9][A-Z0-9.-]{0,31}", |s| CanonicalSymbol::parse(s).ok()),
+            symbol in text("[A-Z0-9][A-Z0-9.-]{0,31}", |s| CanonicalSymbol::parse(s).ok().filter(|s| class_of(s).check_shape(s).is_ok())),
+            tradingview_symbol in proptest::option::of(text("[^\\p{Cc}]{1,64}", |s| TradingViewSymbol::parse(s).ok())),
             venue_hint in proptest::option::of(text("[a-z0-9_-]{1,32}", |s| VenueHint::parse(s).ok())),
             buy in any::<bool>(),
             quantity in positive(),
@@ -329,7 +338,9 @@ mod round_trip {
                 source: Cow::Borrowed(source),
                 fund_id,
                 strategy_id,
+                instrument_class: class_of(&symbol),
                 symbol,
+                tradingview_symbol,
                 venue_hint,
                 side: if buy { Side::Buy } else { Side::Sell },
                 quantity: Quantity::new(quantity).unwrap(),

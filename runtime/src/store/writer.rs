@@ -50,7 +50,11 @@ impl StoreWriter {
         now: UnixMillis,
         window: Duration,
     ) -> Result<Recording, StoreError> {
-        let change = Change::Record { order, now, window };
+        let change = Change::Record {
+            order: Box::new(order),
+            now,
+            window,
+        };
         self.commit.run(NAME, change).await??.recording()
     }
 
