@@ -42,14 +42,14 @@ pub fn run(args: Args) -> ExitCode {
         Ok(t) => t,
         Err(code) => return code,
     };
-    let (printed, status) = match settings.symbology.map(&args.text, Timing::at(at)) {
-        Ok(m) => {
+    let (printed, status) = match settings.symbology.explain(&args.text, Timing::at(at)) {
+        Ok((m, rule)) => {
             let printed = Printed {
                 tradingview_symbol: &args.text,
                 symbol: m.symbol.as_str(),
                 instrument_class: m.class.as_str(),
                 venue_hint: m.venue_hint.as_ref().map(|v| v.as_str()),
-                rule: &m.rule,
+                rule: &rule,
                 at: at.to_rfc3339(),
             };
             (serde_json::to_string_pretty(&printed), ExitCode::SUCCESS)

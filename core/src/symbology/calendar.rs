@@ -142,18 +142,11 @@ impl ExchangeCalendar {
 
     /// The trade date an instant belongs to.
     pub fn trade_date(&self, at: UnixMillis) -> Date {
-        let millis = at.as_millis();
-        let days = millis.div_euclid(86_400_000);
-        let minute = millis.rem_euclid(86_400_000) / 60_000;
-        let next = self
-            .trade_date_starts
-            .is_some_and(|starts| minute >= i64::from(starts));
-        // UnixMillis only holds years 0000 to 9999 (parse_rfc3339), which Date can hold.
-        let day = Date::from_julian_day(UNIX_EPOCH_JULIAN_DAY + days as i32).unwrap_or(Date::MIN);
-        if next {
-            day.next_day().unwrap_or(day)
-        } else {
-            day
+        let minute = at.as_millis().rem_euclid(86_400_000) / 60_000;
+        let day = utc_date(at);
+        match self.trade_date_starts {
+            Some(starts) if minute >= i64::from(starts) => day.next_day().unwrap_or(day),
+            _ => day,
         }
     }
 }
@@ -171,6 +164,13 @@ impl Serialize for ExchangeCalendar {
         o.serialize_field("trade_date_starts", &starts)?;
         o.end()
     }
+}
+
+/// The UTC date of an instant.
+pub fn utc_date(at: UnixMillis) -> Date {
+    let days = at.as_millis().div_euclid(86_400_000);
+    // UnixMillis only holds years 0000 to 9999 (parse_rfc3339), which Date can hold.
+    Date::from_julian_day(UNIX_EPOCH_JULIAN_DAY + days as i32).unwrap_or(Date::MIN)
 }
 
 /// The Julian day number of 1970-01-01.

@@ -8,6 +8,8 @@
 //! the tables, and refuses whatever they cannot map without a guess.
 
 mod calendar;
+mod crypto;
+mod futures;
 mod refusal;
 mod tables;
 #[cfg(test)]
@@ -20,7 +22,7 @@ use time::Date;
 
 pub use calendar::{
     Anchor, ContractCalendar, ContractDates, ExchangeCalendar, LastTradingDay, ListedMonths,
-    MONTH_CODES, Uncovered, code_of_month, month_of_code,
+    MONTH_CODES, Uncovered, code_of_month, month_of_code, utc_date,
 };
 pub use refusal::SymbolRefusal;
 pub use tables::AS_OF;
@@ -103,9 +105,19 @@ pub struct Mapped {
     pub class: InstrumentClass,
     /// Where the OMS should route it, when that matters.
     pub venue_hint: Option<VenueHint>,
-    /// The rule that made the mapping, in words (for `symbol`, `validate` and logs).
-    pub rule: String,
+    /// The rule that made the mapping, in words: written only for [`SymbolTable::explain`]
+    /// (formatting it costs more than the mapping itself on the hot path).
+    #[serde(skip)]
+    rule: String,
 }
+
+/// The rule text, formatted only when the caller asked for an explanation.
+macro_rules! rule {
+    ($explain:expr, $($arg:tt)*) => {
+        if $explain { format!($($arg)*) } else { String::new() }
+    };
+}
+pub(crate) use rule;
 
 /// The times a mapping depends on: continuous futures resolve at the alert's time when it says
 /// one (what TradingView's chart showed when the alert fired), else at receipt; expiry is
@@ -263,6 +275,17 @@ impl SymbolTable {
     /// Maps a TradingView symbol (any letter case) to its canonical symbol, class and venue
     /// hint, or says why it cannot.
     pub fn map(&self, input: &str, timing: Timing) -> Result<Mapped, SymbolRefusal> {
+        self.resolve(input, timing, false)
+    }
+
+    /// Maps like [`SymbolTable::map`], and says in words which rule made the mapping.
+    pub fn explain(&self, input: &str, timing: Timing) -> Result<(Mapped, String), SymbolRefusal> {
+        let mut mapped = self.resolve(input, timing, true)?;
+        let rule = std::mem::take(&mut mapped.rule);
+        Ok((mapped, rule))
+    }
+
+    fn resolve(&self, input: &str, timing: Timing, explain: bool) -> Result<Mapped, SymbolRefusal> {
         if input.len() > MAX_INPUT {
             return Err(SymbolRefusal::TooLong {
                 what: "a TradingView symbol",
@@ -275,7 +298,7 @@ impl SymbolTable {
                 symbol: o.symbol.clone(),
                 class: o.class,
                 venue_hint: o.venue.clone(),
-                rule: format!("override for {key}"),
+                rule: rule!(explain, "override for {key}"),
             });
         }
         // Every rule below reads ASCII (and slices it by byte); no exchange writes other text.
@@ -283,7 +306,7 @@ impl SymbolTable {
             return Err(SymbolRefusal::NotAscii);
         }
         let Some((exchange, ticker)) = key.split_once(':') else {
-            return self.bare(&key);
+            return self.bare(&key, explain);
         };
         let Some(found) = self.exchanges.get(exchange) else {
             return Err(SymbolRefusal::UnknownExchange {
@@ -291,10 +314,10 @@ impl SymbolTable {
             });
         };
         match found.class {
-            ExchangeClass::Crypto => self.crypto(exchange, found, ticker),
-            ExchangeClass::Equity => equity(exchange, ticker),
-            ExchangeClass::Fx => self.fx(exchange, found, ticker),
-            ExchangeClass::Futures => self.futures(exchange, found, ticker, timing),
+            ExchangeClass::Crypto => self.crypto(exchange, found, ticker, explain),
+            ExchangeClass::Equity => equity(exchange, ticker, explain),
+            ExchangeClass::Fx => self.fx(exchange, found, ticker, explain),
+            ExchangeClass::Futures => self.futures(exchange, found, ticker, timing, explain),
         }
     }
 
@@ -303,7 +326,7 @@ impl SymbolTable {
     /// the next year's holidays are added).
     pub fn calendar_warnings(&self, now: UnixMillis) -> Vec<String> {
         let soon = UnixMillis(now.as_millis() + 90 * 86_400_000);
-        let (today, later) = (days_of(now), days_of(soon));
+        let (today, later) = (utc_date(now), utc_date(soon));
         self.exchange_calendars
             .iter()
             .filter(|(name, _)| self.calendars.values().any(|c| &c.exchange_calendar == *name))
@@ -319,7 +342,7 @@ impl SymbolTable {
     }
 
     /// A symbol without an exchange: only a canonical pair written without aliases passes.
-    fn bare(&self, key: &str) -> Result<Mapped, SymbolRefusal> {
+    fn bare(&self, key: &str, explain: bool) -> Result<Mapped, SymbolRefusal> {
         let parts: Vec<&str> = key.split('-').collect();
         let (base, quote) = match parts.as_slice() {
             [base, quote] if alnum(base) && alnum(quote) => (*base, *quote),
@@ -358,7 +381,10 @@ impl SymbolTable {
             symbol: canonical(key)?,
             class: InstrumentClass::Spot,
             venue_hint: None,
-            rule: "already canonical: a crypto spot pair (no exchange, no venue hint)".into(),
+            rule: rule!(
+                explain,
+                "already canonical: a crypto spot pair (no exchange, no venue hint)"
+            ),
         })
     }
 
@@ -375,102 +401,13 @@ impl SymbolTable {
         }
     }
 
-    /// Splits `BASEQUOTE` at the longest of `quotes` that leaves a base.
-    fn split<'a>(pair: &'a str, quotes: &BTreeSet<String>) -> Option<(&'a str, &'a str)> {
-        let longest = MAX_QUOTE_LEN.min(pair.len().saturating_sub(1));
-        (1..=longest).rev().find_map(|len| {
-            let (base, quote) = pair.split_at(pair.len() - len);
-            quotes.contains(quote).then_some((base, quote))
-        })
-    }
-
-    fn crypto(
+    fn fx(
         &self,
         exchange: &str,
         found: &Exchange,
         ticker: &str,
+        explain: bool,
     ) -> Result<Mapped, SymbolRefusal> {
-        if ticker.contains('!') {
-            return Err(SymbolRefusal::ContinuousNotHere {
-                ticker: ticker.to_owned(),
-                exchange: exchange.to_owned(),
-            });
-        }
-        let (pair, suffix) = match (ticker.strip_suffix(".P"), ticker.strip_suffix("PERP")) {
-            (Some(pair), _) => (pair, Some(".P")),
-            (None, Some(pair)) if !pair.is_empty() => (pair, Some("PERP")),
-            _ => (ticker, None),
-        };
-        if !alnum(pair) {
-            return Err(SymbolRefusal::BadTicker {
-                ticker: ticker.to_owned(),
-                exchange: exchange.to_owned(),
-                expected: "letters and digits, base then quote (BTCUSDT), with .P for a perpetual (BTCUSDT.P)",
-            });
-        }
-        if looks_dated(pair) {
-            return Err(SymbolRefusal::DatedCryptoFuture {
-                ticker: ticker.to_owned(),
-            });
-        }
-        let quotes = if suffix.is_some() {
-            &found.perpetual_quotes
-        } else {
-            &found.quotes
-        };
-        if quotes.is_empty() {
-            return Err(SymbolRefusal::NotListedHere {
-                exchange: exchange.to_owned(),
-                what: if suffix.is_some() {
-                    "perpetual swaps"
-                } else {
-                    "spot pairs"
-                },
-            });
-        }
-        let (base, quote) =
-            Self::split(pair, quotes).ok_or_else(|| SymbolRefusal::UnknownQuote {
-                ticker: ticker.to_owned(),
-                exchange: exchange.to_owned(),
-                quotes: quotes
-                    .iter()
-                    .map(String::as_str)
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            })?;
-        let base = self.asset(base);
-        let Some(suffix) = suffix else {
-            let spot = self.spot_quote(quote);
-            let aliased = if spot == quote {
-                String::new()
-            } else {
-                format!("; {quote} is {spot} on spot")
-            };
-            return Ok(Mapped {
-                symbol: canonical(&format!("{base}-{spot}"))?,
-                class: InstrumentClass::Spot,
-                venue_hint: found.venue.clone(),
-                rule: format!(
-                    "{exchange} crypto spot: {base} + {quote} (the longest quote {exchange} lists{aliased})"
-                ),
-            });
-        };
-        let venue = found
-            .venue
-            .clone()
-            .ok_or(SymbolRefusal::PerpetualWithoutVenue)?;
-        let quote = self.asset(quote);
-        Ok(Mapped {
-            symbol: canonical(&format!("{base}-{quote}-PERP"))?,
-            class: InstrumentClass::Perpetual,
-            venue_hint: Some(venue),
-            rule: format!(
-                "{exchange} perpetual swap ({suffix} suffix): {base} + {quote}, margined in {quote} (derivative quotes are never aliased)"
-            ),
-        })
-    }
-
-    fn fx(&self, exchange: &str, found: &Exchange, ticker: &str) -> Result<Mapped, SymbolRefusal> {
         if ticker.len() != 6 || !ticker.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(SymbolRefusal::NotACurrencyPair {
                 ticker: ticker.to_owned(),
@@ -490,215 +427,9 @@ impl SymbolTable {
             symbol: canonical(&format!("{base}-{quote}"))?,
             class: InstrumentClass::Fx,
             venue_hint: found.venue.clone(),
-            rule: format!("{exchange} FX: currency pair {base}/{quote}"),
+            rule: rule!(explain, "{exchange} FX: currency pair {base}/{quote}"),
         })
     }
-
-    fn futures(
-        &self,
-        exchange: &str,
-        found: &Exchange,
-        ticker: &str,
-        timing: Timing,
-    ) -> Result<Mapped, SymbolRefusal> {
-        let not_futures = || SymbolRefusal::NotAFuturesTicker {
-            ticker: ticker.to_owned(),
-        };
-        if let Some(rest) = ticker.strip_suffix('!') {
-            let root = rest.trim_end_matches(|c: char| c.is_ascii_digit());
-            let n = match rest[root.len()..].parse::<u8>() {
-                Ok(n @ 1..=9) if alnum(root) => n,
-                _ => return Err(not_futures()),
-            };
-            return self.continuous(exchange, found, root, n, timing);
-        }
-        let Some(contract) = ExplicitContract::parse(ticker) else {
-            if let Some(suggestion) = ExplicitContract::two_digit_year(ticker) {
-                return Err(SymbolRefusal::TwoDigitYear {
-                    ticker: ticker.to_owned(),
-                    suggestion,
-                });
-            }
-            return Err(not_futures());
-        };
-        self.explicit(exchange, found, ticker, contract, timing)
-    }
-
-    fn calendars_of(&self, root: &str) -> Option<(&ContractCalendar, &ExchangeCalendar, &str)> {
-        let calendar = self.calendars.get(root)?;
-        let name = calendar.exchange_calendar.as_str();
-        Some((calendar, self.exchange_calendars.get(name)?, name))
-    }
-
-    fn continuous(
-        &self,
-        exchange: &str,
-        found: &Exchange,
-        root: &str,
-        n: u8,
-        timing: Timing,
-    ) -> Result<Mapped, SymbolRefusal> {
-        let Some((calendar, days, name)) = self.calendars_of(root) else {
-            return Err(SymbolRefusal::NoCalendar {
-                root: root.to_owned(),
-                n,
-            });
-        };
-        let uncovered = |u: Uncovered| SymbolRefusal::CalendarNotCovered {
-            calendar: name.to_owned(),
-            year: u.year,
-        };
-        let chart_day = days.trade_date(timing.chart());
-        let dates = calendar.continuous(n, chart_day, days).map_err(uncovered)?;
-        let contract = tradingview_contract(root, dates.year, dates.month);
-        // An alert_time far in the past resolves to what the chart showed then; that contract
-        // must still trade now.
-        if dates.last_trading_day < days.trade_date(timing.received_at) {
-            return Err(SymbolRefusal::Expired {
-                contract,
-                root: root.to_owned(),
-                last_trading_day: dates.last_trading_day.to_string(),
-            });
-        }
-        let at = if timing.alert_time.is_some() {
-            "alert_time"
-        } else {
-            "receipt"
-        };
-        Ok(Mapped {
-            symbol: canonical(&format!("{root}-{}{:02}", dates.year, dates.month))?,
-            class: InstrumentClass::Future,
-            venue_hint: found.venue.clone(),
-            rule: format!(
-                "{exchange} continuous {root}{n}!: {contract} on trade date {chart_day} (at {at}); \
-                 it stops trading on {}, and {root}1! shows the next contract from {} \
-                 ({} business days before, {name} holidays)",
-                dates.last_trading_day, dates.switch, calendar.roll_business_days
-            ),
-        })
-    }
-
-    fn explicit(
-        &self,
-        exchange: &str,
-        found: &Exchange,
-        ticker: &str,
-        contract: ExplicitContract<'_>,
-        timing: Timing,
-    ) -> Result<Mapped, SymbolRefusal> {
-        let ExplicitContract { root, year, month } = contract;
-        let symbol = canonical(&format!("{root}-{year}{month:02}"))?;
-        let mapped = |rule: String| Mapped {
-            symbol: symbol.clone(),
-            class: InstrumentClass::Future,
-            venue_hint: found.venue.clone(),
-            rule,
-        };
-        let month_index = year * 12 + i32::from(month);
-        // A contract whose month is over has stopped trading, whatever its calendar says.
-        let utc_today = days_of(timing.received_at);
-        if month_index < utc_today.year() * 12 + i32::from(u8::from(utc_today.month())) {
-            let end = calendar_month_end(year, month);
-            return Err(SymbolRefusal::Expired {
-                contract: ticker.to_owned(),
-                root: root.to_owned(),
-                last_trading_day: format!("no later than {end}"),
-            });
-        }
-        let Some((calendar, days, name)) = self.calendars_of(root) else {
-            return Ok(mapped(format!(
-                "{exchange} futures contract {ticker} (no calendar for {root}: only its month is checked)"
-            )));
-        };
-        if !calendar.months.contains(month) {
-            return Err(SymbolRefusal::MonthNotListed {
-                root: root.to_owned(),
-                code: code_of_month(month),
-                months: calendar.months.codes(),
-            });
-        }
-        let today = days.trade_date(timing.received_at);
-        match calendar.contract(year, month, days) {
-            Ok(dates) if dates.last_trading_day < today => Err(SymbolRefusal::Expired {
-                contract: ticker.to_owned(),
-                root: root.to_owned(),
-                last_trading_day: dates.last_trading_day.to_string(),
-            }),
-            Ok(dates) => Ok(mapped(format!(
-                "{exchange} futures contract {ticker}: last trading day {} ({name} holidays)",
-                dates.last_trading_day
-            ))),
-            // Its last trading day falls in a year without a holiday list: fine only when even
-            // the earliest month the rule can anchor in is after this one.
-            Err(u) => {
-                let anchor_index = month_index - i32::from(calendar.last_trading_day.months_before);
-                let today_index = today.year() * 12 + i32::from(u8::from(today.month()));
-                if anchor_index > today_index {
-                    Ok(mapped(format!(
-                        "{exchange} futures contract {ticker}: trades beyond the {name} holiday list, so not expired"
-                    )))
-                } else {
-                    Err(SymbolRefusal::CalendarNotCovered {
-                        calendar: name.to_owned(),
-                        year: u.year,
-                    })
-                }
-            }
-        }
-    }
-}
-
-/// An explicit futures contract as TradingView writes it: root, month code, four-digit year
-/// (2000 to 2099).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct ExplicitContract<'a> {
-    root: &'a str,
-    year: i32,
-    month: u8,
-}
-
-impl<'a> ExplicitContract<'a> {
-    fn parse(ticker: &'a str) -> Option<Self> {
-        let split = ticker.len().checked_sub(5)?;
-        let (head, year) = ticker.split_at(split + 1);
-        let (root, code) = head.split_at(split);
-        let month = month_of_code(code.chars().next()?)?;
-        if !alnum(root) || year.len() != 4 || !year.bytes().all(|b| b.is_ascii_digit()) {
-            return None;
-        }
-        // Contracts listed this century; `0026` is not a year TradingView writes.
-        let year: i32 = year.parse().ok()?;
-        (2000..=2099)
-            .contains(&year)
-            .then_some(Self { root, year, month })
-    }
-
-    /// `ESM26` → `ESM2026`, when the ticker reads as a contract with a two-digit year.
-    fn two_digit_year(ticker: &str) -> Option<String> {
-        let split = ticker.len().checked_sub(3)?;
-        let (head, yy) = ticker.split_at(split + 1);
-        let (root, code) = head.split_at(split);
-        month_of_code(code.chars().next()?)?;
-        (alnum(root) && yy.bytes().all(|b| b.is_ascii_digit()))
-            .then(|| format!("{root}{code}20{yy}"))
-    }
-}
-
-/// A contract as TradingView writes it (`ESM2026`).
-fn tradingview_contract(root: &str, year: i32, month: u8) -> String {
-    format!("{root}{}{year}", code_of_month(month))
-}
-
-/// A dated crypto future: a month code and a four-digit year (`BTCUSDTH2026`), or six digits of
-/// date (`BTCUSDT250328`). Spot and perpetual tickers end in a quote, which is never digits.
-fn looks_dated(pair: &str) -> bool {
-    let b = pair.as_bytes();
-    let digits = b.iter().rev().take_while(|c| c.is_ascii_digit()).count();
-    digits >= 6
-        || (digits == 4
-            && b.len() > 5
-            && b[b.len() - 4..].starts_with(b"20")
-            && month_of_code(char::from(b[b.len() - 5])).is_some())
 }
 
 fn canonical(text: &str) -> Result<CanonicalSymbol, SymbolRefusal> {
@@ -706,20 +437,6 @@ fn canonical(text: &str) -> Result<CanonicalSymbol, SymbolRefusal> {
         what: "a canonical symbol",
         max: CanonicalSymbol::MAX_CHARS,
     })
-}
-
-/// The UTC date of an instant.
-fn days_of(at: UnixMillis) -> Date {
-    ExchangeCalendar {
-        holidays: BTreeSet::new(),
-        trade_date_starts: None,
-    }
-    .trade_date(at)
-}
-
-fn calendar_month_end(year: i32, month: u8) -> String {
-    let month = time::Month::try_from(month).unwrap_or(time::Month::December);
-    format!("{year}-{:02}-{:02}", u8::from(month), month.length(year))
 }
 
 /// The form symbols are matched in, and overrides keyed by: upper case, delayed-feed suffix
@@ -739,7 +456,7 @@ fn strip_delay(exchange: &str) -> &str {
         .unwrap_or(exchange)
 }
 
-fn equity(exchange: &str, ticker: &str) -> Result<Mapped, SymbolRefusal> {
+fn equity(exchange: &str, ticker: &str, explain: bool) -> Result<Mapped, SymbolRefusal> {
     let bad = |expected| SymbolRefusal::BadTicker {
         ticker: ticker.to_owned(),
         exchange: exchange.to_owned(),
@@ -758,6 +475,9 @@ fn equity(exchange: &str, ticker: &str) -> Result<Mapped, SymbolRefusal> {
         symbol,
         class: InstrumentClass::Equity,
         venue_hint: None,
-        rule: format!("{exchange} equity: the ticker is the symbol (the OMS routes equities)"),
+        rule: rule!(
+            explain,
+            "{exchange} equity: the ticker is the symbol (the OMS routes equities)"
+        ),
     })
 }

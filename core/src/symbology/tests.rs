@@ -263,12 +263,13 @@ fn overrides_win_and_carry_their_class() {
             venue: VenueHint::parse("bybit").ok(),
         },
     );
-    let m = table.map("bybit:ethusdt.p", any_day()).unwrap();
+    let (m, rule) = table.explain("bybit:ethusdt.p", any_day()).unwrap();
     assert_eq!(
         (m.symbol.as_str(), m.class),
         ("ETH-USD-PERP", InstrumentClass::Perpetual)
     );
-    assert_eq!(m.rule, "override for BYBIT:ETHUSDT.P");
+    assert_eq!(rule, "override for BYBIT:ETHUSDT.P");
+    assert_eq!(table.map("bybit:ethusdt.p", any_day()), Ok(m));
 }
 
 #[test]
@@ -486,10 +487,10 @@ proptest! {
         let suffix = if *perpetual { ".P" } else { "" };
         let input = format!("{exchange}:{base}{q2}{suffix}");
         let wrong_base = format!("{base}{}", &q2[..q2.len() - q1.len()]);
-        if let Ok(m) = table.map(&input, any_day()) {
+        if let Ok((m, rule)) = table.explain(&input, any_day()) {
             let parts: Vec<&str> = m.symbol.as_str().split('-').collect();
             prop_assert_ne!(parts[0], table.asset(&wrong_base), "{} -> {}", input, m.symbol);
-            prop_assert!(!m.rule.contains(&format!(" + {q1} ")), "{} -> {}", input, m.rule);
+            prop_assert!(!rule.contains(&format!(" + {q1} ")), "{} -> {}", input, rule);
         }
     }
 
