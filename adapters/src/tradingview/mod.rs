@@ -9,6 +9,7 @@ use std::sync::Arc;
 use mts1b_inbound_core::{
     Authenticated, ClientOrderId, FundSecrets, IdempotencyKey, InboundAdapter, Intent, OrderIntent,
     Principal, RawRequest, Rejection, SecretCheck, SecretLookup, SecretSource, SymbolTable, Timing,
+    TradingViewSymbol,
 };
 
 pub use payload::{DEFAULT_ACTOR, TvAlert, parse_alert};
@@ -95,8 +96,12 @@ impl InboundAdapter for TradingView {
         };
         let mapped = self
             .symbols
-            .map(a.symbol.as_str(), timing)
-            .map_err(|why| Rejection::unknown_symbol(a.symbol.as_str(), &why))?;
+            .map(&a.symbol, timing)
+            .map_err(|why| Rejection::unknown_symbol(&a.symbol, &why))?;
+        // Whatever maps is ASCII without control characters, but for an override key written
+        // with one: the schema's 1-64 characters hold, the OMS still gets no control character.
+        let tradingview_symbol = TradingViewSymbol::parse(&a.symbol)
+            .map_err(|e| Rejection::invalid("symbol", e.to_string()))?;
         Ok(Intent::Submit(OrderIntent {
             client_order_id: ClientOrderId::derive(NAME, &a.fund_id, &a.idempotency_key),
             source: NAME.into(),
@@ -104,7 +109,7 @@ impl InboundAdapter for TradingView {
             strategy_id: a.strategy_id,
             symbol: mapped.symbol,
             instrument_class: mapped.class,
-            tradingview_symbol: Some(a.symbol),
+            tradingview_symbol: Some(tradingview_symbol),
             venue_hint: mapped.venue_hint,
             side: a.side,
             quantity: a.quantity,

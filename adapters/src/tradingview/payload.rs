@@ -13,7 +13,7 @@ use mts1b_inbound_core::rejection::{MAX_ECHO_CHARS, bounded};
 use mts1b_inbound_core::time::parse_rfc3339;
 use mts1b_inbound_core::{
     Actor, FundId, IdempotencyKey, OrderType, Price, Pricing, Quantity, Rejection, Secret, Side,
-    StrategyId, TextError, Thesis, TimeInForce, TradingViewSymbol, UnixMillis,
+    StrategyId, TextError, Thesis, TimeInForce, UnixMillis,
 };
 use serde::Deserialize;
 use serde::de::value::MapAccessDeserializer;
@@ -31,7 +31,7 @@ pub struct TvAlert {
     /// The fund it claims to trade for.
     pub fund_id: FundId,
     /// The symbol as sent (mapped in normalize).
-    pub symbol: TradingViewSymbol,
+    pub symbol: String,
     /// Buy or sell.
     pub side: Side,
     /// How much.
@@ -279,10 +279,7 @@ impl RawFields<'_> {
             self.parsed(at::STRATEGY_ID, StrategyId::parse)?,
         )?;
         let fund_id = required(at::FUND_ID, self.parsed(at::FUND_ID, FundId::parse)?)?;
-        let symbol = required(
-            at::SYMBOL,
-            self.parsed(at::SYMBOL, TradingViewSymbol::parse)?,
-        )?;
+        let symbol = required(at::SYMBOL, self.text(at::SYMBOL)?)?;
         let side = required(at::SIDE, self.choice(at::SIDE, Side::parse)?)?;
         let quantity = required(at::QUANTITY, self.decimal(at::QUANTITY, Quantity::parse)?)?;
         let order_type = required(
@@ -313,7 +310,7 @@ impl RawFields<'_> {
             secret: Secret::new(secret),
             strategy_id,
             fund_id,
-            symbol,
+            symbol: symbol.to_owned(),
             side,
             quantity,
             pricing,

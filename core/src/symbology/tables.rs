@@ -286,9 +286,10 @@ pub(super) const EXCHANGE_CALENDARS: &[(&str, Option<u16>, &[&str])] = &[(
 /// The CME equity-index roots list March, June, September and December and stop trading on the
 /// third Friday (the business day before when it is a holiday, as on 2026-06-19). TradingView
 /// does not publish its per-root offsets; 5 business days puts the switch on the Friday before
-/// expiry week when that week has no holiday, which is where TradersPost saw NQ1! switch in June
-/// 2024 ("Trading continuous futures contracts from TradingView", 2024-06-18: around June 14).
-/// Users who need exactness send the explicit contract.
+/// expiry week when that week has no holiday. TradersPost saw NQ1! switch "around June 14" 2024
+/// ("Trading continuous futures contracts from TradingView", 2024-06-18), an expiry week with
+/// the Juneteenth holiday, where these 5 business days give Thursday 13 June: a day apart, which
+/// is as close as public figures allow. Users who need exactness send the explicit contract.
 pub(super) const CONTRACT_CALENDARS: &[(&[&str], &str, &str, u8, &str)] = &[(
     &["ES", "MES", "NQ", "MNQ", "YM", "MYM", "RTY", "M2K"],
     "HMUZ",
