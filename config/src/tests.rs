@@ -436,7 +436,7 @@ fn funds_cap_quantities_per_class_and_symbol() {
     for expected in [
         ".max_quantity_by_class.futures: not an instrument class",
         ".max_quantity_by_class.spot: write it as a string",
-        ".max_quantity_by_symbol.btc-usd: not a canonical symbol",
+        ".max_quantity_by_symbol.btc-usd: \"btc-usd\" is not a canonical symbol",
     ] {
         assert!(
             errs.iter().any(|e| e.contains(expected)),

@@ -5,16 +5,17 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::decimal::Quantity;
-use crate::ids::{CanonicalSymbol, StrategyId};
+use crate::ids::StrategyId;
 use crate::instrument::InstrumentClass;
 use crate::order::{OrderIntent, OrderType};
 use crate::rejection::Rejection;
+use crate::symbol_pattern::SymbolPattern;
 
 /// What one fund allows. Empty allow-lists mean "any".
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Envelope {
-    /// Allowed canonical symbols.
-    pub symbols: BTreeSet<CanonicalSymbol>,
+    /// Allowed canonical symbols, or futures roots (`ES-*`).
+    pub symbols: BTreeSet<SymbolPattern>,
     /// Allowed strategies.
     pub strategies: BTreeSet<StrategyId>,
     /// Allowed order types.
@@ -23,8 +24,9 @@ pub struct Envelope {
     pub max_quantity: Quantity,
     /// Caps per instrument class (1 ES contract, 1 BTC and 1 EUR are not comparable).
     pub max_quantity_by_class: BTreeMap<InstrumentClass, Quantity>,
-    /// Caps per canonical symbol; they win over the class caps.
-    pub max_quantity_by_symbol: BTreeMap<CanonicalSymbol, Quantity>,
+    /// Caps per canonical symbol or futures root (`ES-*`); a symbol's own cap wins over its
+    /// root's, and both over the class caps.
+    pub max_quantity_by_symbol: BTreeMap<SymbolPattern, Quantity>,
     /// The oldest an alert may be when it arrives, in milliseconds; when set, alerts must carry
     /// `alert_time`.
     pub max_alert_age_ms: Option<u64>,
@@ -47,8 +49,12 @@ impl Envelope {
     /// The cap that applies to `order`, and what it is called in a denial: the symbol's, else
     /// its class's, else the fund's.
     pub fn cap_for(&self, order: &OrderIntent) -> (Quantity, String) {
-        if let Some(&cap) = self.max_quantity_by_symbol.get(&order.symbol) {
-            return (cap, format!("max_quantity for {}", order.symbol));
+        let exact = SymbolPattern::Exact(order.symbol.clone());
+        let root = SymbolPattern::root_of(&order.symbol, order.instrument_class);
+        for pattern in std::iter::once(exact).chain(root) {
+            if let Some(&cap) = self.max_quantity_by_symbol.get(&pattern) {
+                return (cap, format!("max_quantity for {pattern}"));
+            }
         }
         if let Some(&cap) = self.max_quantity_by_class.get(&order.instrument_class) {
             let class = order.instrument_class.as_str();
@@ -84,7 +90,12 @@ impl Envelope {
                 order.strategy_id
             )));
         }
-        if !self.symbols.is_empty() && !self.symbols.contains(&order.symbol) {
+        if !self.symbols.is_empty()
+            && !self
+                .symbols
+                .iter()
+                .any(|p| p.matches(&order.symbol, order.instrument_class))
+        {
             return Err(Rejection::denied(format!(
                 "symbol {} is not allowed for this fund",
                 order.symbol
@@ -111,6 +122,7 @@ impl Envelope {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ids::CanonicalSymbol;
     use crate::time::UnixMillis;
 
     const NOW: UnixMillis = UnixMillis(1_000_000);
@@ -155,7 +167,7 @@ mod tests {
             ))
         );
         e.max_quantity_by_symbol
-            .insert(CanonicalSymbol::parse("BTC-USD").unwrap(), q("3"));
+            .insert(SymbolPattern::parse("BTC-USD").unwrap(), q("3"));
         assert_eq!(e.admit(&btc), Ok(()));
         let future = OrderIntent {
             symbol: CanonicalSymbol::parse("ES-202606").unwrap(),
@@ -166,6 +178,17 @@ mod tests {
             e.admit(&future),
             Err(Rejection::denied(
                 "quantity 11 is over this fund's max_quantity 10"
+            ))
+        );
+        e.max_quantity_by_symbol
+            .insert(SymbolPattern::parse("ES-*").unwrap(), q("12"));
+        assert_eq!(e.admit(&future), Ok(()));
+        e.max_quantity_by_symbol
+            .insert(SymbolPattern::parse("ES-202606").unwrap(), q("1"));
+        assert_eq!(
+            e.admit(&future),
+            Err(Rejection::denied(
+                "quantity 11 is over this fund's max_quantity for ES-202606 1"
             ))
         );
     }
@@ -200,7 +223,7 @@ mod tests {
     #[test]
     fn allow_lists_deny_what_they_do_not_name() {
         let mut e = Envelope::allow_any(Quantity::parse("1").unwrap());
-        e.symbols.insert(CanonicalSymbol::parse("ETH-USD").unwrap());
+        e.symbols.insert(SymbolPattern::parse("ETH-USD").unwrap());
         let denied = e.admit(&order("1", None));
         assert_eq!(
             denied,
@@ -208,7 +231,7 @@ mod tests {
                 "symbol BTC-USD is not allowed for this fund"
             ))
         );
-        e.symbols.insert(CanonicalSymbol::parse("BTC-USD").unwrap());
+        e.symbols.insert(SymbolPattern::parse("BTC-USD").unwrap());
         e.order_types.insert(OrderType::Limit);
         assert_eq!(
             e.admit(&order("1", None)),

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use mts1b_inbound_core::time::parse_rfc3339;
 use mts1b_inbound_core::{
-    CanonicalSymbol, Envelope, FundId, FundPolicy, InstrumentClass, IpNet, OrderType, Quantity,
-    Secret, StrategyId, UnixMillis,
+    Envelope, FundId, FundPolicy, InstrumentClass, IpNet, OrderType, Quantity, Secret, StrategyId,
+    SymbolPattern, UnixMillis,
 };
 
 use crate::defaults as d;
@@ -519,13 +519,8 @@ fn funds(
         let mut max_quantity_by_symbol = BTreeMap::new();
         for (name, t) in &f.max_quantity_by_symbol {
             let item = join(&by_symbol_path, name);
-            let symbol = CanonicalSymbol::parse(name)
-                .map_err(|e| {
-                    c.fail(
-                        &item,
-                        format!("not a canonical symbol like BTC-USD or ES-202606: {e}"),
-                    )
-                })
+            let symbol = SymbolPattern::parse(name)
+                .map_err(|e| c.fail(&item, e))
                 .ok();
             if let (Some(symbol), Some(cap)) = (symbol, quantity(c, &item, t)) {
                 max_quantity_by_symbol.insert(symbol, cap);
@@ -535,10 +530,11 @@ fn funds(
             c.positive_duration(&join(&path, "max_alert_age"), Some(t), "")
                 .as_millis()
         });
-        let symbols = c.list(&join(&path, "symbols"), f.symbols.as_ref(), |s| {
-            CanonicalSymbol::parse(s)
-                .map_err(|e| format!("{s:?} is not a canonical symbol like BTC-USD or AAPL: {e}"))
-        });
+        let symbols = c.list(
+            &join(&path, "symbols"),
+            f.symbols.as_ref(),
+            SymbolPattern::parse,
+        );
         let strategies = c.list(&join(&path, "strategies"), f.strategies.as_ref(), |s| {
             StrategyId::parse(s).map_err(|e| format!("{s:?}: {e}"))
         });
