@@ -3,26 +3,32 @@
 
 use mts1b_inbound_core::{Principal, RawRequest, Rejection};
 
-/// Authenticates a request signed in headers: `verify(timestamp, signature)` must accept the
-/// values of `timestamp_header` and `signature_header` (missing headers verify as empty, and
-/// fail). Every failure is the same `unauthorized`.
-pub(crate) fn authenticate(
-    adapter: &'static str,
+/// Checks a request signed in headers, before its body is parsed: `verify(timestamp,
+/// signature)` must accept the values of `timestamp_header` and `signature_header` (missing
+/// headers verify as empty, and fail). Every failure is the same `unauthorized`.
+pub(crate) fn verify(
     req: &RawRequest,
     timestamp_header: &str,
     signature_header: &str,
     verify: impl FnOnce(&str, &str) -> bool,
-) -> Result<Principal, Rejection> {
+) -> Result<(), Rejection> {
     let timestamp = req.header_str(timestamp_header).unwrap_or_default();
     let signature = req.header_str(signature_header).unwrap_or_default();
-    if !verify(timestamp, signature) {
-        return Err(Rejection::Unauthorized);
+    if verify(timestamp, signature) {
+        Ok(())
+    } else {
+        Err(Rejection::Unauthorized)
     }
-    Ok(Principal {
+}
+
+/// The principal of a request whose signature [`verify`] accepted: the source alone, no fund
+/// yet (which principals may trade which funds is the adapter contract's next step).
+pub(crate) fn principal(adapter: &'static str) -> Principal {
+    Principal {
         adapter,
         fund_id: None,
         previous_secret: false,
-    })
+    }
 }
 
 /// Decodes exactly `N` bytes of hex (the `hex` crate), or `None` for any other length or a

@@ -75,7 +75,16 @@ pub trait InboundAdapter: Send + Sync + 'static {
     /// `None` for a source that has none yet. Called after authentication, before normalize.
     fn idempotency_key<'a>(&self, payload: &'a Self::Payload) -> Option<&'a IdempotencyKey>;
 
+    /// Checks, on the raw request and before anything parses its body, what proves it came from
+    /// the source: a header signature over the raw bytes (Slack, Discord). A request that fails
+    /// is `unauthorized` without its body ever being read. Sources that prove themselves inside
+    /// the body (TradingView's secret) have nothing to check here, the default.
+    fn verify(&self, _req: &RawRequest, _secrets: &dyn SecretSource) -> Result<(), Rejection> {
+        Ok(())
+    }
+
     /// Parses the raw bytes strictly and boundedly into a payload, or says precisely why not.
+    /// Runs only after [`InboundAdapter::verify`] accepted the request.
     fn parse(&self, req: &RawRequest) -> Result<Self::Payload, Rejection>;
 
     /// Proves who sent the request. Body-secret sources read the credential from the parsed
@@ -93,8 +102,22 @@ pub trait InboundAdapter: Send + Sync + 'static {
     fn normalize(&self, alert: Authenticated<Self::Payload>) -> Result<Intent, Rejection>;
 }
 
-/// Authenticates a parsed payload with its adapter; the only way to obtain [`Authenticated`].
+/// Authenticates a parsed payload with its adapter, raw-request check
+/// ([`InboundAdapter::verify`]) included; with `core::translate`, the only way to obtain
+/// [`Authenticated`].
 pub fn authenticate<A: InboundAdapter + ?Sized>(
+    adapter: &A,
+    req: &RawRequest,
+    payload: A::Payload,
+    secrets: &dyn SecretSource,
+) -> Result<Authenticated<A::Payload>, Rejection> {
+    adapter.verify(req, secrets)?;
+    authenticate_verified(adapter, req, payload, secrets)
+}
+
+/// [`authenticate`] for a request whose [`InboundAdapter::verify`] already passed (the
+/// translator runs it before parsing, so the body of a forged request is never read).
+pub(crate) fn authenticate_verified<A: InboundAdapter + ?Sized>(
     adapter: &A,
     req: &RawRequest,
     payload: A::Payload,

@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 
-use crate::adapter::{InboundAdapter, authenticate};
+use crate::adapter::{InboundAdapter, authenticate_verified};
 use crate::fund::FundPolicy;
 use crate::ids::{FundId, IdempotencyKey};
 use crate::order::Intent;
@@ -110,8 +110,10 @@ where
     F: Funds + ?Sized,
     G: Gates,
 {
+    // A header-signed request is proven on its raw bytes first: a forged one is 401 unread.
+    adapter.verify(req, secrets)?;
     let payload = adapter.parse(req)?;
-    let alert = authenticate(adapter, req, payload, secrets)?;
+    let alert = authenticate_verified(adapter, req, payload, secrets)?;
     let proven = alert.principal().fund_id.clone();
     let previous_secret = alert.principal().previous_secret;
     let early = match &proven {

@@ -63,7 +63,13 @@ impl Discord {
     }
 
     /// True when the request is signed over `timestamp ++ body` and fresh at `now_millis`.
-    pub fn verify(&self, timestamp: &str, signature: &str, body: &[u8], now_millis: i64) -> bool {
+    pub fn signature_valid(
+        &self,
+        timestamp: &str,
+        signature: &str,
+        body: &[u8],
+        now_millis: i64,
+    ) -> bool {
         let Some(ts) = signed::unix_seconds(timestamp) else {
             return false;
         };
@@ -102,15 +108,21 @@ impl InboundAdapter for Discord {
         Ok(Interaction { kind, body })
     }
 
+    fn verify(&self, req: &RawRequest, _secrets: &dyn SecretSource) -> Result<(), Rejection> {
+        signed::verify(req, TIMESTAMP_HEADER, SIGNATURE_HEADER, |ts, sig| {
+            self.signature_valid(ts, sig, &req.body, req.received_at.as_millis())
+        })
+    }
+
+    // The signature was checked over the raw bytes in `verify`, which every path to an
+    // `Authenticated` runs first.
     fn authenticate(
         &self,
-        req: &RawRequest,
+        _req: &RawRequest,
         _payload: &Interaction,
         _secrets: &dyn SecretSource,
     ) -> Result<Principal, Rejection> {
-        signed::authenticate(NAME, req, TIMESTAMP_HEADER, SIGNATURE_HEADER, |ts, sig| {
-            self.verify(ts, sig, &req.body, req.received_at.as_millis())
-        })
+        Ok(signed::principal(NAME))
     }
 
     fn normalize(&self, _interaction: Authenticated<Interaction>) -> Result<Intent, Rejection> {
@@ -232,6 +244,38 @@ mod tests {
         );
         let unsigned = RawRequest::with_body(BODY, UnixMillis(NOW));
         assert_eq!(auth(&unsigned), Err(Rejection::Unauthorized));
+    }
+
+    /// A forged or unsigned interaction is refused before its body is parsed: invalid JSON
+    /// from an unsigned caller is 401, not a 400 with the parser's detail.
+    #[test]
+    fn a_forged_request_is_refused_before_its_body_is_read() {
+        use mts1b_inbound_core::{AnyFund, FundPolicy, NoGates, Quantity, RateLimit};
+        let d = Discord::from_hex(T1_PUBLIC).unwrap();
+        let funds = AnyFund(FundPolicy {
+            envelope: mts1b_inbound_core::Envelope::allow_any(Quantity::parse("1").unwrap()),
+            rate_limit: RateLimit {
+                per_second: 1,
+                burst: 1,
+            },
+        });
+        let run = |req: &RawRequest| {
+            mts1b_inbound_core::translate(&d, req, &NoSecrets, &funds, &mut NoGates).map(|_| ())
+        };
+        let garbage = "{not json";
+        let unsigned = RawRequest::with_body(garbage, UnixMillis(NOW));
+        assert_eq!(run(&unsigned), Err(Rejection::Unauthorized));
+        let someone_elses = sign(format!("{TS}{BODY}").as_bytes());
+        assert_eq!(
+            run(&request(TS, &someone_elses, garbage, NOW)),
+            Err(Rejection::Unauthorized)
+        );
+        // Signed, the same bytes reach the parser, which says what is wrong.
+        let signed = sign(format!("{TS}{garbage}").as_bytes());
+        assert!(matches!(
+            run(&request(TS, &signed, garbage, NOW)),
+            Err(Rejection::InvalidJson { .. })
+        ));
     }
 
     #[test]

@@ -41,7 +41,13 @@ impl Slack {
 
     /// True when `signature` (`v0=<hex>`) is Slack's signature of `body` at `timestamp`, and
     /// `timestamp` is within [`TOLERANCE_SECS`] of `now_millis`.
-    pub fn verify(&self, timestamp: &str, signature: &str, body: &[u8], now_millis: i64) -> bool {
+    pub fn signature_valid(
+        &self,
+        timestamp: &str,
+        signature: &str,
+        body: &[u8],
+        now_millis: i64,
+    ) -> bool {
         let Some(ts) = signed::unix_seconds(timestamp) else {
             return false;
         };
@@ -81,15 +87,21 @@ impl InboundAdapter for Slack {
         parse_form(&req.body)
     }
 
+    fn verify(&self, req: &RawRequest, _secrets: &dyn SecretSource) -> Result<(), Rejection> {
+        signed::verify(req, TIMESTAMP_HEADER, SIGNATURE_HEADER, |ts, sig| {
+            self.signature_valid(ts, sig, &req.body, req.received_at.as_millis())
+        })
+    }
+
+    // The signature was checked over the raw bytes in `verify`, which every path to an
+    // `Authenticated` runs first.
     fn authenticate(
         &self,
-        req: &RawRequest,
+        _req: &RawRequest,
         _payload: &SlackCommand,
         _secrets: &dyn SecretSource,
     ) -> Result<Principal, Rejection> {
-        signed::authenticate(NAME, req, TIMESTAMP_HEADER, SIGNATURE_HEADER, |ts, sig| {
-            self.verify(ts, sig, &req.body, req.received_at.as_millis())
-        })
+        Ok(signed::principal(NAME))
     }
 
     fn normalize(&self, _command: Authenticated<SlackCommand>) -> Result<Intent, Rejection> {
@@ -138,7 +150,7 @@ mod tests {
 
     #[test]
     fn accepts_slacks_published_example() {
-        assert!(slack().verify(TIMESTAMP, SIGNATURE, BODY.as_bytes(), AT));
+        assert!(slack().signature_valid(TIMESTAMP, SIGNATURE, BODY.as_bytes(), AT));
         let p = auth(&request(TIMESTAMP, SIGNATURE, BODY, AT)).unwrap();
         assert_eq!(p.adapter, "slack");
         assert_eq!(p.fund_id, None);
@@ -147,33 +159,33 @@ mod tests {
     #[test]
     fn tolerates_five_minutes_either_way_and_no_more() {
         let s = slack();
-        assert!(s.verify(TIMESTAMP, SIGNATURE, BODY.as_bytes(), AT + 300_000));
-        assert!(s.verify(TIMESTAMP, SIGNATURE, BODY.as_bytes(), AT - 300_000));
-        assert!(!s.verify(TIMESTAMP, SIGNATURE, BODY.as_bytes(), AT + 301_000));
-        assert!(!s.verify(TIMESTAMP, SIGNATURE, BODY.as_bytes(), AT - 301_000));
+        assert!(s.signature_valid(TIMESTAMP, SIGNATURE, BODY.as_bytes(), AT + 300_000));
+        assert!(s.signature_valid(TIMESTAMP, SIGNATURE, BODY.as_bytes(), AT - 300_000));
+        assert!(!s.signature_valid(TIMESTAMP, SIGNATURE, BODY.as_bytes(), AT + 301_000));
+        assert!(!s.signature_valid(TIMESTAMP, SIGNATURE, BODY.as_bytes(), AT - 301_000));
     }
 
     #[test]
     fn refuses_any_tampering() {
         let s = slack();
         let tampered_body = BODY.replace("roadrunner", "coyote");
-        assert!(!s.verify(TIMESTAMP, SIGNATURE, tampered_body.as_bytes(), AT));
-        assert!(!s.verify("1531420619", SIGNATURE, BODY.as_bytes(), AT));
+        assert!(!s.signature_valid(TIMESTAMP, SIGNATURE, tampered_body.as_bytes(), AT));
+        assert!(!s.signature_valid("1531420619", SIGNATURE, BODY.as_bytes(), AT));
         let flipped = SIGNATURE.replace("a2114d", "a2114e");
-        assert!(!s.verify(TIMESTAMP, &flipped, BODY.as_bytes(), AT));
-        assert!(!s.verify(
+        assert!(!s.signature_valid(TIMESTAMP, &flipped, BODY.as_bytes(), AT));
+        assert!(!s.signature_valid(
             TIMESTAMP,
             &SIGNATURE.replace("v0=", "v1="),
             BODY.as_bytes(),
             AT
         ));
-        assert!(!s.verify(
+        assert!(!s.signature_valid(
             TIMESTAMP,
             &SIGNATURE[..SIGNATURE.len() - 2],
             BODY.as_bytes(),
             AT
         ));
-        assert!(!Slack::new(Secret::new("other")).verify(
+        assert!(!Slack::new(Secret::new("other")).signature_valid(
             TIMESTAMP,
             SIGNATURE,
             BODY.as_bytes(),
@@ -187,6 +199,39 @@ mod tests {
         assert_eq!(auth(&unsigned), Err(Rejection::Unauthorized));
         let forged = request(TIMESTAMP, &SIGNATURE.replace('a', "b"), BODY, AT);
         assert_eq!(auth(&forged), Err(Rejection::Unauthorized));
+    }
+
+    /// A forged or unsigned command is refused before its form is read: a malformed body from
+    /// an unsigned caller is 401, not a 400 that describes the parser.
+    #[test]
+    fn a_forged_request_is_refused_before_its_body_is_read() {
+        use mts1b_inbound_core::{AnyFund, FundPolicy, NoGates, Quantity, RateLimit};
+        let s = slack();
+        let funds = AnyFund(FundPolicy {
+            envelope: mts1b_inbound_core::Envelope::allow_any(Quantity::parse("1").unwrap()),
+            rate_limit: RateLimit {
+                per_second: 1,
+                burst: 1,
+            },
+        });
+        let run = |req: &RawRequest| {
+            mts1b_inbound_core::translate(&s, req, &NoSecrets, &funds, &mut NoGates).map(|_| ())
+        };
+        let malformed = "a=1&".repeat(65);
+        let unsigned = RawRequest::with_body(malformed.clone(), UnixMillis(AT));
+        assert_eq!(run(&unsigned), Err(Rejection::Unauthorized));
+        assert_eq!(
+            run(&request(TIMESTAMP, SIGNATURE, &malformed, AT)),
+            Err(Rejection::Unauthorized)
+        );
+        // Signed, the same bytes reach the parser, which says what is wrong.
+        let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+        mac.update(format!("v0:{TIMESTAMP}:{malformed}").as_bytes());
+        let signed = format!("v0={}", hex::encode(mac.finalize().into_bytes()));
+        assert_eq!(
+            run(&request(TIMESTAMP, &signed, &malformed, AT)),
+            Err(Rejection::invalid("body", "more than 64 form fields"))
+        );
     }
 
     #[test]
