@@ -52,6 +52,25 @@ pub(crate) fn fresh(timestamp_secs: i64, now_millis: i64, tolerance_secs: i64) -
     (now_millis.div_euclid(1000) - timestamp_secs).abs() <= tolerance_secs
 }
 
+/// Runs the translator's stateless steps (`core::translate`) for a header-signed adapter, any
+/// fund allowed, no stateful gates: what the adapters' tests need to see the order of the steps.
+#[cfg(test)]
+pub(crate) fn translate_any_fund<A: mts1b_inbound_core::InboundAdapter>(
+    adapter: &A,
+    req: &RawRequest,
+    secrets: &dyn mts1b_inbound_core::SecretSource,
+) -> Result<(), Rejection> {
+    use mts1b_inbound_core::{AnyFund, Envelope, FundPolicy, NoGates, Quantity, RateLimit};
+    let funds = AnyFund(FundPolicy {
+        envelope: Envelope::allow_any(Quantity::parse("1").expect("a quantity")),
+        rate_limit: RateLimit {
+            per_second: 1,
+            burst: 1,
+        },
+    });
+    mts1b_inbound_core::translate(adapter, req, secrets, &funds, &mut NoGates).map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

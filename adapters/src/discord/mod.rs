@@ -250,18 +250,8 @@ mod tests {
     /// from an unsigned caller is 401, not a 400 with the parser's detail.
     #[test]
     fn a_forged_request_is_refused_before_its_body_is_read() {
-        use mts1b_inbound_core::{AnyFund, FundPolicy, NoGates, Quantity, RateLimit};
         let d = Discord::from_hex(T1_PUBLIC).unwrap();
-        let funds = AnyFund(FundPolicy {
-            envelope: mts1b_inbound_core::Envelope::allow_any(Quantity::parse("1").unwrap()),
-            rate_limit: RateLimit {
-                per_second: 1,
-                burst: 1,
-            },
-        });
-        let run = |req: &RawRequest| {
-            mts1b_inbound_core::translate(&d, req, &NoSecrets, &funds, &mut NoGates).map(|_| ())
-        };
+        let run = |req: &RawRequest| signed::translate_any_fund(&d, req, &NoSecrets);
         let garbage = "{not json";
         let unsigned = RawRequest::with_body(garbage, UnixMillis(NOW));
         assert_eq!(run(&unsigned), Err(Rejection::Unauthorized));

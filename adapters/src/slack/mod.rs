@@ -205,18 +205,8 @@ mod tests {
     /// an unsigned caller is 401, not a 400 that describes the parser.
     #[test]
     fn a_forged_request_is_refused_before_its_body_is_read() {
-        use mts1b_inbound_core::{AnyFund, FundPolicy, NoGates, Quantity, RateLimit};
         let s = slack();
-        let funds = AnyFund(FundPolicy {
-            envelope: mts1b_inbound_core::Envelope::allow_any(Quantity::parse("1").unwrap()),
-            rate_limit: RateLimit {
-                per_second: 1,
-                burst: 1,
-            },
-        });
-        let run = |req: &RawRequest| {
-            mts1b_inbound_core::translate(&s, req, &NoSecrets, &funds, &mut NoGates).map(|_| ())
-        };
+        let run = |req: &RawRequest| signed::translate_any_fund(&s, req, &NoSecrets);
         let malformed = "a=1&".repeat(65);
         let unsigned = RawRequest::with_body(malformed.clone(), UnixMillis(AT));
         assert_eq!(run(&unsigned), Err(Rejection::Unauthorized));

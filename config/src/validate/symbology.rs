@@ -185,18 +185,12 @@ fn exchange_calendars(c: &mut Check, raw: &RawSymbology, table: &mut SymbolTable
         calendar.holidays.extend(holidays);
         if let Some(t) = &x.trade_date_starts {
             calendar.trade_date_starts = c
-                .get(&join(&path, "trade_date_starts"), Some(t), "", |s| {
-                    let bad = || format!("{s:?} is not a UTC time of day HH:MM (or \"00:00\")");
-                    let (h, m) = s.split_once(':').ok_or_else(bad)?;
-                    let (h, m) = (
-                        h.parse::<u16>().map_err(|_| bad())?,
-                        m.parse::<u16>().map_err(|_| bad())?,
-                    );
-                    if h > 23 || m > 59 || s.len() != 5 {
-                        return Err(bad());
-                    }
-                    Ok((h, m) != (0, 0)).map(|later| later.then_some(h * 60 + m))
-                })
+                .get(
+                    &join(&path, "trade_date_starts"),
+                    Some(t),
+                    "",
+                    ExchangeCalendar::parse_trade_date_starts,
+                )
                 .flatten();
         }
         if calendar.holidays.is_empty() {

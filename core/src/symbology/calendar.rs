@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::Serialize;
-use time::{Date, Month, Weekday};
+use time::{Date, Month, OffsetDateTime, Weekday};
 
 use crate::time::UnixMillis;
 
@@ -140,13 +140,24 @@ impl ExchangeCalendar {
         Ok(day)
     }
 
+    /// Reads [`ExchangeCalendar::trade_date_starts`] as config writes it: a UTC time of day
+    /// `HH:MM`, `00:00` meaning the UTC date.
+    pub fn parse_trade_date_starts(text: &str) -> Result<Option<u16>, String> {
+        let format = time::format_description::parse_borrowed::<2>("[hour]:[minute]")
+            .expect("the format description is valid");
+        let at = time::Time::parse(text, &format)
+            .map_err(|_| format!("{text:?} is not a UTC time of day HH:MM (or \"00:00\")"))?;
+        let minute = u16::from(at.hour()) * 60 + u16::from(at.minute());
+        Ok((minute > 0).then_some(minute))
+    }
+
     /// The trade date an instant belongs to.
     pub fn trade_date(&self, at: UnixMillis) -> Date {
-        let minute = at.as_millis().rem_euclid(86_400_000) / 60_000;
-        let day = utc_date(at);
+        let utc = utc(at);
+        let minute = u16::from(utc.hour()) * 60 + u16::from(utc.minute());
         match self.trade_date_starts {
-            Some(starts) if minute >= i64::from(starts) => day.next_day().unwrap_or(day),
-            _ => day,
+            Some(starts) if minute >= starts => utc.date().next_day().unwrap_or(utc.date()),
+            _ => utc.date(),
         }
     }
 }
@@ -168,13 +179,14 @@ impl Serialize for ExchangeCalendar {
 
 /// The UTC date of an instant.
 pub fn utc_date(at: UnixMillis) -> Date {
-    let days = at.as_millis().div_euclid(86_400_000);
-    // UnixMillis only holds years 0000 to 9999 (parse_rfc3339), which Date can hold.
-    Date::from_julian_day(UNIX_EPOCH_JULIAN_DAY + days as i32).unwrap_or(Date::MIN)
+    utc(at).date()
 }
 
-/// The Julian day number of 1970-01-01.
-const UNIX_EPOCH_JULIAN_DAY: i32 = 2_440_588;
+fn utc(at: UnixMillis) -> OffsetDateTime {
+    // UnixMillis only holds years 0000 to 9999 (parse_rfc3339), which `time` can hold.
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(at.as_millis()) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
 
 /// The day a last-trading-day rule counts from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -214,5 +214,8 @@ fn tradingview_contract(root: &str, year: i32, month: u8) -> String {
 
 fn calendar_month_end(year: i32, month: u8) -> String {
     let month = time::Month::try_from(month).unwrap_or(time::Month::December);
-    format!("{year}-{:02}-{:02}", u8::from(month), month.length(year))
+    time::Date::from_calendar_date(year, month, month.length(year)).map_or_else(
+        |_| format!("{year}-{:02}", u8::from(month)),
+        |d| d.to_string(),
+    )
 }

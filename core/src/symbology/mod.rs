@@ -246,25 +246,11 @@ pub fn is_builtin_fx_currency(code: &str) -> bool {
     tables::FX_CURRENCIES.split_whitespace().any(|c| c == code)
 }
 
-/// Reads a `YYYY-MM-DD` date.
+/// Reads a `YYYY-MM-DD` date, with the `time` crate's parser.
 pub fn parse_date(text: &str) -> Result<Date, String> {
-    let bad = || format!("{text:?} is not a date (YYYY-MM-DD)");
-    let parts: Vec<&str> = text.split('-').collect();
-    let [year, month, day] = parts.as_slice() else {
-        return Err(bad());
-    };
-    let digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
-    if !(digits(year, 4) && digits(month, 2) && digits(day, 2)) {
-        return Err(bad());
-    }
-    let month = month
-        .parse::<u8>()
-        .ok()
-        .and_then(|m| time::Month::try_from(m).ok());
-    match (year.parse::<i32>(), month, day.parse::<u8>()) {
-        (Ok(y), Some(m), Ok(d)) => Date::from_calendar_date(y, m, d).map_err(|_| bad()),
-        _ => Err(bad()),
-    }
+    let format = time::format_description::parse_borrowed::<2>("[year]-[month]-[day]")
+        .expect("the format description is valid");
+    Date::parse(text, &format).map_err(|_| format!("{text:?} is not a date (YYYY-MM-DD)"))
 }
 
 fn alnum(text: &str) -> bool {

@@ -349,6 +349,31 @@ fn continuous_futures_resolve_at_alert_time_and_must_still_trade() {
 }
 
 #[test]
+fn holiday_dates_are_written_yyyy_mm_dd() {
+    assert_eq!(parse_date("2026-06-19").unwrap().to_string(), "2026-06-19");
+    for bad in [
+        "2026-6-19",
+        "2026-06-31",
+        "2026-06-19T00:00",
+        "20260619",
+        "",
+        "26-06-19",
+    ] {
+        assert!(parse_date(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn trade_dates_start_at_a_utc_time_of_day() {
+    let read = ExchangeCalendar::parse_trade_date_starts;
+    assert_eq!(read("22:00"), Ok(Some(22 * 60)));
+    assert_eq!(read("00:00"), Ok(None));
+    for bad in ["25:00", "7:00", "22:60", "22:00:00", ""] {
+        assert!(read(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
 fn warns_when_a_holiday_calendar_is_about_to_end() {
     let table = SymbolTable::default();
     let t = |s: &str| parse_rfc3339(s).unwrap();
