@@ -9,7 +9,7 @@ use mts1b_tradingview::adapters::tradingview::TradingView;
 use mts1b_tradingview::config::StaticSecrets;
 use mts1b_tradingview::core::{
     Clock, Envelope, FundId, FundPolicy, Intent, NoGates, Quantity, RateLimit, RawRequest, Secret,
-    SymbolTable, SystemClock, Translated, translate,
+    SymbolTable, SystemClock, Translated, Translation, translate,
 };
 use mts1b_tradingview::runtime::http::status::status_of;
 
@@ -37,10 +37,10 @@ fn main() {
         let request = RawRequest::with_body(body, SystemClock.now());
         // The service's own steps, without its stateful gates (rate limit, replay window).
         match translate(&adapter, &request, &secrets, &funds, &mut NoGates) {
-            Ok(Translated {
+            Ok(Translation::Order(Translated {
                 intent: Intent::Submit(order),
                 ..
-            }) => println!(
+            })) => println!(
                 "accepted: {} {} {} (venue {:?}), client_order_id {}",
                 order.side.as_str(),
                 order.quantity,
@@ -48,6 +48,8 @@ fn main() {
                 order.venue_hint.as_ref().map(|v| v.as_str()),
                 order.client_order_id
             ),
+            // TradingView answers nothing without an order (a Discord PING would).
+            Ok(Translation::Answered(body)) => println!("answered: {body}"),
             Err(rejection) => println!(
                 "rejected: HTTP {} {}",
                 status_of(&rejection),

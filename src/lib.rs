@@ -30,7 +30,7 @@
 //! let request = RawRequest::with_body(body, UnixMillis(1_709_296_496_000));
 //! // The service's stateless steps; `NoGates`: no rate limit or replay window offline.
 //! let translated = translate(&TradingView::default(), &request, &secrets, &funds, &mut NoGates);
-//! let Intent::Submit(order) = translated.unwrap().intent;
+//! let Some(Intent::Submit(order)) = translated.unwrap().into_intent() else { panic!() };
 //! assert_eq!(order.symbol.as_str(), "BTC-USD");
 //! ```
 

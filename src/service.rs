@@ -8,9 +8,9 @@ use std::time::Duration;
 use mts1b_inbound_adapters::discord::Discord;
 use mts1b_inbound_adapters::slack::Slack;
 use mts1b_inbound_adapters::tradingview::TradingView;
-use mts1b_inbound_config::settings::{Secrets, Sink};
+use mts1b_inbound_config::settings::{AdapterGates, Secrets, Sink};
 use mts1b_inbound_config::{Settings, StaticSecrets, VaultSecrets};
-use mts1b_inbound_core::{Clock, SecretSource, SystemClock, UnixMillis};
+use mts1b_inbound_core::{Clock, RateLimit, SecretSource, SystemClock, UnixMillis};
 use mts1b_inbound_runtime::delivery::grpc::GrpcOms;
 use mts1b_inbound_runtime::delivery::oms::OmsClient;
 use mts1b_inbound_runtime::delivery::outbox::recently_accepted;
@@ -20,6 +20,7 @@ use mts1b_inbound_runtime::http::server::{
     ConnectionLimits, Deadlines, MAX_ADMIN_CONNECTIONS, serve,
 };
 use mts1b_inbound_runtime::metrics::Metrics;
+use mts1b_inbound_runtime::runtime::AdapterOptions;
 use mts1b_inbound_runtime::store::OrderStore;
 use mts1b_inbound_runtime::{Runtime, RuntimeBuilder};
 use tokio::net::TcpListener;
@@ -188,19 +189,39 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
     for (id, fund) in &settings.funds {
         builder = builder.fund(id.clone(), fund.policy.clone());
     }
-    if settings.adapters.tradingview {
-        builder = builder.adapter(TradingView::new(Arc::new(settings.symbology.clone())));
+    let symbols = Arc::new(settings.symbology.clone());
+    let adapters = &settings.adapters;
+    if adapters.tradingview.enabled {
+        builder = builder.adapter_with(
+            TradingView::new(symbols.clone()),
+            options(&adapters.tradingview.gates, None),
+        );
     }
-    if settings.adapters.slack.enabled
-        && let Some(secret) = &settings.adapters.slack.signing_secret
+    let slack = &adapters.slack;
+    if slack.enabled
+        && let Some(secret) = &slack.signing_secret
     {
-        builder = builder.adapter(Slack::new((**secret).clone()));
+        let adapter = Slack::new(
+            (**secret).clone(),
+            symbols.clone(),
+            slack.principals.clone(),
+        );
+        builder = builder.adapter_with(
+            adapter,
+            options(&slack.gates, Some(slack.principal_rate_limit)),
+        );
     }
-    if settings.adapters.discord.enabled
-        && let Some(key) = &settings.adapters.discord.public_key
+    let discord = &adapters.discord;
+    if discord.enabled
+        && let Some(key) = &discord.public_key
     {
-        builder =
-            builder.adapter(Discord::from_hex(key).map_err(|e| StartError::Build(e.to_string()))?);
+        let adapter = Discord::from_hex(key)
+            .map_err(|e| StartError::Build(e.to_string()))?
+            .with(symbols.clone(), discord.principals.clone());
+        builder = builder.adapter_with(
+            adapter,
+            options(&discord.gates, Some(discord.principal_rate_limit)),
+        );
     }
     let runtime = Arc::new(
         builder
@@ -227,6 +248,15 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
         },
         background: [refresh, Some(pruning)].into_iter().flatten().collect(),
     })
+}
+
+/// An adapter's configured gates, as the runtime takes them.
+fn options(gates: &AdapterGates, member_rate_limit: Option<RateLimit>) -> AdapterOptions {
+    AdapterOptions {
+        allowlist: gates.ip_allowlist.clone(),
+        max_body_bytes: gates.max_body_bytes,
+        member_rate_limit,
+    }
 }
 
 /// Files the process keeps open besides public connections: admin connections, the store, the

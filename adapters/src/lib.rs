@@ -5,9 +5,11 @@
 //! - [`slack`]: Slack slash commands, authenticated by Slack's v0 HMAC signature.
 //! - [`discord`]: Discord interactions, authenticated by Ed25519 signatures.
 //!
-//! Slack and Discord authenticate for real today; turning their commands into orders is not
-//! supported yet and is refused with a clear `invalid_payload`.
+//! Slack and Discord share [`chat`]: the order a trader types, turned into an intent by the
+//! alert's own symbology and decimal rules, and the runtime's decision told back in a sentence.
 
+#[cfg(any(feature = "slack", feature = "discord"))]
+pub mod chat;
 #[cfg(feature = "discord")]
 pub mod discord;
 #[cfg(any(feature = "slack", feature = "discord"))]

@@ -1,7 +1,7 @@
 //! What header-signed sources (Slack, Discord) share: hex signatures, Unix-seconds timestamps,
 //! freshness in both directions, and the authentication flow itself.
 
-use mts1b_inbound_core::{Principal, RawRequest, Rejection};
+use mts1b_inbound_core::{RawRequest, Rejection};
 
 /// Checks a request signed in headers, before its body is parsed: `verify(timestamp,
 /// signature)` must accept the values of `timestamp_header` and `signature_header` (missing
@@ -18,16 +18,6 @@ pub(crate) fn verify(
         Ok(())
     } else {
         Err(Rejection::Unauthorized)
-    }
-}
-
-/// The principal of a request whose signature [`verify`] accepted: the source alone, no fund
-/// yet (which principals may trade which funds is the adapter contract's next step).
-pub(crate) fn principal(adapter: &'static str) -> Principal {
-    Principal {
-        adapter,
-        fund_id: None,
-        previous_secret: false,
     }
 }
 
@@ -53,22 +43,29 @@ pub(crate) fn fresh(timestamp_secs: i64, now_millis: i64, tolerance_secs: i64) -
 }
 
 /// Runs the translator's stateless steps (`core::translate`) for a header-signed adapter, any
-/// fund allowed, no stateful gates: what the adapters' tests need to see the order of the steps.
+/// fund configured, no stateful gates: what the adapters' tests need to see the order of the
+/// steps. Returns the intent, or the direct answer's body.
 #[cfg(test)]
 pub(crate) fn translate_any_fund<A: mts1b_inbound_core::InboundAdapter>(
     adapter: &A,
     req: &RawRequest,
     secrets: &dyn mts1b_inbound_core::SecretSource,
-) -> Result<(), Rejection> {
+) -> Result<Result<mts1b_inbound_core::Intent, String>, Rejection> {
+    use mts1b_inbound_core::Translation;
     use mts1b_inbound_core::{AnyFund, Envelope, FundPolicy, NoGates, Quantity, RateLimit};
     let funds = AnyFund(FundPolicy {
-        envelope: Envelope::allow_any(Quantity::parse("1").expect("a quantity")),
+        envelope: Envelope::allow_any(Quantity::parse("1000").expect("a quantity")),
         rate_limit: RateLimit {
             per_second: 1,
             burst: 1,
         },
     });
-    mts1b_inbound_core::translate(adapter, req, secrets, &funds, &mut NoGates).map(|_| ())
+    Ok(
+        match mts1b_inbound_core::translate(adapter, req, secrets, &funds, &mut NoGates)? {
+            Translation::Order(t) => Ok(t.intent),
+            Translation::Answered(body) => Err(body),
+        },
+    )
 }
 
 #[cfg(test)]

@@ -8,6 +8,18 @@ pub const ADMIN_LISTEN: &str = "127.0.0.1:9090";
 pub const MAX_BODY_BYTES: u64 = 4096;
 /// The most `server.max_body_bytes` may be raised to: an alert is a few hundred bytes.
 pub const MAX_BODY_BYTES_LIMIT: u64 = 1 << 20;
+/// `adapters.slack.max_body_bytes`: a slash command's form, with room for a long thesis.
+pub const SLACK_MAX_BODY_BYTES: u64 = 8192;
+/// `adapters.discord.max_body_bytes`: an interaction carries the member, its roles, the
+/// channel and the resolved options; a few KiB is common, and many roles make it larger.
+pub const DISCORD_MAX_BODY_BYTES: u64 = 32_768;
+/// `adapters.{slack,discord}.ip_allowlist`: any address. Neither platform publishes the
+/// addresses it calls from, so the signature over the raw bytes is the gate.
+pub const CHAT_IP_ALLOWLIST: [&str; 2] = ["0.0.0.0/0", "::/0"];
+/// `adapters.{slack,discord}.principal_rate_limit`: one command a second per member, five at once.
+pub const PRINCIPAL_RATE_PER_SECOND: u32 = 1;
+/// See [`PRINCIPAL_RATE_PER_SECOND`].
+pub const PRINCIPAL_RATE_BURST: u32 = 5;
 /// TradingView gives up after 3 s, so a client slower than this is not TradingView.
 pub const HEADER_TIMEOUT: &str = "2s";
 /// As for headers.

@@ -160,13 +160,39 @@ section!(RawOms { endpoint: Option<Text>, timeout: Option<Text> });
 section!(RawRetry { initial_backoff: Option<Text>, max_backoff: Option<Text> });
 section!(RawStore { path: Option<Text> });
 section!(RawAdapters {
-    tradingview: RawToggle,
+    tradingview: RawTradingView,
     slack: RawSlack,
     discord: RawDiscord
 });
-section!(RawToggle { enabled: Option<Text> });
-section!(RawSlack { enabled: Option<Text>, signing_secret: Option<Text> });
-section!(RawDiscord { enabled: Option<Text>, public_key: Option<Text> });
+section!(RawTradingView {
+    enabled: Option<Text>,
+    ip_allowlist: Option<TextList>,
+    max_body_bytes: Option<Text>,
+});
+section!(RawSlack {
+    enabled: Option<Text>,
+    signing_secret: Option<Text>,
+    ip_allowlist: Option<TextList>,
+    max_body_bytes: Option<Text>,
+    principal_rate_limit: Option<RawRateLimit>,
+    principals: BTreeMap<String, RawPrincipal>,
+});
+section!(RawDiscord {
+    enabled: Option<Text>,
+    public_key: Option<Text>,
+    ip_allowlist: Option<TextList>,
+    max_body_bytes: Option<Text>,
+    principal_rate_limit: Option<RawRateLimit>,
+    principals: BTreeMap<String, RawPrincipal>,
+});
+section!(RawPrincipal {
+    team_id: Option<Text>,
+    guild_id: Option<Text>,
+    user_id: Option<Text>,
+    role_id: Option<Text>,
+    funds: Option<TextList>,
+    strategies: Option<TextList>,
+});
 section!(RawSymbology {
     exchanges: BTreeMap<String, RawExchange>,
     quotes: BTreeMap<String, Text>,

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use mts1b_inbound_core::{FundId, FundPolicy, IpNet, Secret, SymbolTable, UnixMillis};
+use mts1b_inbound_core::{FundId, FundPolicy, Grants, IpNet, Secret, SymbolTable, UnixMillis};
 
 pub use mts1b_inbound_core::RateLimit;
 use serde::{Serialize, Serializer};
@@ -192,12 +192,31 @@ pub struct Store {
 /// `adapters.*`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Adapters {
-    /// `adapters.tradingview.enabled` (default true).
-    pub tradingview: bool,
+    /// `adapters.tradingview.*` (enabled by default).
+    pub tradingview: TradingViewAdapter,
     /// `adapters.slack.*` (disabled by default).
     pub slack: SlackAdapter,
     /// `adapters.discord.*` (disabled by default).
     pub discord: DiscordAdapter,
+}
+
+/// The gates each adapter may set for itself (SPEC §12).
+#[derive(Clone, Debug, Serialize)]
+pub struct AdapterGates {
+    /// `ip_allowlist`: who may call the adapter's route; `None` takes `network.ip_allowlist`.
+    pub ip_allowlist: Option<Vec<IpNet>>,
+    /// `max_body_bytes`: the adapter's body cap; `None` takes `server.max_body_bytes`.
+    pub max_body_bytes: Option<u64>,
+}
+
+/// `adapters.tradingview.*`.
+#[derive(Clone, Debug, Serialize)]
+pub struct TradingViewAdapter {
+    /// Whether `/tradingview/webhook` (and `/webhook`) is served.
+    pub enabled: bool,
+    /// Its gates (by default the `network` and `server` ones: TradingView's four addresses).
+    #[serde(flatten)]
+    pub gates: AdapterGates,
 }
 
 /// `adapters.slack.*`.
@@ -208,6 +227,14 @@ pub struct SlackAdapter {
     /// The app's signing secret (required when enabled).
     #[serde(serialize_with = "redacted")]
     pub signing_secret: Option<Arc<Secret>>,
+    /// Its gates: any address by default (Slack publishes none; the signature decides), and
+    /// 8 KiB bodies.
+    #[serde(flatten)]
+    pub gates: AdapterGates,
+    /// Commands per second one member may send.
+    pub principal_rate_limit: RateLimit,
+    /// `principals.<name>`: which team members may trade which funds and strategies.
+    pub principals: Grants,
 }
 
 /// `adapters.discord.*`.
@@ -217,4 +244,12 @@ pub struct DiscordAdapter {
     pub enabled: bool,
     /// The application's Ed25519 public key, hex (required when enabled).
     pub public_key: Option<String>,
+    /// Its gates: any address by default (Discord publishes none; the signature decides),
+    /// and 32 KiB bodies (interactions carry the member, its roles and the resolved options).
+    #[serde(flatten)]
+    pub gates: AdapterGates,
+    /// Commands per second one member may send.
+    pub principal_rate_limit: RateLimit,
+    /// `principals.<name>`: which guild members or roles may trade which funds and strategies.
+    pub principals: Grants,
 }

@@ -49,7 +49,9 @@ fn embedded_defaults_match_the_spec() {
             "52.32.178.7"
         ]
     );
-    assert!(s.adapters.tradingview && !s.adapters.slack.enabled && !s.adapters.discord.enabled);
+    assert!(
+        s.adapters.tradingview.enabled && !s.adapters.slack.enabled && !s.adapters.discord.enabled
+    );
     assert!(s.funds.is_empty());
 }
 

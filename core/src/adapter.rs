@@ -1,8 +1,10 @@
 //! The adapter contract: what only a source knows (where its credential is, what its payload
 //! means), leaving every shared gate to the runtime.
 
+use crate::decision::Decision;
+use crate::grant::{Grants, Member};
 use crate::ids::{FundId, IdempotencyKey};
-use crate::order::Intent;
+use crate::order::{Intent, IntentKind};
 use crate::rejection::Rejection;
 use crate::request::RawRequest;
 use crate::secret::SecretSource;
@@ -19,6 +21,10 @@ pub struct Principal {
     /// True when the fund's previous secret proved it, during a rotation's grace (counted, so
     /// operators know when the grace can end).
     pub previous_secret: bool,
+    /// The chat user who sent it (Slack team and user, Discord guild, user and roles), when the
+    /// credential proves an app rather than a fund: the configuration's grants then say which
+    /// funds and strategies this member may trade.
+    pub member: Option<Member>,
 }
 
 /// A payload whose sender has been proven. Only [`authenticate`] makes one, so only an
@@ -54,8 +60,9 @@ impl<P> Authenticated<P> {
 
 /// One inbound source: TradingView webhooks, Slack or Discord commands.
 ///
-/// The runtime calls `parse`, then `authenticate` (through [`authenticate`]), then `normalize`,
-/// with its own gates between them (SPEC §6). All three are synchronous and must be panic-free
+/// The runtime calls `verify`, `parse`, then `authenticate` (through [`authenticate`]), then
+/// `direct_answer` or `normalize`, with its own gates between them (SPEC §6), and finally
+/// `render` on its decision. All three are synchronous and must be panic-free
 /// on any input: they do no I/O (secret sources answer from memory).
 pub trait InboundAdapter: Send + Sync + 'static {
     /// The strictly parsed, not yet authenticated payload.
@@ -71,9 +78,39 @@ pub trait InboundAdapter: Send + Sync + 'static {
         self.name()
     }
 
-    /// Returns the sender's key for this message, which the replay window guards (SPEC §6), or
-    /// `None` for a source that has none yet. Called after authentication, before normalize.
-    fn idempotency_key<'a>(&self, payload: &'a Self::Payload) -> Option<&'a IdempotencyKey>;
+    /// Returns the sender's key for this message, which the replay window guards (SPEC §6):
+    /// every payload has one (TradingView's `idempotency_key`, Slack's `trigger_id`, Discord's
+    /// interaction `id`), so no message passes without a claim on it. The intent must carry
+    /// the same key.
+    fn idempotency_key<'a>(&self, payload: &'a Self::Payload) -> &'a IdempotencyKey;
+
+    /// Returns what the message asks for, known from the payload before normalize (it is part
+    /// of the replay window's key); the intent `normalize` returns must be of this kind.
+    /// Every message asks for a new order until modifications exist (SPEC §13).
+    fn intent_kind(&self, _payload: &Self::Payload) -> IntentKind {
+        IntentKind::Submit
+    }
+
+    /// Which funds and strategies each chat member may trade (`adapters.<name>.principals`).
+    /// Sources whose credential names the fund (TradingView) have none: the default, empty.
+    fn grants(&self) -> &Grants {
+        Grants::none()
+    }
+
+    /// Answers an authenticated request that asks for no order (a Discord PING, `/order help`)
+    /// with a body the runtime sends as HTTP 200, or `None` to go on to the gates and
+    /// `normalize`. Runs right after authentication: nothing is rate limited or recorded.
+    fn direct_answer(&self, _payload: &Self::Payload) -> Option<String> {
+        None
+    }
+
+    /// Renders the runtime's decision on an authenticated request for the platform, as a body
+    /// the runtime sends with HTTP 200 (Slack's ephemeral message, Discord's interaction
+    /// response); `None`, the default, answers as SPEC §2 says (TradingView). Statuses stay
+    /// the runtime's: an adapter can only turn an outcome into a 200.
+    fn render(&self, _decision: &Decision<'_>) -> Option<String> {
+        None
+    }
 
     /// Checks, on the raw request and before anything parses its body, what proves it came from
     /// the source: a header signature over the raw bytes (Slack, Discord). A request that fails
@@ -129,4 +166,15 @@ pub(crate) fn authenticate_verified<A: InboundAdapter + ?Sized>(
         payload,
         received_at: req.received_at,
     })
+}
+
+/// The principal of a header-signed request (Slack, Discord): the app's signature proved the
+/// platform; the member is who the platform says sent it.
+pub fn member_principal(adapter: &'static str, member: Member) -> Principal {
+    Principal {
+        adapter,
+        fund_id: None,
+        previous_secret: false,
+        member: Some(member),
+    }
 }

@@ -8,6 +8,7 @@ use sha1::{Digest, Sha1};
 use uuid::Uuid;
 
 use crate::ids::{FundId, IdempotencyKey};
+use crate::order::IntentKind;
 
 /// The UUIDv5 namespace of MTS1B inbound client order ids:
 /// `uuid_v5(NAMESPACE_URL, "urn:mts1b:inbound:client-order-id")`.
@@ -25,16 +26,41 @@ pub struct ClientOrderId(Uuid);
 impl ClientOrderId {
     /// Derives the id of one alert.
     pub fn derive(adapter: &str, fund_id: &FundId, key: &IdempotencyKey) -> Self {
+        Self::derive_tagged(adapter, fund_id, key, None)
+    }
+
+    /// Derives the id of an intent of `kind`: a submit's is [`ClientOrderId::derive`]'s,
+    /// unchanged; any other kind's name is `"{adapter}\n{fund_id}\n{idempotency_key}\n{kind}"`.
+    /// A key holds no newline, so a name with three newlines never equals one with two: no
+    /// modification can share an id (or a replay window entry) with an order.
+    pub fn derive_for(
+        kind: IntentKind,
+        adapter: &str,
+        fund_id: &FundId,
+        key: &IdempotencyKey,
+    ) -> Self {
+        Self::derive_tagged(adapter, fund_id, key, kind.id_tag())
+    }
+
+    fn derive_tagged(
+        adapter: &str,
+        fund_id: &FundId,
+        key: &IdempotencyKey,
+        tag: Option<&str>,
+    ) -> Self {
         // RFC 9562 §5.5, as `Uuid::new_v5` computes it, but hashed with the CPU's SHA
         // extensions and without building the name: every alert derives one.
-        let digest = Sha1::new()
+        let mut hash = Sha1::new()
             .chain_update(NAMESPACE.as_bytes())
             .chain_update(adapter)
             .chain_update("\n")
             .chain_update(fund_id.as_str())
             .chain_update("\n")
-            .chain_update(key.as_str())
-            .finalize();
+            .chain_update(key.as_str());
+        if let Some(tag) = tag {
+            hash = hash.chain_update("\n").chain_update(tag);
+        }
+        let digest = hash.finalize();
         let mut bytes = [0; 16];
         bytes.copy_from_slice(&digest[..16]);
         Self(uuid::Builder::from_sha1_bytes(bytes).into_uuid())
@@ -106,6 +132,23 @@ mod tests {
         assert_eq!(
             ClientOrderId::derive("tradingview", &fund, &key).to_string(),
             "d63050e2-238f-5d4f-9bf6-ebc03f473ba3"
+        );
+    }
+
+    #[test]
+    fn a_submit_keeps_its_id_and_a_tagged_kind_gets_its_own() {
+        let fund = FundId::parse("paper-tv-test").unwrap();
+        let key = IdempotencyKey::parse("k-1").unwrap();
+        assert_eq!(
+            ClientOrderId::derive_for(IntentKind::Submit, "slack", &fund, &key),
+            ClientOrderId::derive("slack", &fund, &key)
+        );
+        // The rule every later kind follows (`IntentKind::id_tag`).
+        let tagged = ClientOrderId::derive_tagged("slack", &fund, &key, Some("cancel"));
+        assert_ne!(tagged, ClientOrderId::derive("slack", &fund, &key));
+        assert_eq!(
+            tagged.as_uuid(),
+            Uuid::new_v5(&NAMESPACE, b"slack\npaper-tv-test\nk-1\ncancel")
         );
     }
 

@@ -140,6 +140,11 @@ text_type!(
     ok = |c| !c.is_control()
 );
 text_type!(
+    /// An id a chat platform assigns (a Slack team `T0123ABCD` or user `U0456EFGH`, a Discord
+    /// guild, user or role snowflake): 1–32 ASCII letters and digits.
+    PlatformId, max = 32, allowed = "A-Z a-z 0-9", ok = |c| c.is_ascii_alphanumeric()
+);
+text_type!(
     /// A routing hint for the OMS (`binance`, `coinbase`, `oanda`): 1–32 of `[a-z0-9_-]`.
     VenueHint, max = 32, allowed = "a-z 0-9 _ -",
     ok = |c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '-')

@@ -9,8 +9,10 @@
 pub mod adapter;
 pub mod client_order_id;
 pub mod decimal;
+pub mod decision;
 pub mod envelope;
 pub mod fund;
+pub mod grant;
 pub mod ids;
 pub mod instrument;
 pub mod json_text;
@@ -25,22 +27,26 @@ pub mod testing;
 pub mod time;
 pub mod translate;
 
-pub use adapter::{Authenticated, InboundAdapter, Principal, authenticate};
+pub use adapter::{Authenticated, InboundAdapter, Principal, authenticate, member_principal};
 pub use client_order_id::ClientOrderId;
 pub use decimal::{DecimalError, Price, Quantity};
+pub use decision::Decision;
 pub use envelope::Envelope;
 pub use fund::{FundMap, FundPolicy, RateLimit};
+pub use grant::{Grant, Grantee, Grants, Member};
 pub use ids::{
-    Actor, CanonicalSymbol, FundId, IdempotencyKey, StrategyId, TextError, Thesis,
+    Actor, CanonicalSymbol, FundId, IdempotencyKey, PlatformId, StrategyId, TextError, Thesis,
     TradingViewSymbol, VenueHint,
 };
 pub use instrument::InstrumentClass;
 pub use net::IpNet;
-pub use order::{Intent, OrderIntent, OrderType, Pricing, Side, TimeInForce};
+pub use order::{Intent, IntentKind, OrderIntent, OrderType, Pricing, Side, TimeInForce};
 pub use rejection::Rejection;
 pub use request::RawRequest;
 pub use secret::{FundSecrets, Secret, SecretCheck, SecretLookup, SecretSource};
 pub use symbol_pattern::SymbolPattern;
 pub use symbology::{Mapped, SymbolRefusal, SymbolTable, Timing};
 pub use time::{Clock, ManualClock, SystemClock, UnixMillis};
-pub use translate::{Admission, AnyFund, Funds, Gates, NoGates, Translated, translate};
+pub use translate::{
+    Admission, AnyFund, Funds, Gates, NoGates, Translated, Translation, translate,
+};

@@ -102,6 +102,52 @@ pub enum Pricing {
 }
 
 impl Pricing {
+    /// Pairs an order type with exactly the prices it needs: a required price missing or a
+    /// price the type does not take is refused, naming the field as the source calls it
+    /// (`limit_price` in an alert, `limit` in a chat command).
+    pub fn from_parts(
+        order_type: OrderType,
+        (limit, limit_field): (Option<Price>, &str),
+        (stop, stop_field): (Option<Price>, &str),
+    ) -> Result<Self, crate::rejection::Rejection> {
+        use crate::rejection::Rejection;
+        let name = order_type.as_str();
+        let need = |field: &str, price: Option<Price>| {
+            price.ok_or_else(|| {
+                Rejection::invalid(field, format!("required when order_type is {name}"))
+            })
+        };
+        let forbid = |field: &str, price: Option<Price>| match price {
+            Some(_) => Err(Rejection::invalid(
+                field,
+                format!("not allowed when order_type is {name}"),
+            )),
+            None => Ok(()),
+        };
+        Ok(match order_type {
+            OrderType::Market => {
+                forbid(limit_field, limit)?;
+                forbid(stop_field, stop)?;
+                Pricing::Market
+            }
+            OrderType::Limit => {
+                let limit = need(limit_field, limit)?;
+                forbid(stop_field, stop)?;
+                Pricing::Limit { limit }
+            }
+            OrderType::Stop => {
+                forbid(limit_field, limit)?;
+                Pricing::Stop {
+                    stop: need(stop_field, stop)?,
+                }
+            }
+            OrderType::StopLimit => Pricing::StopLimit {
+                limit: need(limit_field, limit)?,
+                stop: need(stop_field, stop)?,
+            },
+        })
+    }
+
     /// Returns the order type name.
     pub fn order_type(self) -> OrderType {
         match self {
@@ -320,6 +366,41 @@ impl<'de> Deserialize<'de> for OrderIntent {
 pub enum Intent {
     /// Submit a new order now.
     Submit(OrderIntent),
+}
+
+/// The kinds of [`Intent`], without their contents. The kind is part of an intent's
+/// deterministic id and of its replay window key ([`ClientOrderId::derive_for`]), so a
+/// modification keyed `x` never collides with the order keyed `x` (SPEC §13).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum IntentKind {
+    /// A new order.
+    Submit,
+}
+
+impl IntentKind {
+    /// Returns the kind's name (`submit`), as metrics and logs show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IntentKind::Submit => "submit",
+        }
+    }
+
+    /// Returns what the kind adds to the id derivation: nothing for a submit, whose ids predate
+    /// kinds and must not change; every later kind its name.
+    pub fn id_tag(self) -> Option<&'static str> {
+        match self {
+            IntentKind::Submit => None,
+        }
+    }
+}
+
+impl Intent {
+    /// Returns the intent's kind.
+    pub fn kind(&self) -> IntentKind {
+        match self {
+            Intent::Submit(_) => IntentKind::Submit,
+        }
+    }
 }
 
 #[cfg(test)]

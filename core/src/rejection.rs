@@ -82,11 +82,14 @@ pub enum Rejection {
         /// What is wrong with it.
         detail: &'static str,
     },
+    /// A chat member whose signature is good but whom no grant lets trade this fund and
+    /// strategy (or who is not granted anything). Names no fund, so funds cannot be enumerated.
+    NotPermitted,
 }
 
 impl Rejection {
     /// Every error code, in the order [`Rejection::code_index`] numbers them.
-    pub const CODES: [&'static str; 15] = [
+    pub const CODES: [&'static str; 16] = [
         "payload_too_large",
         "invalid_json",
         "invalid_payload",
@@ -102,6 +105,7 @@ impl Rejection {
         "not_found",
         "method_not_allowed",
         "bad_request",
+        "not_permitted",
     ];
 
     /// Returns the stable error code (`invalid_payload`).
@@ -128,6 +132,7 @@ impl Rejection {
             Rejection::NotFound => 12,
             Rejection::MethodNotAllowed => 13,
             Rejection::BadRequest { .. } => 14,
+            Rejection::NotPermitted => 15,
         }
     }
 

@@ -52,5 +52,6 @@ pub fn every_rejection() -> Vec<Rejection> {
         Rejection::NotFound,
         Rejection::MethodNotAllowed,
         Rejection::BadRequest { detail: "d" },
+        Rejection::NotPermitted,
     ]
 }

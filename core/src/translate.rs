@@ -10,8 +10,9 @@ use std::hash::BuildHasher;
 
 use crate::adapter::{InboundAdapter, authenticate_verified};
 use crate::fund::FundPolicy;
+use crate::grant::Member;
 use crate::ids::{FundId, IdempotencyKey};
-use crate::order::Intent;
+use crate::order::{Intent, IntentKind};
 use crate::rejection::Rejection;
 use crate::request::RawRequest;
 use crate::secret::SecretSource;
@@ -50,22 +51,31 @@ impl Funds for AnyFund {
 pub struct Admission<'a> {
     /// The adapter that authenticated it.
     pub adapter: &'static str,
+    /// What the message asks for: part of the replay window's key.
+    pub kind: IntentKind,
     /// The fund it trades for.
     pub fund: &'a FundId,
     /// That fund's policy.
     pub policy: &'a FundPolicy,
-    /// The sender's idempotency key, when the source has one.
-    pub key: Option<&'a IdempotencyKey>,
+    /// The sender's idempotency key: every message has one.
+    pub key: &'a IdempotencyKey,
     /// True when the fund's previous secret proved it (a rotation's grace).
     pub previous_secret: bool,
 }
 
-/// The stateful gates between authentication and normalization (rate limit, replay window).
+/// The stateful gates between authentication and normalization (rate limits, replay window).
 pub trait Gates {
     /// What passing them yields (the replay claim, held until the order is recorded).
     type Pass;
 
-    /// Admits one authenticated request, or refuses it.
+    /// Admits a chat member as soon as the platform's signature names it, before its command
+    /// is read (the per-principal rate limit: one chatty user cannot spend a fund's budget,
+    /// nor the bridge's time on commands it would refuse). No gate by default.
+    fn admit_member(&mut self, _adapter: &'static str, _member: &Member) -> Result<(), Rejection> {
+        Ok(())
+    }
+
+    /// Admits one authenticated request once its fund is known, or refuses it.
     fn admit(&mut self, admission: Admission<'_>) -> Result<Self::Pass, Rejection>;
 }
 
@@ -90,21 +100,56 @@ pub struct Translated<P> {
     pub pass: P,
 }
 
+/// What became of a request that was not refused.
+#[derive(Debug)]
+// The order is the hot path and lives on the stack for a moment: boxing it would cost every
+// alert an allocation to save a PING a few bytes.
+#[allow(clippy::large_enum_variant)]
+pub enum Translation<P> {
+    /// An intent for the sink.
+    Order(Translated<P>),
+    /// The adapter answered it without an order ([`InboundAdapter::direct_answer`]: a Discord
+    /// PING, `/order help`): a body for an HTTP 200.
+    Answered(String),
+}
+
+impl<P> Translation<P> {
+    /// Returns the intent, if the request asked for one.
+    pub fn into_intent(self) -> Option<Intent> {
+        match self {
+            Translation::Order(t) => Some(t.intent),
+            Translation::Answered(_) => None,
+        }
+    }
+
+    /// Returns the intent, for callers that want an order or a reason (`validate`, the
+    /// fixtures): a direct answer is refused as not an order.
+    pub fn into_order(self) -> Result<Intent, Rejection> {
+        self.into_intent()
+            .ok_or_else(|| Rejection::invalid("body", "answered without an order"))
+    }
+}
+
 /// Runs one request through its adapter, the stateful `gates` and the fund's envelope.
 ///
-/// A fund must be configured to trade: an authenticated principal whose fund is not in `funds`
-/// is answered `unauthorized`, like an unknown fund (SPEC §5), and so is an intent for another
-/// fund than the one the principal proved. The gates run as soon as the fund is known: right
-/// after authentication when the credential names the fund (TradingView), else right after
-/// normalize, on the intent's fund and key (header-signed sources prove an app, not a fund), so
-/// no path reaches the envelope without passing them.
+/// Every path ends with a fund the configuration grants the principal, or a refusal:
+/// - a credential that names its fund (TradingView's secret): the fund must be configured
+///   (else `unauthorized`, like an unknown fund, SPEC §5) and the intent must be for it; the
+///   gates run right after authentication, before normalize;
+/// - a chat member (Slack, Discord): the member gate runs right after authentication; after
+///   normalize, one of the adapter's grants must let the member trade the intent's fund and
+///   strategy (else `not_permitted`, which names no fund), then the gates run on it;
+/// - anything else is `unauthorized`.
+///
+/// Either way the gates see the message's idempotency key, so no path passes without a
+/// rate limit and a replay claim.
 pub fn translate<A, F, G>(
     adapter: &A,
     req: &RawRequest,
     secrets: &dyn SecretSource,
     funds: &F,
     gates: &mut G,
-) -> Result<Translated<G::Pass>, Rejection>
+) -> Result<Translation<G::Pass>, Rejection>
 where
     A: InboundAdapter + ?Sized,
     F: Funds + ?Sized,
@@ -114,42 +159,81 @@ where
     adapter.verify(req, secrets)?;
     let payload = adapter.parse(req)?;
     let alert = authenticate_verified(adapter, req, payload, secrets)?;
-    let proven = alert.principal().fund_id.clone();
-    let previous_secret = alert.principal().previous_secret;
-    let early = match &proven {
-        Some(fund) => {
+    if let Some(body) = adapter.direct_answer(alert.payload()) {
+        return Ok(Translation::Answered(body));
+    }
+    let principal = alert.principal().clone();
+    let kind = adapter.intent_kind(alert.payload());
+    let early = match (&principal.fund_id, &principal.member) {
+        (Some(fund), _) => {
             let policy = funds.policy(fund).ok_or(Rejection::Unauthorized)?;
-            let key = adapter.idempotency_key(alert.payload());
             Some(gates.admit(Admission {
                 adapter: adapter.name(),
+                kind,
                 fund,
                 policy,
-                key,
-                previous_secret,
+                key: adapter.idempotency_key(alert.payload()),
+                previous_secret: principal.previous_secret,
             })?)
         }
-        None => None,
+        (None, Some(member)) => {
+            gates.admit_member(adapter.name(), member)?;
+            None
+        }
+        (None, None) => return Err(Rejection::Unauthorized),
     };
+    let late_key = early
+        .is_none()
+        .then(|| adapter.idempotency_key(alert.payload()).clone());
     let intent = adapter.normalize(alert)?;
-    let Intent::Submit(order) = &intent;
-    if proven.as_ref().is_some_and(|fund| *fund != order.fund_id) {
-        return Err(Rejection::Unauthorized);
+    if intent.kind() != kind {
+        return Err(Rejection::invalid(
+            "intent",
+            "the message and its intent disagree on what it asks for",
+        ));
     }
+    let Intent::Submit(order) = &intent;
+    let pass = match (early, &principal.member) {
+        (Some(pass), _) => {
+            if principal.fund_id.as_ref() != Some(&order.fund_id) {
+                return Err(Rejection::Unauthorized);
+            }
+            pass
+        }
+        (None, Some(member)) => {
+            if !adapter
+                .grants()
+                .permit(member, &order.fund_id, &order.strategy_id)
+            {
+                return Err(Rejection::NotPermitted);
+            }
+            let key = late_key.ok_or(Rejection::Unauthorized)?;
+            if order.idempotency_key != key {
+                return Err(Rejection::invalid(
+                    "idempotency_key",
+                    "the intent does not carry the message's key",
+                ));
+            }
+            // A grant naming an unconfigured fund is refused at start-up; this is the backstop.
+            let policy = funds
+                .policy(&order.fund_id)
+                .ok_or(Rejection::NotPermitted)?;
+            gates.admit(Admission {
+                adapter: adapter.name(),
+                kind,
+                fund: &order.fund_id,
+                policy,
+                key: &key,
+                previous_secret: false,
+            })?
+        }
+        (None, None) => return Err(Rejection::Unauthorized),
+    };
     let policy = funds
         .policy(&order.fund_id)
         .ok_or(Rejection::Unauthorized)?;
-    let pass = match early {
-        Some(pass) => pass,
-        None => gates.admit(Admission {
-            adapter: adapter.name(),
-            fund: &order.fund_id,
-            policy,
-            key: Some(&order.idempotency_key),
-            previous_secret,
-        })?,
-    };
     policy.envelope.admit(order)?;
-    Ok(Translated { intent, pass })
+    Ok(Translation::Order(Translated { intent, pass }))
 }
 
 #[cfg(test)]
@@ -158,38 +242,83 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use super::*;
-    use crate::adapter::{Authenticated, Principal};
+    use crate::adapter::{Authenticated, Principal, member_principal};
     use crate::decimal::Quantity;
     use crate::envelope::Envelope;
     use crate::fund::{FundMap, RateLimit};
+    use crate::grant::{Grant, Grantee, Grants};
+    use crate::ids::{PlatformId, StrategyId};
     use crate::secret::{FundSecrets, Secret, SecretLookup};
     use crate::testing::order;
     use crate::time::UnixMillis;
 
-    /// A source whose body is `<proven fund or ->/<order fund>/<key>`, always authentic.
-    #[derive(Default)]
+    /// A source whose body is `<who>/<order fund>/<key>`, always authentic: `who` is a proven
+    /// fund, `-` for the chat member T1/U1 (granted funds `a` and `closed`), `?` for nobody.
+    /// The body `ping` is answered directly.
     struct Toy {
         normalized: AtomicUsize,
+        grants: Grants,
+    }
+
+    impl Default for Toy {
+        fn default() -> Self {
+            let grant = Grant {
+                name: "desk".into(),
+                workspace: PlatformId::parse("T1").unwrap(),
+                grantee: Grantee::User(PlatformId::parse("U1").unwrap()),
+                funds: ["a", "closed"]
+                    .iter()
+                    .map(|f| FundId::parse(f).unwrap())
+                    .collect(),
+                strategies: [StrategyId::parse("s").unwrap()].into(),
+            };
+            Self {
+                normalized: AtomicUsize::new(0),
+                grants: Grants::new(vec![grant]),
+            }
+        }
+    }
+
+    fn member() -> Member {
+        Member {
+            workspace: PlatformId::parse("T1").unwrap(),
+            user: PlatformId::parse("U1").unwrap(),
+            roles: Vec::new(),
+        }
     }
 
     impl InboundAdapter for Toy {
-        type Payload = (Option<FundId>, String, IdempotencyKey);
+        type Payload = (Option<Option<FundId>>, String, IdempotencyKey);
 
         fn name(&self) -> &'static str {
             "toy"
         }
 
-        fn idempotency_key<'a>(&self, p: &'a Self::Payload) -> Option<&'a IdempotencyKey> {
-            Some(&p.2)
+        fn idempotency_key<'a>(&self, p: &'a Self::Payload) -> &'a IdempotencyKey {
+            &p.2
+        }
+
+        fn grants(&self) -> &Grants {
+            &self.grants
+        }
+
+        fn direct_answer(&self, p: &Self::Payload) -> Option<String> {
+            (p.1 == "ping").then(|| "pong".to_owned())
         }
 
         fn parse(&self, req: &RawRequest) -> Result<Self::Payload, Rejection> {
             let text = std::str::from_utf8(&req.body).map_err(|_| Rejection::invalid("b", "u"))?;
+            if text == "ping" {
+                let key = IdempotencyKey::parse("ping").unwrap();
+                return Ok((Some(None), "ping".into(), key));
+            }
             let mut parts = text.split('/');
             let (proven, fund, key) = (parts.next(), parts.next(), parts.next());
-            let proven = proven
-                .filter(|p| *p != "-")
-                .map(|p| FundId::parse(p).unwrap());
+            let proven = match proven.unwrap() {
+                "-" => None,
+                "?" => Some(None),
+                fund => Some(Some(FundId::parse(fund).unwrap())),
+            };
             Ok((
                 proven,
                 fund.unwrap().to_owned(),
@@ -203,10 +332,14 @@ mod tests {
             p: &Self::Payload,
             _secrets: &dyn SecretSource,
         ) -> Result<Principal, Rejection> {
-            Ok(Principal {
-                adapter: "toy",
-                fund_id: p.0.clone(),
-                previous_secret: false,
+            Ok(match &p.0 {
+                None => member_principal("toy", member()),
+                Some(fund_id) => Principal {
+                    adapter: "toy",
+                    fund_id: fund_id.clone(),
+                    previous_secret: false,
+                    member: None,
+                },
             })
         }
 
@@ -225,19 +358,23 @@ mod tests {
         }
     }
 
-    /// Records what it admitted; refuses fund `closed`.
+    /// Records what it admitted (members as `member T1/U1`); refuses fund `closed`.
     #[derive(Default)]
-    struct Recorder(Vec<(String, Option<String>)>);
+    struct Recorder(Vec<(String, String)>);
 
     impl Gates for Recorder {
         type Pass = usize;
+
+        fn admit_member(&mut self, _adapter: &'static str, m: &Member) -> Result<(), Rejection> {
+            self.0.push(("member".into(), m.key()));
+            Ok(())
+        }
 
         fn admit(&mut self, a: Admission<'_>) -> Result<usize, Rejection> {
             if a.fund.as_str() == "closed" {
                 return Err(Rejection::RateLimited { retry_after_ms: 1 });
             }
-            self.0
-                .push((a.fund.to_string(), a.key.map(|k| k.to_string())));
+            self.0.push((a.fund.to_string(), a.key.to_string()));
             Ok(self.0.len())
         }
     }
@@ -265,7 +402,10 @@ mod tests {
         body: &str,
     ) -> Result<usize, Rejection> {
         let req = RawRequest::with_body(body, UnixMillis(0));
-        translate(toy, &req, &NoSecrets, funds, gates).map(|t| t.pass)
+        match translate(toy, &req, &NoSecrets, funds, gates)? {
+            Translation::Order(t) => Ok(t.pass),
+            Translation::Answered(body) => panic!("answered {body}"),
+        }
     }
 
     #[test]
@@ -273,7 +413,7 @@ mod tests {
         let (toy, mut gates) = (Toy::default(), Recorder::default());
         let configured = funds(&["a", "closed"], "10");
         assert_eq!(run(&toy, &configured, &mut gates, "a/a/k1"), Ok(1));
-        assert_eq!(gates.0, [("a".to_owned(), Some("k1".to_owned()))]);
+        assert_eq!(gates.0, [("a".to_owned(), "k1".to_owned())]);
         // Refused by the gates: normalize never runs.
         let refused = run(&toy, &configured, &mut gates, "closed/closed/k2");
         assert_eq!(refused, Err(Rejection::RateLimited { retry_after_ms: 1 }));
@@ -290,12 +430,40 @@ mod tests {
         );
         assert!(gates.0.is_empty());
         assert_eq!(toy.normalized.load(Ordering::Relaxed), 0);
-        // Without a proven fund, the intent's fund must be configured too.
+        // Neither a proven fund nor a member: nobody.
         assert_eq!(
-            run(&toy, &configured, &mut gates, "-/b/k"),
+            run(&toy, &configured, &mut gates, "?/a/k"),
             Err(Rejection::Unauthorized)
         );
         assert!(gates.0.is_empty());
+        assert_eq!(toy.normalized.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_member_trades_only_what_a_grant_gives_it() {
+        let (toy, mut gates) = (Toy::default(), Recorder::default());
+        // `b` is configured but not granted; `c` neither: one answer for both.
+        let configured = funds(&["a", "b"], "10");
+        for body in ["-/b/k", "-/c/k"] {
+            assert_eq!(
+                run(&toy, &configured, &mut gates, body),
+                Err(Rejection::NotPermitted),
+                "{body}"
+            );
+        }
+        // The member gate ran for each; the fund's gates for neither.
+        assert_eq!(gates.0.len(), 2);
+        assert!(gates.0.iter().all(|(what, _)| what == "member"));
+    }
+
+    #[test]
+    fn a_direct_answer_passes_no_gate() {
+        let (toy, mut gates) = (Toy::default(), Recorder::default());
+        let req = RawRequest::with_body("ping", UnixMillis(0));
+        let answered = translate(&toy, &req, &NoSecrets, &funds(&["a"], "1"), &mut gates);
+        assert!(matches!(answered, Ok(Translation::Answered(body)) if body == "pong"));
+        assert!(gates.0.is_empty());
+        assert_eq!(toy.normalized.load(Ordering::Relaxed), 0);
     }
 
     #[test]
@@ -309,11 +477,17 @@ mod tests {
     }
 
     #[test]
-    fn without_a_proven_fund_the_gates_run_on_the_intents_fund() {
+    fn a_members_gates_run_on_the_intents_fund() {
         let (toy, mut gates) = (Toy::default(), Recorder::default());
         let configured = funds(&["a", "closed"], "10");
-        assert_eq!(run(&toy, &configured, &mut gates, "-/a/k9"), Ok(1));
-        assert_eq!(gates.0, [("a".to_owned(), Some("k9".to_owned()))]);
+        assert_eq!(run(&toy, &configured, &mut gates, "-/a/k9"), Ok(2));
+        assert_eq!(
+            gates.0,
+            [
+                ("member".to_owned(), "T1/U1".to_owned()),
+                ("a".to_owned(), "k9".to_owned())
+            ]
+        );
         assert_eq!(
             run(&toy, &configured, &mut gates, "-/closed/k"),
             Err(Rejection::RateLimited { retry_after_ms: 1 })
@@ -332,7 +506,7 @@ mod tests {
         assert_eq!(gates.0.len(), 1);
         // Offline, with every fund allowed: the same steps, no gate.
         let any = AnyFund(configured.values().next().unwrap().clone());
-        let req = RawRequest::with_body("-/zzz/k", UnixMillis(0));
+        let req = RawRequest::with_body("-/a/k", UnixMillis(0));
         assert!(matches!(
             translate(&toy, &req, &NoSecrets, &any, &mut NoGates),
             Err(Rejection::EnvelopeDenied { .. })

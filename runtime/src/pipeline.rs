@@ -8,18 +8,19 @@ use std::time::Instant;
 use async_trait::async_trait;
 use mts1b_inbound_core::rejection::bounded;
 use mts1b_inbound_core::{
-    Admission, ClientOrderId, Clock, FundId, FundMap, FundPolicy, Gates, InboundAdapter, Intent,
-    RawRequest, Rejection, SecretSource, Translated, translate,
+    Admission, ClientOrderId, Clock, Decision, FundId, FundMap, FundPolicy, Gates, InboundAdapter,
+    Intent, Member, OrderIntent, RateLimit, RawRequest, Rejection, SecretSource, Translated,
+    Translation, translate,
 };
 
 use crate::delivery::{Delivered, OrderSink};
-use crate::gates::rate_limit::{FundRateLimits, Throttle};
+use crate::gates::rate_limit::{FundRateLimits, MemberRateLimits, Throttle};
 use crate::gates::replay::{Claim, ReplayWindow};
 use crate::gates::source::SourcePolicy;
 use crate::http::answer::Answer;
 use crate::metrics::AdapterMetrics;
 
-/// What every pipeline shares: secrets, funds, gates, the sink and the clock.
+/// What every pipeline shares: secrets, funds, fund gates, the sink and the clock.
 pub struct Shared {
     /// Where fund secrets come from.
     pub secrets: Arc<dyn SecretSource>,
@@ -34,10 +35,16 @@ pub struct Shared {
     pub sink: Arc<dyn OrderSink>,
     /// The one clock.
     pub clock: Arc<dyn Clock>,
-    /// Who may call.
+}
+
+/// The gates one adapter has of its own (SPEC §12: allowlists and body caps are per adapter).
+pub struct AdapterGates {
+    /// Who may call its route (trusted proxies are the runtime's, shared).
     pub sources: SourcePolicy,
-    /// The body cap.
+    /// Its body cap.
     pub max_body_bytes: u64,
+    /// Its rate limit per chat member, for adapters whose principals are members.
+    pub members: MemberRateLimits,
 }
 
 /// An accepted alert.
@@ -51,8 +58,18 @@ pub struct Accepted {
     pub delivered: Delivered,
 }
 
-/// The outcome of one request: accepted, or why not.
-pub type Outcome = Result<Accepted, Rejection>;
+/// What became of a request that was not refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Handled {
+    /// An order was accepted.
+    Order(Accepted),
+    /// The adapter answered without an order (a Discord PING, `/order help`): the body of an
+    /// HTTP 200.
+    Answered(String),
+}
+
+/// The outcome of one request: handled, or why not.
+pub type Outcome = Result<Handled, Rejection>;
 
 /// What the log line and the metrics need to know about a request, filled in as it advances.
 #[derive(Debug, Default)]
@@ -63,6 +80,10 @@ pub struct Trace {
     pub key: Option<String>,
     /// True when the fund's previous secret authenticated it (a rotation's grace).
     pub previous_secret: bool,
+    /// The chat member who sent it (`workspace/user`), once the platform's signature named it.
+    pub member: Option<String>,
+    /// The order, once the request got as far as one: the adapter's reply describes it.
+    pub order: Option<OrderIntent>,
 }
 
 /// One adapter mounted on the runtime.
@@ -73,6 +94,13 @@ pub trait Endpoint: Send + Sync {
 
     /// Its metrics.
     fn metrics(&self) -> &AdapterMetrics;
+
+    /// Its own gates: allowlist and body cap.
+    fn gates(&self) -> &AdapterGates;
+
+    /// The answer to an outcome, rendered for the adapter's platform (SPEC §12): the adapter's
+    /// body as HTTP 200 where it renders one, else SPEC §2's answer.
+    fn answer(&self, outcome: &Outcome, trace: &Trace) -> Answer;
 
     /// Runs one request through every gate.
     async fn run(
@@ -88,14 +116,59 @@ pub trait Endpoint: Send + Sync {
 pub struct Pipeline<A> {
     adapter: A,
     metrics: AdapterMetrics,
+    gates: AdapterGates,
 }
 
 impl<A: InboundAdapter> Pipeline<A> {
-    /// Mounts `adapter` with its metrics.
-    pub fn new(adapter: A, metrics: AdapterMetrics) -> Self {
-        Self { adapter, metrics }
+    /// Mounts `adapter` with its metrics and its own gates.
+    pub fn new(adapter: A, metrics: AdapterMetrics, gates: AdapterGates) -> Self {
+        Self {
+            adapter,
+            metrics,
+            gates,
+        }
+    }
+
+    /// Records and delivers an order that passed every gate, and settles its replay claim.
+    async fn deliver(
+        shared: &Shared,
+        order: &OrderIntent,
+        claim: Option<Claim<'_>>,
+    ) -> Result<Accepted, Rejection> {
+        let delivered = shared
+            .sink
+            .submit(order)
+            .await
+            .map_err(|_| Rejection::Unavailable {
+                reason: "order sink unavailable",
+            })?;
+        if let Delivered::Duplicate { accepted_at } = delivered {
+            if let Some(claim) = claim {
+                claim.commit_at(accepted_at);
+            }
+            return Err(Rejection::DuplicateIdempotencyKey {
+                key: bounded(order.idempotency_key.as_str()),
+            });
+        }
+        if let Some(claim) = claim {
+            claim.commit();
+        }
+        match delivered {
+            Delivered::Rejected { reason } => Err(Rejection::OmsRejected { reason }),
+            delivered => Ok(Accepted {
+                key: order.idempotency_key.to_string(),
+                client_order_id: order.client_order_id,
+                delivered,
+            }),
+        }
     }
 }
+
+/// The default per-member rate limit of chat adapters: one command a second, five at once.
+pub const MEMBER_RATE_LIMIT: RateLimit = RateLimit {
+    per_second: 1,
+    burst: 5,
+};
 
 /// Checks the caller's address (SPEC §6): the socket peer, or what a trusted proxy forwarded.
 /// Returns the caller.
@@ -129,6 +202,27 @@ impl<A: InboundAdapter> Endpoint for Pipeline<A> {
         &self.metrics
     }
 
+    fn gates(&self) -> &AdapterGates {
+        &self.gates
+    }
+
+    fn answer(&self, outcome: &Outcome, trace: &Trace) -> Answer {
+        let order = trace.order.as_ref();
+        let decision = match (outcome, order) {
+            (Ok(Handled::Answered(body)), _) => return Answer::ok(body.clone()),
+            (Ok(Handled::Order(accepted)), Some(order)) => match &accepted.delivered {
+                Delivered::Submitted { order_id } => Decision::Submitted { order, order_id },
+                _ => Decision::Queued { order },
+            },
+            (Ok(Handled::Order(_)), None) => return Answer::of(outcome),
+            (Err(rejection), order) => Decision::Refused { rejection, order },
+        };
+        match self.adapter.render(&decision) {
+            Some(body) => Answer::ok(body),
+            None => Answer::of(outcome),
+        }
+    }
+
     // SPEC §6, cheapest and safest first: body cap → source address → parse and schema →
     // authenticate → rate limit → replay window → symbology and envelope → durable record →
     // delivery. The stateless steps are `translate` (the one copy `validate`, the fixtures and
@@ -141,67 +235,69 @@ impl<A: InboundAdapter> Endpoint for Pipeline<A> {
         req: &RawRequest,
         trace: &mut Trace,
     ) -> Outcome {
-        if req.body.len() as u64 > shared.max_body_bytes {
-            return Err(Rejection::PayloadTooLarge {
-                limit_bytes: shared.max_body_bytes,
-            });
+        let limit = self.gates.max_body_bytes;
+        if req.body.len() as u64 > limit {
+            return Err(Rejection::PayloadTooLarge { limit_bytes: limit });
         }
-        admit_source(&shared.sources, peer, req)?;
-        let mut gates = StatefulGates { shared, trace };
-        let Translated {
-            intent: Intent::Submit(order),
-            pass: claim,
-        } = translate(
+        admit_source(&self.gates.sources, peer, req)?;
+        let mut gates = StatefulGates {
+            shared,
+            members: &self.gates.members,
+            trace,
+        };
+        let translation = translate(
             &self.adapter,
             req,
             &*shared.secrets,
             &shared.funds,
             &mut gates,
         )?;
-
-        let delivered = shared
-            .sink
-            .submit(&order)
-            .await
-            .map_err(|_| Rejection::Unavailable {
-                reason: "order sink unavailable",
-            })?;
-        if let Delivered::Duplicate { accepted_at } = delivered {
-            if let Some(claim) = claim {
-                claim.commit_at(accepted_at);
-            }
-            return Err(Rejection::DuplicateIdempotencyKey {
-                key: bounded(order.idempotency_key.as_str()),
-            });
-        }
-        if let Some(claim) = claim {
-            claim.commit();
-        }
-        match delivered {
-            Delivered::Rejected { reason } => Err(Rejection::OmsRejected { reason }),
-            delivered => Ok(Accepted {
-                key: order.idempotency_key.to_string(),
-                client_order_id: order.client_order_id,
-                delivered,
-            }),
-        }
+        let Translated {
+            intent: Intent::Submit(order),
+            pass: claim,
+        } = match translation {
+            Translation::Order(translated) => translated,
+            Translation::Answered(body) => return Ok(Handled::Answered(body)),
+        };
+        let delivered = Self::deliver(shared, &order, claim).await;
+        trace.order = Some(order);
+        delivered.map(Handled::Order)
     }
 }
 
-/// The runtime's stateful gates, as `translate` runs them once the fund is known: the fund's
-/// rate limit, then the replay window's claim on the key.
+/// The runtime's stateful gates, as `translate` runs them: a chat member's rate limit as soon
+/// as the member is known; once the fund is, the fund's rate limit, then the replay window's
+/// claim on the key.
 struct StatefulGates<'s, 't> {
     shared: &'s Shared,
+    members: &'s MemberRateLimits,
     trace: &'t mut Trace,
+}
+
+fn throttled(throttle: Throttle) -> Rejection {
+    match throttle {
+        Throttle::RetryAfter(wait) => Rejection::RateLimited {
+            retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),
+        },
+        Throttle::UnknownFund => Rejection::Unauthorized,
+    }
 }
 
 impl<'s> Gates for StatefulGates<'s, '_> {
     /// Held until the alert is durably accepted; dropped (released) on any later rejection.
+    /// Always a claim: `Option` only so a duplicate found by the store can settle it.
     type Pass = Option<Claim<'s>>;
+
+    fn admit_member(&mut self, _adapter: &'static str, member: &Member) -> Result<(), Rejection> {
+        let key = member.key();
+        self.trace.member = Some(key.clone());
+        self.members.check(key).map_err(throttled)
+    }
 
     fn admit(&mut self, admission: Admission<'_>) -> Result<Self::Pass, Rejection> {
         let Admission {
             adapter,
+            kind,
             fund,
             key,
             previous_secret,
@@ -209,22 +305,11 @@ impl<'s> Gates for StatefulGates<'s, '_> {
         } = admission;
         self.trace.fund = Some(fund.clone());
         self.trace.previous_secret = previous_secret;
-        self.shared
-            .rate_limits
-            .check(fund)
-            .map_err(|throttle| match throttle {
-                Throttle::RetryAfter(wait) => Rejection::RateLimited {
-                    retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),
-                },
-                Throttle::UnknownFund => Rejection::Unauthorized,
-            })?;
+        self.shared.rate_limits.check(fund).map_err(throttled)?;
         // Fund and key stay borrowed from the alert: a duplicate, refused right here, copies
         // them only into the trace and the answer.
-        let Some(key) = key else {
-            return Ok(None);
-        };
         self.trace.key = Some(bounded(key.as_str()));
-        let id = ClientOrderId::derive(adapter, fund, key);
+        let id = ClientOrderId::derive_for(kind, adapter, fund, key);
         let claim =
             self.shared
                 .replay
@@ -254,7 +339,8 @@ pub fn record(
         .filter(|fund| shared.funds.contains_key(*fund))
         .map_or("unknown", FundId::as_str);
     let (outcome_label, code) = match outcome {
-        Ok(_) => ("accepted", "none"),
+        Ok(Handled::Order(_)) => ("accepted", "none"),
+        Ok(Handled::Answered(_)) => ("answered", "none"),
         Err(Rejection::DuplicateIdempotencyKey { .. }) => {
             ("duplicate", "duplicate_idempotency_key")
         }
@@ -269,7 +355,8 @@ pub fn record(
     if let Err(rejection) = outcome {
         m.count_rejection(rejection);
     }
-    // A rejection's detail is its answer's body, serialized once for both.
+    // A rejection's detail is its SPEC §2 body: the answer's, serialized once for both, unless
+    // the adapter rendered it for its platform (an HTTP 200).
     let detail = match outcome {
         Err(Rejection::InvalidPayload { field, detail }) => {
             Some(Cow::Owned(format!("{field}: {detail}")))
@@ -285,7 +372,10 @@ pub fn record(
             | Rejection::DuplicateIdempotencyKey { .. },
         )
         | Ok(_) => None,
-        Err(_) => Some(Cow::Borrowed(answer.body.as_str())),
+        Err(_) if answer.status != 200 => Some(Cow::Borrowed(answer.body.as_str())),
+        Err(rejection) => Some(Cow::Owned(
+            serde_json::to_string(rejection).unwrap_or_default(),
+        )),
     };
     tracing::info!(
         target: "mts1b::alert",
@@ -295,6 +385,8 @@ pub fn record(
         detail = detail.as_deref(),
         fund = trace.fund.as_ref().map_or("-", FundId::as_str),
         key = trace.key.as_deref().unwrap_or("-"),
+        // Only for chat sources: who sent it.
+        principal = trace.member.as_deref(),
         // Only present when the previous secret was used: which alerts still need editing.
         old_secret = trace.previous_secret.then_some(true),
         // In whole microseconds: `0.055`, not `0.055411999999999996`.

@@ -6,28 +6,50 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mts1b_inbound_core::{
-    ClientOrderId, Clock, FundId, FundMap, FundPolicy, IdempotencyKey, InboundAdapter, RawRequest,
-    Rejection, SecretSource, SystemClock, UnixMillis,
+    ClientOrderId, Clock, FundId, FundMap, FundPolicy, IdempotencyKey, InboundAdapter, IpNet,
+    RateLimit, RawRequest, Rejection, SecretSource, SystemClock, UnixMillis,
 };
 use serde::Serialize;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::delivery::{OrderSink, OrderStatus};
-use crate::gates::rate_limit::FundRateLimits;
+use crate::gates::rate_limit::{FundRateLimits, MemberRateLimits};
 use crate::gates::replay::ReplayWindow;
 use crate::gates::source::SourcePolicy;
 use crate::http::answer::Answer;
 use crate::http::connections::{PeerCounts, PeerSlot};
 use crate::metrics::Metrics;
-use crate::pipeline::{Endpoint, Pipeline, Shared, Trace, admit_source, record};
+use crate::pipeline::{
+    AdapterGates, Endpoint, MEMBER_RATE_LIMIT, Pipeline, Shared, Trace, admit_source, record,
+};
 
 /// Accepted keys the in-memory replay window holds before the oldest are evicted (the durable
 /// store still refuses them within the window, so this sizes the fast path, not the guarantee:
 /// ~4 MiB, and well above any number of claims in flight).
 pub const REPLAY_CAPACITY: usize = 65_536;
 
-/// Mounts one adapter once the runtime's metrics registry exists.
-type Mount = Box<dyn FnOnce(&Metrics) -> Result<Arc<dyn Endpoint>, prometheus::Error>>;
+/// Mounts one adapter once the runtime's metrics registry and defaults exist.
+type Mount = Box<dyn FnOnce(&Defaults<'_>) -> Result<Arc<dyn Endpoint>, prometheus::Error>>;
+
+/// What an adapter mounted without gates of its own gets.
+struct Defaults<'a> {
+    metrics: &'a Metrics,
+    sources: &'a SourcePolicy,
+    max_body_bytes: u64,
+    clock: &'a Arc<dyn Clock>,
+}
+
+/// One adapter's own gates (SPEC §12), each `None` to take the runtime's.
+#[derive(Clone, Debug, Default)]
+pub struct AdapterOptions {
+    /// Who may call its route, instead of the runtime's allowlist (`0.0.0.0/0` and `::/0`
+    /// admit any address: signature-only sources).
+    pub allowlist: Option<Vec<IpNet>>,
+    /// Its body cap, instead of the runtime's.
+    pub max_body_bytes: Option<u64>,
+    /// Its rate limit per chat member ([`MEMBER_RATE_LIMIT`] by default).
+    pub member_rate_limit: Option<RateLimit>,
+}
 
 /// Assembles a [`Runtime`].
 pub struct RuntimeBuilder {
@@ -80,11 +102,27 @@ impl RuntimeBuilder {
         }
     }
 
-    /// Mounts an adapter at `/<name>/webhook`.
-    pub fn adapter<A: InboundAdapter>(mut self, adapter: A) -> Self {
-        self.endpoints.push(Box::new(move |metrics: &Metrics| {
-            let m = metrics.adapter(adapter.name(), adapter.metric_prefix())?;
-            Ok(Arc::new(Pipeline::new(adapter, m)) as Arc<dyn Endpoint>)
+    /// Mounts an adapter at `/<name>/webhook`, with the runtime's allowlist and body cap.
+    pub fn adapter<A: InboundAdapter>(self, adapter: A) -> Self {
+        self.adapter_with(adapter, AdapterOptions::default())
+    }
+
+    /// Mounts an adapter at `/<name>/webhook` with gates of its own.
+    pub fn adapter_with<A: InboundAdapter>(mut self, adapter: A, options: AdapterOptions) -> Self {
+        self.endpoints.push(Box::new(move |d: &Defaults<'_>| {
+            let m = d.metrics.adapter(adapter.name(), adapter.metric_prefix())?;
+            let gates = AdapterGates {
+                sources: match options.allowlist {
+                    Some(allowlist) => d.sources.with_allowlist(allowlist),
+                    None => d.sources.clone(),
+                },
+                max_body_bytes: options.max_body_bytes.unwrap_or(d.max_body_bytes),
+                members: MemberRateLimits::new(
+                    options.member_rate_limit.unwrap_or(MEMBER_RATE_LIMIT),
+                    d.clock.clone(),
+                ),
+            };
+            Ok(Arc::new(Pipeline::new(adapter, m, gates)) as Arc<dyn Endpoint>)
         }));
         self
     }
@@ -161,9 +199,15 @@ impl RuntimeBuilder {
     /// Builds the runtime.
     pub fn build(self) -> Result<Runtime, BuildError> {
         let metrics = self.metrics;
+        let defaults = Defaults {
+            metrics: &metrics,
+            sources: &self.sources,
+            max_body_bytes: self.max_body_bytes,
+            clock: &self.clock,
+        };
         let mut endpoints: Vec<Arc<dyn Endpoint>> = Vec::new();
         for make in self.endpoints {
-            let endpoint = make(&metrics)?;
+            let endpoint = make(&defaults)?;
             if endpoints.iter().any(|e| e.name() == endpoint.name()) {
                 return Err(BuildError::DuplicateAdapter(endpoint.name()));
             }
@@ -179,6 +223,7 @@ impl RuntimeBuilder {
             replay.remember(id, at);
         }
         Ok(Runtime {
+            sources: self.sources,
             shared: Shared {
                 secrets: self.secrets,
                 funds: self.funds,
@@ -186,8 +231,6 @@ impl RuntimeBuilder {
                 replay,
                 sink: self.sink,
                 clock: self.clock,
-                sources: self.sources,
-                max_body_bytes: self.max_body_bytes,
             },
             endpoints,
             in_flight: Semaphore::new(self.max_in_flight),
@@ -205,6 +248,8 @@ impl RuntimeBuilder {
 /// The assembled bridge.
 pub struct Runtime {
     pub(crate) shared: Shared,
+    /// The runtime's own allowlist and trusted proxies (adapters may have their own allowlist).
+    sources: SourcePolicy,
     endpoints: Vec<Arc<dyn Endpoint>>,
     in_flight: Semaphore,
     in_flight_per_peer: Arc<PeerCounts>,
@@ -238,9 +283,17 @@ impl Runtime {
         &self.shared.clock
     }
 
-    /// Returns the body cap.
-    pub fn max_body_bytes(&self) -> u64 {
-        self.shared.max_body_bytes
+    /// True when `peer` is a trusted proxy (it carries many callers).
+    pub fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
+        self.sources.is_trusted_proxy(peer)
+    }
+
+    /// True when a connection from `peer` may be kept: some mounted adapter admits it, or it
+    /// is a trusted proxy. Anything else could only ever be answered 403.
+    pub fn may_connect(&self, peer: IpAddr) -> bool {
+        self.endpoints
+            .iter()
+            .any(|e| e.gates().sources.may_connect(peer))
     }
 
     /// Answers one request for adapter `name` from `peer`, with no HTTP involved. The arrival
@@ -252,7 +305,7 @@ impl Runtime {
             return Answer::rejected(&Rejection::NotFound);
         };
         let started = Instant::now();
-        let caller = match admit_source(&self.shared.sources, peer, &request) {
+        let caller = match admit_source(&endpoint.gates().sources, peer, &request) {
             Ok(caller) => caller,
             Err(rejection) => return self.refuse(endpoint.as_ref(), rejection, started),
         };
@@ -290,7 +343,7 @@ impl Runtime {
     ) -> Answer {
         let mut trace = Trace::default();
         let outcome = endpoint.run(&self.shared, peer, &request, &mut trace).await;
-        let answer = Answer::of(&outcome);
+        let answer = endpoint.answer(&outcome, &trace);
         record(endpoint, &self.shared, &outcome, &answer, &trace, started);
         answer
     }
@@ -304,15 +357,9 @@ impl Runtime {
         started: Instant,
     ) -> Answer {
         let outcome = Err(rejection);
-        let answer = Answer::of(&outcome);
-        record(
-            endpoint,
-            &self.shared,
-            &outcome,
-            &answer,
-            &Trace::default(),
-            started,
-        );
+        let trace = Trace::default();
+        let answer = endpoint.answer(&outcome, &trace);
+        record(endpoint, &self.shared, &outcome, &answer, &trace, started);
         answer
     }
 

@@ -88,7 +88,8 @@ pub fn run(args: Args) -> ExitCode {
         .map(|(id, f)| (id.clone(), f.policy.clone()))
         .collect();
     let steps = |secrets: &dyn SecretSource, funds: &dyn Funds| {
-        translate(&adapter, &request, secrets, funds, &mut NoGates).map(|t| t.intent)
+        // TradingView answers nothing directly: every translation is an order or a rejection.
+        translate(&adapter, &request, secrets, funds, &mut NoGates).and_then(|t| t.into_order())
     };
     let outcome = match (config, &settings.secrets) {
         (Some(_), Secrets::Static) => steps(&StaticSecrets::from_settings(&settings), &configured),

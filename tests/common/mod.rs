@@ -94,7 +94,7 @@ impl Harness {
             &self.funds,
             &mut NoGates,
         )
-        .map(|t| t.intent)
+        .and_then(|t| t.into_order())
     }
 
     /// What the service would answer, as the snapshot records it.

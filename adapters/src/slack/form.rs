@@ -5,13 +5,13 @@ use mts1b_inbound_core::Rejection;
 /// The most fields a command body may carry.
 const MAX_FIELDS: usize = 64;
 
-/// A decoded slash-command form.
+/// A decoded form body.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SlackCommand {
+pub struct SlackForm {
     fields: Vec<(String, String)>,
 }
 
-impl SlackCommand {
+impl SlackForm {
     /// Returns the first value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.fields
@@ -24,7 +24,7 @@ impl SlackCommand {
 /// Decodes a form body (`key=value&...`, `+` for a space): at most 64 fields, each name and
 /// value percent-decoded by the `percent-encoding` crate and required to be UTF-8 (an escape that
 /// is not one, such as `%zz`, is kept as written, as the WHATWG URL standard reads forms).
-pub fn parse_form(body: &[u8]) -> Result<SlackCommand, Rejection> {
+pub fn parse_form(body: &[u8]) -> Result<SlackForm, Rejection> {
     let mut fields = Vec::new();
     for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
         if fields.len() == MAX_FIELDS {
@@ -35,7 +35,7 @@ pub fn parse_form(body: &[u8]) -> Result<SlackCommand, Rejection> {
         let value = decode(parts.next().unwrap_or_default())?;
         fields.push((key, value));
     }
-    Ok(SlackCommand { fields })
+    Ok(SlackForm { fields })
 }
 
 fn decode(raw: &[u8]) -> Result<String, Rejection> {

@@ -1,22 +1,32 @@
-//! The Slack adapter: slash commands authenticated by Slack's v0 request signature.
+//! The Slack adapter: `/order` slash commands (SPEC §12), authenticated by Slack's v0 request
+//! signature, read by the grammar in [`grammar`], traded by the members the configuration
+//! grants (`adapters.slack.principals`).
 //!
-//! Authentication is complete: HMAC-SHA256 over `v0:{timestamp}:{raw body}` with the app's
-//! signing secret, compared in constant time, with a 5-minute tolerance in both directions on
+//! Authentication: HMAC-SHA256 over `v0:{timestamp}:{raw body}` with the app's signing
+//! secret, compared in constant time, with a 5-minute tolerance in both directions on
 //! `X-Slack-Request-Timestamp` (measured against the request's receive time, which the runtime
-//! takes from its injectable clock). Turning a command into an order is not supported yet.
+//! takes from its injectable clock), all before the form is read. The member is the form's
+//! `team_id` and `user_id`; the replay key its `trigger_id`. Every outcome after
+//! authentication is answered 200 with an ephemeral message (Slack shows anything else as a
+//! bare failure).
 
 mod form;
+pub mod grammar;
+
+use std::sync::Arc;
 
 use hmac::{Hmac, KeyInit, Mac};
 use mts1b_inbound_core::{
-    Authenticated, IdempotencyKey, InboundAdapter, Intent, Principal, RawRequest, Rejection,
-    Secret, SecretSource,
+    Authenticated, Decision, Grants, IdempotencyKey, InboundAdapter, Intent, Member, PlatformId,
+    Principal, RawRequest, Rejection, Secret, SecretSource, SymbolTable, member_principal,
 };
 use sha2::Sha256;
 
+use crate::chat::{self, Origin};
 use crate::signed;
 
-pub use form::{SlackCommand, parse_form};
+pub use form::{SlackForm, parse_form};
+pub use grammar::Command;
 
 /// The adapter name.
 pub const NAME: &str = "slack";
@@ -27,16 +37,42 @@ pub const SIGNATURE_HEADER: &str = "x-slack-signature";
 /// The header carrying the Unix-seconds timestamp.
 pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
 
-/// Authenticates Slack slash commands.
+/// Takes Slack slash commands.
 #[derive(Debug)]
 pub struct Slack {
     signing_secret: Secret,
+    symbols: Arc<SymbolTable>,
+    grants: Grants,
+}
+
+/// A signed slash command, its form read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SlashCommand {
+    /// Who sent it: `team_id` and `user_id`.
+    pub member: Member,
+    /// Slack's unique id of this invocation: the replay key.
+    pub trigger_id: IdempotencyKey,
+    /// What the text asks for.
+    pub command: Command,
+    /// Where Slack accepts follow-up messages for 30 minutes, if it sent one.
+    pub response_url: Option<String>,
+}
+
+fn form_id(form: &SlackForm, field: &str) -> Result<PlatformId, Rejection> {
+    let value = form
+        .get(field)
+        .ok_or_else(|| Rejection::invalid(field, "required"))?;
+    PlatformId::parse(value).map_err(|e| Rejection::invalid(field, e.to_string()))
 }
 
 impl Slack {
-    /// Builds the adapter with the app's signing secret.
-    pub fn new(signing_secret: Secret) -> Self {
-        Self { signing_secret }
+    /// Builds the adapter with the app's signing secret, the symbology table and the grants.
+    pub fn new(signing_secret: Secret, symbols: Arc<SymbolTable>, grants: Grants) -> Self {
+        Self {
+            signing_secret,
+            symbols,
+            grants,
+        }
     }
 
     /// True when `signature` (`v0=<hex>`) is Slack's signature of `body` at `timestamp`, and
@@ -71,20 +107,18 @@ impl Slack {
 }
 
 impl InboundAdapter for Slack {
-    type Payload = SlackCommand;
+    type Payload = SlashCommand;
 
     fn name(&self) -> &'static str {
         NAME
     }
 
-    // No replay key until commands are supported; the signature's 5-minute tolerance bounds
-    // replays meanwhile.
-    fn idempotency_key<'a>(&self, _payload: &'a SlackCommand) -> Option<&'a IdempotencyKey> {
-        None
+    fn idempotency_key<'a>(&self, command: &'a SlashCommand) -> &'a IdempotencyKey {
+        &command.trigger_id
     }
 
-    fn parse(&self, req: &RawRequest) -> Result<SlackCommand, Rejection> {
-        parse_form(&req.body)
+    fn grants(&self) -> &Grants {
+        &self.grants
     }
 
     fn verify(&self, req: &RawRequest, _secrets: &dyn SecretSource) -> Result<(), Rejection> {
@@ -93,28 +127,77 @@ impl InboundAdapter for Slack {
         })
     }
 
+    fn parse(&self, req: &RawRequest) -> Result<SlashCommand, Rejection> {
+        let form = parse_form(&req.body)?;
+        let member = Member {
+            workspace: form_id(&form, "team_id")?,
+            user: form_id(&form, "user_id")?,
+            roles: Vec::new(),
+        };
+        let trigger_id = form
+            .get("trigger_id")
+            .ok_or_else(|| Rejection::invalid("trigger_id", "required"))
+            .and_then(|t| {
+                IdempotencyKey::parse(t)
+                    .map_err(|e| Rejection::invalid("trigger_id", e.to_string()))
+            })?;
+        let command = grammar::read(form.get("text").unwrap_or_default())?;
+        Ok(SlashCommand {
+            member,
+            trigger_id,
+            command,
+            response_url: form.get("response_url").map(str::to_owned),
+        })
+    }
+
     // The signature was checked over the raw bytes in `verify`, which every path to an
-    // `Authenticated` runs first.
+    // `Authenticated` runs first; the member is who Slack says sent it.
     fn authenticate(
         &self,
         _req: &RawRequest,
-        _payload: &SlackCommand,
+        command: &SlashCommand,
         _secrets: &dyn SecretSource,
     ) -> Result<Principal, Rejection> {
-        Ok(signed::principal(NAME))
+        Ok(member_principal(NAME, command.member.clone()))
     }
 
-    fn normalize(&self, _command: Authenticated<SlackCommand>) -> Result<Intent, Rejection> {
-        Err(Rejection::invalid(
-            "command",
-            "Slack commands are not supported yet",
-        ))
+    fn direct_answer(&self, command: &SlashCommand) -> Option<String> {
+        (command.command == Command::Help).then(|| ephemeral(grammar::HELP))
     }
+
+    fn normalize(&self, command: Authenticated<SlashCommand>) -> Result<Intent, Rejection> {
+        let received_at = command.received_at();
+        let (_, command) = command.into_parts();
+        let Command::Order(order) = command.command else {
+            return Err(Rejection::invalid("text", "not an order"));
+        };
+        let origin = Origin {
+            adapter: NAME,
+            member: &command.member,
+            key: &command.trigger_id,
+            received_at,
+        };
+        order.into_intent(origin, &self.symbols)
+    }
+
+    fn render(&self, decision: &Decision<'_>) -> Option<String> {
+        chat::sentence(decision).map(|text| ephemeral(&text))
+    }
+}
+
+/// A message only the command's sender sees: `{"response_type":"ephemeral","text":…}`, with
+/// `&`, `<` and `>` escaped as Slack requires (so no echoed text can mention or link).
+pub fn ephemeral(text: &str) -> String {
+    let escaped = text
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;");
+    serde_json::json!({"response_type": "ephemeral", "text": escaped}).to_string()
 }
 
 #[cfg(test)]
 mod tests {
-    use mts1b_inbound_core::{FundId, SecretLookup, UnixMillis, authenticate};
+    use mts1b_inbound_core::{FundId, Grant, Grantee, SecretLookup, UnixMillis, authenticate};
 
     use super::*;
 
@@ -133,13 +216,43 @@ mod tests {
     }
 
     fn slack() -> Slack {
-        Slack::new(Secret::new(SECRET))
+        let grant = Grant {
+            name: "roadrunner".into(),
+            workspace: PlatformId::parse("T1DC2JH3J").unwrap(),
+            grantee: Grantee::User(PlatformId::parse("U2CERLKJA").unwrap()),
+            funds: [FundId::parse("paper-tv-test").unwrap()].into(),
+            strategies: Default::default(),
+        };
+        Slack::new(
+            Secret::new(SECRET),
+            Arc::new(SymbolTable::default()),
+            Grants::new(vec![grant]),
+        )
     }
 
     fn request(ts: &str, sig: &str, body: &str, now: i64) -> RawRequest {
         RawRequest::with_body(body, UnixMillis(now))
             .header("X-Slack-Request-Timestamp", ts)
             .header("X-Slack-Signature", sig)
+    }
+
+    fn sign(body: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+        mac.update(format!("v0:{TIMESTAMP}:{body}").as_bytes());
+        format!("v0={}", hex::encode(mac.finalize().into_bytes()))
+    }
+
+    /// Slack's example with another command text.
+    fn with_text(text: &str) -> String {
+        let encoded: String = text
+            .bytes()
+            .map(|b| match b {
+                b' ' => "+".to_owned(),
+                b if b.is_ascii_alphanumeric() || b"-_.".contains(&b) => (b as char).to_string(),
+                b => format!("%{b:02X}"),
+            })
+            .collect();
+        BODY.replace("text=&", &format!("text={encoded}&"))
     }
 
     fn auth(req: &RawRequest) -> Result<Principal, Rejection> {
@@ -154,6 +267,7 @@ mod tests {
         let p = auth(&request(TIMESTAMP, SIGNATURE, BODY, AT)).unwrap();
         assert_eq!(p.adapter, "slack");
         assert_eq!(p.fund_id, None);
+        assert_eq!(p.member.unwrap().key(), "T1DC2JH3J/U2CERLKJA");
     }
 
     #[test]
@@ -185,12 +299,8 @@ mod tests {
             BODY.as_bytes(),
             AT
         ));
-        assert!(!Slack::new(Secret::new("other")).signature_valid(
-            TIMESTAMP,
-            SIGNATURE,
-            BODY.as_bytes(),
-            AT
-        ));
+        let other = Slack::new(Secret::new("other"), Arc::default(), Grants::default());
+        assert!(!other.signature_valid(TIMESTAMP, SIGNATURE, BODY.as_bytes(), AT));
     }
 
     #[test]
@@ -215,26 +325,81 @@ mod tests {
             Err(Rejection::Unauthorized)
         );
         // Signed, the same bytes reach the parser, which says what is wrong.
-        let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-        mac.update(format!("v0:{TIMESTAMP}:{malformed}").as_bytes());
-        let signed = format!("v0={}", hex::encode(mac.finalize().into_bytes()));
         assert_eq!(
-            run(&request(TIMESTAMP, &signed, &malformed, AT)),
+            run(&request(TIMESTAMP, &sign(&malformed), &malformed, AT)),
             Err(Rejection::invalid("body", "more than 64 form fields"))
         );
     }
 
     #[test]
-    fn commands_are_refused_clearly_for_now() {
+    fn an_empty_command_or_help_answers_the_grammar() {
         let s = slack();
-        let req = request(TIMESTAMP, SIGNATURE, BODY, AT);
-        let payload = s.parse(&req).unwrap();
-        assert_eq!(payload.get("command"), Some("/webhook-collect"));
-        let alert = authenticate(&s, &req, payload, &NoSecrets).unwrap();
-        let r = s.normalize(alert);
+        let run = |req: &RawRequest| signed::translate_any_fund(&s, req, &NoSecrets);
+        // The published example's text is empty.
+        let answered = run(&request(TIMESTAMP, SIGNATURE, BODY, AT))
+            .unwrap()
+            .unwrap_err();
+        let reply: serde_json::Value = serde_json::from_str(&answered).unwrap();
+        assert_eq!(reply["response_type"], "ephemeral");
         assert!(
-            matches!(&r, Err(Rejection::InvalidPayload { detail, .. }) if detail.contains("not supported yet")),
-            "{r:?}"
+            reply["text"]
+                .as_str()
+                .unwrap()
+                .contains("/order SIDE QUANTITY")
+        );
+        let help = with_text("help");
+        assert_eq!(
+            run(&request(TIMESTAMP, &sign(&help), &help, AT)).unwrap(),
+            Err(answered)
+        );
+    }
+
+    #[test]
+    fn a_granted_member_places_an_order_keyed_by_its_trigger_id() {
+        let s = slack();
+        let run = |req: &RawRequest| signed::translate_any_fund(&s, req, &NoSecrets);
+        let body = with_text("buy 0.05 BINANCE:BTCUSDT limit 95000 fund=paper-tv-test tif=gtc");
+        let Ok(Ok(Intent::Submit(order))) = run(&request(TIMESTAMP, &sign(&body), &body, AT))
+        else {
+            panic!("no order");
+        };
+        assert_eq!(
+            chat::describe(&order),
+            "buy 0.05 BTC-USD limit 95000 on paper-tv-test"
+        );
+        assert_eq!(
+            order.idempotency_key.as_str(),
+            "398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"
+        );
+        assert_eq!(order.actor.as_str(), "slack:U2CERLKJA");
+        // Another fund: not granted, and the refusal names none.
+        let body = with_text("buy 0.05 BINANCE:BTCUSDT limit 95000 fund=other-fund");
+        assert_eq!(
+            run(&request(TIMESTAMP, &sign(&body), &body, AT)),
+            Err(Rejection::NotPermitted)
+        );
+    }
+
+    #[test]
+    fn replies_are_ephemeral_and_escaped() {
+        let reply: serde_json::Value =
+            serde_json::from_str(&ephemeral("a <!channel> & b")).unwrap();
+        assert_eq!(reply["text"], "a &lt;!channel&gt; &amp; b");
+        let s = slack();
+        let rendered = s
+            .render(&Decision::Refused {
+                rejection: &Rejection::DuplicateIdempotencyKey { key: "k".into() },
+                order: None,
+            })
+            .unwrap();
+        assert!(rendered.contains("Already received"), "{rendered}");
+        // A bad signature keeps its 401.
+        assert_eq!(
+            s.render(&Decision::Refused {
+                rejection: &Rejection::Unauthorized,
+                order: None
+            }),
+            None
         );
     }
 }

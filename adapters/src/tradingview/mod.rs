@@ -46,8 +46,8 @@ impl InboundAdapter for TradingView {
         "tv"
     }
 
-    fn idempotency_key<'a>(&self, alert: &'a TvAlert) -> Option<&'a IdempotencyKey> {
-        Some(&alert.idempotency_key)
+    fn idempotency_key<'a>(&self, alert: &'a TvAlert) -> &'a IdempotencyKey {
+        &alert.idempotency_key
     }
 
     fn parse(&self, req: &RawRequest) -> Result<TvAlert, Rejection> {
@@ -83,6 +83,7 @@ impl InboundAdapter for TradingView {
             adapter: NAME,
             fund_id: Some(alert.fund_id.clone()),
             previous_secret: check == SecretCheck::Previous,
+            member: None,
         })
     }
 

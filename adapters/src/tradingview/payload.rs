@@ -288,7 +288,8 @@ impl RawFields<'_> {
         )?;
         let limit = self.decimal(at::LIMIT_PRICE, Price::parse)?;
         let stop = self.decimal(at::STOP_PRICE, Price::parse)?;
-        let pricing = pricing(order_type, limit, stop)?;
+        let pricing =
+            Pricing::from_parts(order_type, (limit, "limit_price"), (stop, "stop_price"))?;
         let tif = self
             .choice(at::TIF, TimeInForce::parse)?
             .unwrap_or_default();
@@ -461,46 +462,4 @@ fn check_placeholder(i: usize, s: &str) -> Result<(), Rejection> {
         name,
         format!("unrendered TradingView placeholder {placeholder}"),
     ))
-}
-
-/// Pairs the order type with exactly the prices it needs.
-fn pricing(
-    order_type: OrderType,
-    limit: Option<Price>,
-    stop: Option<Price>,
-) -> Result<Pricing, Rejection> {
-    let name = order_type.as_str();
-    let need = |field: &str, price: Option<Price>| {
-        price
-            .ok_or_else(|| Rejection::invalid(field, format!("required when order_type is {name}")))
-    };
-    let forbid = |field: &str, price: Option<Price>| match price {
-        Some(_) => Err(Rejection::invalid(
-            field,
-            format!("not allowed when order_type is {name}"),
-        )),
-        None => Ok(()),
-    };
-    Ok(match order_type {
-        OrderType::Market => {
-            forbid("limit_price", limit)?;
-            forbid("stop_price", stop)?;
-            Pricing::Market
-        }
-        OrderType::Limit => {
-            let limit = need("limit_price", limit)?;
-            forbid("stop_price", stop)?;
-            Pricing::Limit { limit }
-        }
-        OrderType::Stop => {
-            forbid("limit_price", limit)?;
-            Pricing::Stop {
-                stop: need("stop_price", stop)?,
-            }
-        }
-        OrderType::StopLimit => Pricing::StopLimit {
-            limit: need("limit_price", limit)?,
-            stop: need("stop_price", stop)?,
-        },
-    })
 }

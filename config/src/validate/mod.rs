@@ -17,6 +17,7 @@ use crate::raw::*;
 use crate::settings::*;
 use crate::{ConfigError, Origin};
 
+mod adapters;
 mod symbology;
 
 /// Collects errors while converting; every getter returns a usable value so checking goes on.
@@ -161,7 +162,7 @@ pub(crate) fn validate(raw: &RawConfig, origin: Origin) -> Result<Settings, Vec<
     if store.path.as_os_str().is_empty() {
         c.fail("store.path", "must not be empty");
     }
-    let adapters = adapters(&mut c, &raw.adapters);
+    let adapters = adapters::adapters(&mut c, &raw.adapters, &funds);
     let symbology = symbology::symbology(&mut c, &raw.symbology);
     if c.errors.is_empty() {
         Ok(Settings {
@@ -647,57 +648,6 @@ fn delivery(c: &mut Check, raw: &RawDelivery, origin: Origin) -> Delivery {
             ),
         },
         retry,
-    }
-}
-
-fn adapters(c: &mut Check, raw: &RawAdapters) -> Adapters {
-    c.unknown("adapters", &raw.unknown);
-    c.unknown("adapters.tradingview", &raw.tradingview.unknown);
-    c.unknown("adapters.slack", &raw.slack.unknown);
-    c.unknown("adapters.discord", &raw.discord.unknown);
-    let slack = &raw.slack;
-    let slack_enabled = c.flag("adapters.slack.enabled", slack.enabled.as_ref(), false);
-    let signing_secret = slack
-        .signing_secret
-        .as_ref()
-        .and_then(|s| c.get("adapters.slack.signing_secret", Some(s), "", secret));
-    if slack_enabled && slack.signing_secret.is_none() {
-        c.fail(
-            "adapters.slack.signing_secret",
-            "required when the Slack adapter is enabled",
-        );
-    }
-    let discord = &raw.discord;
-    let discord_enabled = c.flag("adapters.discord.enabled", discord.enabled.as_ref(), false);
-    let public_key = discord.public_key.as_ref().and_then(|k| {
-        c.get("adapters.discord.public_key", Some(k), "", |s| {
-            if hex::decode_to_slice(s, &mut [0u8; 32]).is_ok() {
-                Ok(s.to_owned())
-            } else {
-                Err("must be the application's public key: 64 hex characters".into())
-            }
-        })
-    });
-    if discord_enabled && discord.public_key.is_none() {
-        c.fail(
-            "adapters.discord.public_key",
-            "required when the Discord adapter is enabled",
-        );
-    }
-    Adapters {
-        tradingview: c.flag(
-            "adapters.tradingview.enabled",
-            raw.tradingview.enabled.as_ref(),
-            true,
-        ),
-        slack: SlackAdapter {
-            enabled: slack_enabled,
-            signing_secret,
-        },
-        discord: DiscordAdapter {
-            enabled: discord_enabled,
-            public_key,
-        },
     }
 }
 

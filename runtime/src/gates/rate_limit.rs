@@ -80,6 +80,51 @@ impl FundRateLimits {
     }
 }
 
+/// The most chat members one adapter tracks a budget for. Only members the platform signed
+/// reach the limiter; past this many, budgets idle long enough to be full again are dropped
+/// (dropping one costs nothing: a full budget is what a new key gets).
+pub const MAX_TRACKED_MEMBERS: usize = 10_000;
+
+type KeyedLimiter = RateLimiter<
+    String,
+    governor::state::keyed::HashMapStateStore<String>,
+    GovernorClock,
+    governor::middleware::NoOpMiddleware<Duration>,
+>;
+
+/// One adapter's rate limit per chat member (SPEC §12): one chatty user cannot spend a whole
+/// fund's budget. Keyed by `workspace/user`.
+pub struct MemberRateLimits {
+    limiter: KeyedLimiter,
+    clock: GovernorClock,
+}
+
+impl MemberRateLimits {
+    /// Every member of the adapter gets `limit`, on `clock`.
+    pub fn new(limit: RateLimit, clock: Arc<dyn Clock>) -> Self {
+        let clock = GovernorClock(clock);
+        Self {
+            limiter: RateLimiter::hashmap_with_clock(quota(limit), clock.clone()),
+            clock,
+        }
+    }
+
+    /// Counts one command of `member` (its key), or says how long until one would be admitted.
+    pub fn check(&self, member: String) -> Result<(), Throttle> {
+        if self.limiter.len() >= MAX_TRACKED_MEMBERS {
+            self.limiter.retain_recent();
+        }
+        self.limiter
+            .check_key(&member)
+            .map_err(|not_until| Throttle::RetryAfter(not_until.wait_time_from(self.clock.now())))
+    }
+
+    /// Returns how many members have a budget tracked now.
+    pub fn tracked(&self) -> usize {
+        self.limiter.len()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use mts1b_inbound_core::{ManualClock, UnixMillis};
@@ -131,6 +176,30 @@ mod tests {
         clock.advance(1);
         assert_eq!(l.check(&fund("a")), Ok(()));
         assert!(l.check(&fund("a")).is_err());
+    }
+
+    #[test]
+    fn each_member_has_its_own_budget_and_idle_ones_are_forgotten() {
+        let clock = ManualClock::at(UnixMillis(1_700_000_000_000));
+        let limit = RateLimit {
+            per_second: 1,
+            burst: 2,
+        };
+        let members = MemberRateLimits::new(limit, Arc::new(clock.clone()));
+        assert_eq!(members.check("T1/U1".into()), Ok(()));
+        assert_eq!(members.check("T1/U1".into()), Ok(()));
+        assert_eq!(
+            members.check("T1/U1".into()),
+            Err(Throttle::RetryAfter(Duration::from_secs(1)))
+        );
+        assert_eq!(members.check("T1/U2".into()), Ok(()), "another member");
+        // Filling the map past its bound drops the budgets that are full again.
+        for i in 0..MAX_TRACKED_MEMBERS {
+            let _ = members.check(format!("T1/x{i}"));
+        }
+        clock.advance(10_000);
+        let _ = members.check("T1/late".into());
+        assert!(members.tracked() <= 2, "{}", members.tracked());
     }
 
     #[test]

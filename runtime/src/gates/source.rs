@@ -25,6 +25,14 @@ impl SourcePolicy {
         }
     }
 
+    /// The same trusted proxies with another allowlist (an adapter's own, SPEC §12).
+    pub fn with_allowlist(&self, allowlist: Vec<IpNet>) -> Self {
+        Self {
+            allowlist,
+            trusted_proxies: self.trusted_proxies.clone(),
+        }
+    }
+
     fn trusted(&self, addr: IpAddr) -> bool {
         self.trusted_proxies.iter().any(|net| net.contains(addr))
     }

@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use super::status::status_of;
 use crate::delivery::Delivered;
-use crate::pipeline::{Accepted, Outcome};
+use crate::pipeline::{Accepted, Handled, Outcome};
 use mts1b_inbound_core::Rejection;
 
 /// An answer, free of any HTTP library type (embedders use it as is).
@@ -31,8 +31,18 @@ impl Answer {
     /// The answer to an outcome.
     pub fn of(outcome: &Outcome) -> Self {
         match outcome {
-            Ok(accepted) => Self::accepted(accepted),
+            Ok(Handled::Order(accepted)) => Self::accepted(accepted),
+            Ok(Handled::Answered(body)) => Self::ok(body.clone()),
             Err(rejection) => Self::rejected(rejection),
+        }
+    }
+
+    /// A 200 answer with a JSON body an adapter rendered.
+    pub fn ok(body: String) -> Self {
+        Self {
+            status: 200,
+            body,
+            retry_after_secs: None,
         }
     }
 
@@ -118,13 +128,13 @@ mod tests {
             &FundId::parse("f").unwrap(),
             &IdempotencyKey::parse("k").unwrap(),
         );
-        let submitted = Answer::of(&Ok(Accepted {
+        let submitted = Answer::of(&Ok(Handled::Order(Accepted {
             key: "k".into(),
             client_order_id: id,
             delivered: Delivered::Submitted {
                 order_id: "o-1".into(),
             },
-        }));
+        })));
         assert_eq!(submitted.status, 200);
         assert_eq!(
             submitted.body,
@@ -132,11 +142,11 @@ mod tests {
                 r#"{{"status":"submitted","key":"k","client_order_id":"{id}","order_id":"o-1"}}"#
             )
         );
-        let queued = Answer::of(&Ok(Accepted {
+        let queued = Answer::of(&Ok(Handled::Order(Accepted {
             key: "k".into(),
             client_order_id: id,
             delivered: Delivered::Queued,
-        }));
+        })));
         assert_eq!(queued.status, 202);
         assert_eq!(
             queued.body,

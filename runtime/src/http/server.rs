@@ -153,7 +153,7 @@ async fn public(
         body: Vec::new(),
         received_at: rt.clock().now(),
     };
-    let caller = match admit_source(&rt.shared.sources, peer.ip(), &request) {
+    let caller = match admit_source(&endpoint.gates().sources, peer.ip(), &request) {
         Ok(caller) => caller,
         Err(rejection) => return Ok(reply(rt.refuse(endpoint.as_ref(), rejection, started))),
     };
@@ -161,7 +161,7 @@ async fn public(
         Ok(in_flight) => in_flight,
         Err(why) => return Ok(reply(rt.shed(endpoint.as_ref(), why))),
     };
-    let limit = rt.max_body_bytes();
+    let limit = endpoint.gates().max_body_bytes;
     if declared_length(&req).is_some_and(|length| length > limit) {
         let rejection = Rejection::PayloadTooLarge { limit_bytes: limit };
         return Ok(reply(rt.refuse(endpoint.as_ref(), rejection, started)));
@@ -333,11 +333,10 @@ pub async fn serve(
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             () = &mut shutdown => break,
         };
-        let sources = &rt.shared.sources;
         let slot = match listener {
             // A peer that could only ever be answered 403 is closed before it holds a slot.
-            Listener::Public if !sources.may_connect(peer.ip()) => continue,
-            Listener::Public => public_slots.admit(peer.ip(), sources.is_trusted_proxy(peer.ip())),
+            Listener::Public if !rt.may_connect(peer.ip()) => continue,
+            Listener::Public => public_slots.admit(peer.ip(), rt.is_trusted_proxy(peer.ip())),
             Listener::Admin => admin_slots.admit(peer.ip(), false),
         };
         let slot = match slot {

@@ -17,7 +17,7 @@ pub fn status_of(rejection: &Rejection) -> u16 {
         | Rejection::OmsRejected { .. }
         | Rejection::StaleAlert { .. } => 422,
         Rejection::Unauthorized => 401,
-        Rejection::Forbidden => 403,
+        Rejection::Forbidden | Rejection::NotPermitted => 403,
         Rejection::RateLimited { .. } => 429,
         Rejection::DuplicateIdempotencyKey { .. } => 409,
         Rejection::Unavailable { .. } => 503,
@@ -56,6 +56,7 @@ mod tests {
             (Rejection::StaleAlert { age_ms: 1 }, 422),
             (Rejection::Unauthorized, 401),
             (Rejection::Forbidden, 403),
+            (Rejection::NotPermitted, 403),
             (Rejection::RateLimited { retry_after_ms: 1 }, 429),
             (
                 Rejection::DuplicateIdempotencyKey { key: String::new() },
