@@ -540,3 +540,40 @@ fn symbol_prints_the_refusal_and_what_to_send_instead() {
             .contains("no contract calendar for CL")
     );
 }
+
+#[test]
+fn discord_command_prints_the_shipped_registration() {
+    let out = run(&["discord-command"], None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shipped: Value = serde_json::from_str(
+        &std::fs::read_to_string("examples/discord/order-command.json").unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        stdout_json(&out),
+        shipped,
+        "examples/discord/order-command.json is stale"
+    );
+    let options = shipped[0]["options"].as_array().unwrap();
+    for name in ["quantity", "limit", "stop"] {
+        let option = options.iter().find(|o| o["name"] == name).unwrap();
+        assert_eq!(
+            option["type"], 3,
+            "{name} is a STRING option, never a NUMBER"
+        );
+    }
+}
+
+#[test]
+fn the_slack_manifest_declares_order_on_the_slack_route() {
+    let manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string("examples/slack/manifest.json").unwrap())
+            .unwrap();
+    let command = &manifest["features"]["slash_commands"][0];
+    assert_eq!(command["command"], "/order");
+    assert!(command["url"].as_str().unwrap().ends_with("/slack/webhook"));
+    assert_eq!(
+        manifest["oauth_config"]["scopes"]["bot"],
+        serde_json::json!(["commands"])
+    );
+}

@@ -491,3 +491,108 @@ fn service_addresses_must_be_well_formed_urls() {
         assert!(load_str(&toml, env(&[])).is_ok(), "{good}");
     }
 }
+
+#[test]
+fn chat_principals_become_grants_and_chat_gates_default_to_signature_only() {
+    let s = load_str(
+        &format!(
+            r#"{FUND}
+[adapters.slack]
+enabled = true
+signing_secret = "slack-signing-value"
+principal_rate_limit = {{ per_second = 2, burst = 4 }}
+
+[adapters.slack.principals.alice]
+team_id = "T0001"
+user_id = "U0001"
+funds = ["paper-tv-test"]
+strategies = ["manual"]
+
+[adapters.discord]
+enabled = true
+public_key = "{key}"
+max_body_bytes = "65536"
+
+[adapters.discord.principals.traders]
+guild_id = "100"
+role_id = "300"
+funds = ["paper-tv-test"]
+"#,
+            key = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
+        ),
+        env(&[]),
+    )
+    .unwrap();
+    let (slack, discord) = (&s.adapters.slack, &s.adapters.discord);
+    let alice = slack.principals.iter().next().unwrap();
+    assert_eq!(
+        (alice.name.as_str(), alice.workspace.as_str()),
+        ("alice", "T0001")
+    );
+    assert_eq!(slack.principals.iter().count(), 1);
+    assert_eq!(
+        (
+            slack.principal_rate_limit.per_second,
+            slack.principal_rate_limit.burst
+        ),
+        (2, 4)
+    );
+    let any: Vec<String> = slack
+        .gates
+        .ip_allowlist
+        .iter()
+        .flatten()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(any, ["0.0.0.0/0", "::/0"]);
+    assert_eq!(slack.gates.max_body_bytes, Some(8192));
+    assert_eq!(discord.gates.max_body_bytes, Some(65536));
+    assert_eq!(discord.principals.iter().count(), 1);
+    // TradingView keeps the global gates.
+    assert!(s.adapters.tradingview.gates.ip_allowlist.is_none());
+    // check-config shows the grants, never the signing secret.
+    let printed = serde_json::to_string(&s.adapters).unwrap();
+    assert!(printed.contains("\"role\":\"300\""), "{printed}");
+    assert!(!printed.contains("slack-signing-value"), "{printed}");
+}
+
+#[test]
+fn a_bad_principal_is_refused_naming_its_key() {
+    let errs = errors(
+        &format!(
+            r#"{FUND}
+[adapters.slack.principals.a]
+guild_id = "1"
+user_id = "U1"
+role_id = "R1"
+funds = ["nowhere"]
+
+[adapters.slack.principals.b]
+team_id = "T1"
+
+[adapters.discord.principals.c]
+guild_id = "100"
+user_id = "1"
+role_id = "2"
+funds = ["paper-tv-test"]
+strategies = ["not ok"]
+"#
+        ),
+        &[],
+    );
+    for expected in [
+        "adapters.slack.principals.a.guild_id: not a key here: use team_id",
+        "adapters.slack.principals.a.team_id: required",
+        "adapters.slack.principals.a.role_id: Slack has no roles: grant a user_id",
+        "adapters.slack.principals.a.funds[0]: \"nowhere\" is not a configured fund (funds.nowhere)",
+        "adapters.slack.principals.b: required: a user_id",
+        "adapters.slack.principals.b.funds: required: at least one fund",
+        "adapters.discord.principals.c: grant either a user_id or a role_id, not both",
+        "adapters.discord.principals.c.strategies[0]:",
+    ] {
+        assert!(
+            errs.iter().any(|e| e.contains(expected)),
+            "{expected}\n{errs:#?}"
+        );
+    }
+}

@@ -1,6 +1,7 @@
 //! Subcommands. Exit status: 0 success, 1 the alert was rejected, 2 usage or configuration error.
 
 mod check_config;
+mod discord_command;
 mod logs;
 mod serve;
 mod symbol;
@@ -37,6 +38,9 @@ enum Command {
     Symbol(symbol::Args),
     /// Print the effective configuration, secrets redacted.
     CheckConfig(check_config::Args),
+    /// Print the Discord `/order` command's registration JSON (for `PUT
+    /// /applications/{id}/commands`).
+    DiscordCommand(discord_command::Args),
 }
 
 impl Cli {
@@ -48,6 +52,7 @@ impl Cli {
             Command::Template(args) => template::run(args),
             Command::Symbol(args) => symbol::run(args),
             Command::CheckConfig(args) => check_config::run(args),
+            Command::DiscordCommand(args) => discord_command::run(args),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! that can also misbehave (slow headers, stalled bodies, chunked floods).
 #![allow(dead_code)]
 
+pub mod chat;
 pub mod process;
 
 use std::net::SocketAddr;
