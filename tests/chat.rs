@@ -131,7 +131,7 @@ async fn slack_and_discord_orders_reach_the_oms_through_the_binary() {
         "{text}"
     );
     assert!(text.ends_with(&format!("Key: {trigger}")), "{text}");
-    assert_eq!(oms.accepted_ids(), [slack_id.clone()]);
+    assert_eq!(oms.accepted_ids(), std::slice::from_ref(&slack_id));
 
     // Discord: PING, then an order.
     let ping = post(

@@ -40,7 +40,8 @@ enum Command {
     CheckConfig(check_config::Args),
     /// Print the Discord `/order` command's registration JSON (for `PUT
     /// /applications/{id}/commands`).
-    DiscordCommand(discord_command::Args),
+    #[command(name = "discord-command")]
+    DiscordRegistration(discord_command::Args),
 }
 
 impl Cli {
@@ -52,7 +53,7 @@ impl Cli {
             Command::Template(args) => template::run(args),
             Command::Symbol(args) => symbol::run(args),
             Command::CheckConfig(args) => check_config::run(args),
-            Command::DiscordCommand(args) => discord_command::run(args),
+            Command::DiscordRegistration(args) => discord_command::run(args),
         }
     }
 }
