@@ -205,7 +205,8 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
             (**secret).clone(),
             symbols.clone(),
             slack.principals.clone(),
-        );
+        )
+        .response_urls(slack.response_url_prefix.clone());
         builder = builder.adapter_with(
             adapter,
             options(&slack.gates, Some(slack.principal_rate_limit)),
@@ -217,7 +218,8 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
     {
         let adapter = Discord::from_hex(key)
             .map_err(|e| StartError::Build(e.to_string()))?
-            .with(symbols.clone(), discord.principals.clone());
+            .with(symbols.clone(), discord.principals.clone())
+            .api_base(discord.api_base.clone());
         builder = builder.adapter_with(
             adapter,
             options(&discord.gates, Some(discord.principal_rate_limit)),

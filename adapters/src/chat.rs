@@ -202,9 +202,14 @@ pub fn sentence(decision: &Decision<'_>) -> Option<String> {
             bounded(order_id),
             order.idempotency_key
         ),
-        Decision::Queued { order } => format!(
-            "{}: queued, the OMS has not answered yet; it is delivered in order and never after delivery.max_order_age. Key: {}",
+        Decision::Queued { order, follows } => format!(
+            "{}: queued, the OMS has not answered yet; {}. Key: {}",
             describe(order),
+            if follows {
+                "the outcome follows here"
+            } else {
+                "it is delivered in order and never after delivery.max_order_age"
+            },
             order.idempotency_key
         ),
         Decision::Refused { rejection, .. } if keeps_its_status(rejection) => return None,

@@ -18,6 +18,10 @@ pub const DISCORD_MAX_BODY_BYTES: u64 = 32_768;
 pub const CHAT_IP_ALLOWLIST: [&str; 2] = ["0.0.0.0/0", "::/0"];
 /// `adapters.{slack,discord}.principal_rate_limit`: one command a second per member, five at once.
 pub const PRINCIPAL_RATE_PER_SECOND: u32 = 1;
+/// `adapters.slack.response_url_prefix`: Slack's own address for follow-ups.
+pub const SLACK_RESPONSE_URL_PREFIX: &str = "https://hooks.slack.com/";
+/// `adapters.discord.api_base`.
+pub const DISCORD_API_BASE: &str = "https://discord.com/api/v10";
 /// See [`PRINCIPAL_RATE_PER_SECOND`].
 pub const PRINCIPAL_RATE_BURST: u32 = 5;
 /// TradingView gives up after 3 s, so a client slower than this is not TradingView.

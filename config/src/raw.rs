@@ -176,6 +176,7 @@ section!(RawSlack {
     max_body_bytes: Option<Text>,
     principal_rate_limit: Option<RawRateLimit>,
     principals: BTreeMap<String, RawPrincipal>,
+    response_url_prefix: Option<Text>,
 });
 section!(RawDiscord {
     enabled: Option<Text>,
@@ -184,6 +185,7 @@ section!(RawDiscord {
     max_body_bytes: Option<Text>,
     principal_rate_limit: Option<RawRateLimit>,
     principals: BTreeMap<String, RawPrincipal>,
+    api_base: Option<Text>,
 });
 section!(RawPrincipal {
     team_id: Option<Text>,

@@ -235,6 +235,9 @@ pub struct SlackAdapter {
     pub principal_rate_limit: RateLimit,
     /// `principals.<name>`: which team members may trade which funds and strategies.
     pub principals: Grants,
+    /// Where follow-ups may be posted: a `response_url` must start with it
+    /// (`https://hooks.slack.com/`).
+    pub response_url_prefix: String,
 }
 
 /// `adapters.discord.*`.
@@ -252,4 +255,6 @@ pub struct DiscordAdapter {
     pub principal_rate_limit: RateLimit,
     /// `principals.<name>`: which guild members or roles may trade which funds and strategies.
     pub principals: Grants,
+    /// Discord's API, where follow-ups edit deferred replies (`https://discord.com/api/v10`).
+    pub api_base: String,
 }

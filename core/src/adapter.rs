@@ -1,7 +1,7 @@
 //! The adapter contract: what only a source knows (where its credential is, what its payload
 //! means), leaving every shared gate to the runtime.
 
-use crate::decision::Decision;
+use crate::decision::{Decision, FollowUp};
 use crate::grant::{Grants, Member};
 use crate::ids::{FundId, IdempotencyKey};
 use crate::order::{Intent, IntentKind};
@@ -101,6 +101,18 @@ pub trait InboundAdapter: Send + Sync + 'static {
     /// with a body the runtime sends as HTTP 200, or `None` to go on to the gates and
     /// `normalize`. Runs right after authentication: nothing is rate limited or recorded.
     fn direct_answer(&self, _payload: &Self::Payload) -> Option<String> {
+        None
+    }
+
+    /// Where the platform takes a later message about this request, if it does: read before
+    /// normalize, kept by the runtime for an order that is still queued when it answers.
+    fn follow_up(&self, _payload: &Self::Payload) -> Option<FollowUp> {
+        None
+    }
+
+    /// Renders how a queued order settled (`Submitted`, or `Refused` with the OMS's reason or
+    /// the expiry) as the body of the follow-up message; `None` sends none.
+    fn render_follow_up(&self, _decision: &Decision<'_>) -> Option<String> {
         None
     }
 

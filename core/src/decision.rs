@@ -6,6 +6,27 @@
 use crate::order::OrderIntent;
 use crate::rejection::Rejection;
 
+/// Where a platform takes a later message about a request already answered: Slack's
+/// `response_url` (POST), Discord's original interaction response (PATCH). The runtime sends
+/// one when a queued order settles.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FollowUp {
+    /// `POST` or `PATCH`.
+    pub method: FollowUpMethod,
+    /// The address, checked by the adapter against its platform's (never any address a
+    /// request names).
+    pub url: String,
+}
+
+/// How a follow-up is sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FollowUpMethod {
+    /// A new message (Slack).
+    Post,
+    /// An edit of the deferred reply (Discord).
+    Patch,
+}
+
 /// The runtime's decision on an authenticated request.
 #[derive(Clone, Copy, Debug)]
 pub enum Decision<'a> {
@@ -20,6 +41,9 @@ pub enum Decision<'a> {
     Queued {
         /// The order.
         order: &'a OrderIntent,
+        /// True when the runtime will send a follow-up once it settles
+        /// ([`InboundAdapter::follow_up`](crate::InboundAdapter::follow_up)).
+        follows: bool,
     },
     /// Not accepted (a duplicate is refused with `duplicate_idempotency_key`).
     Refused {

@@ -30,7 +30,7 @@ pub mod translate;
 pub use adapter::{Authenticated, InboundAdapter, Principal, authenticate, member_principal};
 pub use client_order_id::ClientOrderId;
 pub use decimal::{DecimalError, Price, Quantity};
-pub use decision::Decision;
+pub use decision::{Decision, FollowUp, FollowUpMethod};
 pub use envelope::Envelope;
 pub use fund::{FundMap, FundPolicy, RateLimit};
 pub use grant::{Grant, Grantee, Grants, Member};

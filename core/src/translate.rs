@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 
 use crate::adapter::{InboundAdapter, authenticate_verified};
+use crate::decision::FollowUp;
 use crate::fund::FundPolicy;
 use crate::grant::Member;
 use crate::ids::{FundId, IdempotencyKey};
@@ -98,6 +99,8 @@ pub struct Translated<P> {
     pub intent: Intent,
     /// What the gates yielded.
     pub pass: P,
+    /// Where the platform takes a later message about it ([`InboundAdapter::follow_up`]).
+    pub follow_up: Option<FollowUp>,
 }
 
 /// What became of a request that was not refused.
@@ -185,6 +188,7 @@ where
     let late_key = early
         .is_none()
         .then(|| adapter.idempotency_key(alert.payload()).clone());
+    let follow_up = adapter.follow_up(alert.payload());
     let intent = adapter.normalize(alert)?;
     if intent.kind() != kind {
         return Err(Rejection::invalid(
@@ -233,7 +237,11 @@ where
         .policy(&order.fund_id)
         .ok_or(Rejection::Unauthorized)?;
     policy.envelope.admit(order)?;
-    Ok(Translation::Order(Translated { intent, pass }))
+    Ok(Translation::Order(Translated {
+        intent,
+        pass,
+        follow_up,
+    }))
 }
 
 #[cfg(test)]

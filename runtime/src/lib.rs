@@ -9,6 +9,7 @@
 //! [`InboundAdapter`]: mts1b_inbound_core::InboundAdapter
 
 pub mod delivery;
+pub mod follow_up;
 pub mod gates;
 pub mod group_commit;
 pub mod http;

@@ -39,6 +39,9 @@ pub struct DeliveryMetrics {
     pub expired: IntCounter,
     /// `mts1b_store_quarantined_records`: records the store could not read back and set aside.
     pub quarantined: IntGauge,
+    /// `mts1b_follow_ups_total{result}`: follow-up messages to chat platforms about queued
+    /// orders that settled, by result (`sent`, `failed`).
+    pub follow_ups: IntCounterVec,
 }
 
 /// Registers `metric`. Names are constants registered once per registry, so failure is a bug.
@@ -92,6 +95,16 @@ impl Default for Metrics {
                     "Records the store could not read back at start, set aside in its quarantine table (never delivered; see the log for their ids).",
                 ),
             ),
+            follow_ups: registered(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "mts1b_follow_ups_total",
+                        "Follow-up messages to chat platforms about queued orders that settled, by result.",
+                    ),
+                    &["result"],
+                ),
+            ),
         };
         Self {
             registry,
@@ -105,7 +118,8 @@ impl Default for Metrics {
 /// The metrics of one adapter.
 #[derive(Clone)]
 pub struct AdapterMetrics {
-    /// `<p>_webhooks_total{fund_id, outcome}`: outcome `accepted`, `rejected` or `duplicate`.
+    /// `<p>_webhooks_total{fund_id, outcome}`: outcome `accepted`, `rejected` or `duplicate`,
+    /// or `answered` (a Discord PING, `/order help`: no order asked).
     pub webhooks: IntCounterVec,
     /// `<p>_webhook_rejections_total{error}`: rejections by error code.
     pub rejections: IntCounterVec,

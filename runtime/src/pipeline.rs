@@ -8,12 +8,13 @@ use std::time::Instant;
 use async_trait::async_trait;
 use mts1b_inbound_core::rejection::bounded;
 use mts1b_inbound_core::{
-    Admission, ClientOrderId, Clock, Decision, FundId, FundMap, FundPolicy, Gates, InboundAdapter,
-    Intent, Member, OrderIntent, RateLimit, RawRequest, Rejection, SecretSource, Translated,
-    Translation, translate,
+    Admission, ClientOrderId, Clock, Decision, FollowUp, FundId, FundMap, FundPolicy, Gates,
+    InboundAdapter, Intent, Member, OrderIntent, RateLimit, RawRequest, Rejection, SecretSource,
+    Translated, Translation, translate,
 };
 
-use crate::delivery::{Delivered, OrderSink};
+use crate::delivery::{Delivered, OrderSink, Settled, Settlement};
+use crate::follow_up::FollowUps;
 use crate::gates::rate_limit::{FundRateLimits, MemberRateLimits, Throttle};
 use crate::gates::replay::{Claim, ReplayWindow};
 use crate::gates::source::SourcePolicy;
@@ -35,6 +36,10 @@ pub struct Shared {
     pub sink: Arc<dyn OrderSink>,
     /// The one clock.
     pub clock: Arc<dyn Clock>,
+    /// Sends follow-ups about queued chat orders once they settle.
+    pub follow_ups: FollowUps,
+    /// `mts1b_follow_ups_total{result}`.
+    pub follow_up_results: prometheus::IntCounterVec,
 }
 
 /// The gates one adapter has of its own (SPEC §12: allowlists and body caps are per adapter).
@@ -84,6 +89,8 @@ pub struct Trace {
     pub member: Option<String>,
     /// The order, once the request got as far as one: the adapter's reply describes it.
     pub order: Option<OrderIntent>,
+    /// True when a follow-up will tell the sender how its queued order settled.
+    pub follows: bool,
 }
 
 /// One adapter mounted on the runtime.
@@ -114,7 +121,8 @@ pub trait Endpoint: Send + Sync {
 
 /// The gates for one adapter.
 pub struct Pipeline<A> {
-    adapter: A,
+    // Shared with the follow-up tasks, which render how a queued order settled.
+    adapter: Arc<A>,
     metrics: AdapterMetrics,
     gates: AdapterGates,
 }
@@ -123,25 +131,44 @@ impl<A: InboundAdapter> Pipeline<A> {
     /// Mounts `adapter` with its metrics and its own gates.
     pub fn new(adapter: A, metrics: AdapterMetrics, gates: AdapterGates) -> Self {
         Self {
-            adapter,
+            adapter: Arc::new(adapter),
             metrics,
             gates,
         }
     }
 
     /// Records and delivers an order that passed every gate, and settles its replay claim.
+    /// With `follow`, an order still queued comes back with how it will settle.
     async fn deliver(
         shared: &Shared,
         order: &OrderIntent,
         claim: Option<Claim<'_>>,
+        follow: bool,
+    ) -> (Result<Accepted, Rejection>, Option<Settlement>) {
+        let submitted = if follow {
+            shared.sink.submit_following(order).await
+        } else {
+            shared.sink.submit(order).await.map(|d| (d, None))
+        };
+        let (delivered, settlement) = match submitted {
+            Ok(submitted) => submitted,
+            Err(_) => {
+                let unavailable = Rejection::Unavailable {
+                    reason: "order sink unavailable",
+                };
+                return (Err(unavailable), None);
+            }
+        };
+        (Self::settle_claim(order, claim, delivered), settlement)
+    }
+
+    /// What the sink did, as the request's outcome; the replay claim committed unless the
+    /// sink refused to record it.
+    fn settle_claim(
+        order: &OrderIntent,
+        claim: Option<Claim<'_>>,
+        delivered: Delivered,
     ) -> Result<Accepted, Rejection> {
-        let delivered = shared
-            .sink
-            .submit(order)
-            .await
-            .map_err(|_| Rejection::Unavailable {
-                reason: "order sink unavailable",
-            })?;
         if let Delivered::Duplicate { accepted_at } = delivered {
             if let Some(claim) = claim {
                 claim.commit_at(accepted_at);
@@ -161,6 +188,60 @@ impl<A: InboundAdapter> Pipeline<A> {
                 delivered,
             }),
         }
+    }
+
+    /// Tells the sender, at `to`, how its queued `order` settles: a task that waits for the
+    /// settlement (the outbox settles every order by `delivery.max_order_age`), renders it
+    /// with the adapter and sends it. A process that stops first owes it no more.
+    fn follow_up(&self, shared: &Shared, order: OrderIntent, to: FollowUp, settlement: Settlement) {
+        let adapter = self.adapter.clone();
+        let sender = shared.follow_ups.clone();
+        let results = shared.follow_up_results.clone();
+        tokio::spawn(async move {
+            let Ok(settled) = settlement.await else {
+                return;
+            };
+            let refused;
+            let decision = match &settled {
+                Settled::Submitted(order_id) => Decision::Submitted {
+                    order: &order,
+                    order_id,
+                },
+                Settled::Rejected(reason) => {
+                    refused = Rejection::OmsRejected {
+                        reason: reason.clone(),
+                    };
+                    Decision::Refused {
+                        rejection: &refused,
+                        order: Some(&order),
+                    }
+                }
+                Settled::Expired => {
+                    refused = Rejection::OmsRejected {
+                        reason: "expired: not delivered within delivery.max_order_age".into(),
+                    };
+                    Decision::Refused {
+                        rejection: &refused,
+                        order: Some(&order),
+                    }
+                }
+            };
+            let Some(body) = adapter.render_follow_up(&decision) else {
+                return;
+            };
+            let adapter = adapter.name();
+            let key = bounded(order.idempotency_key.as_str());
+            match sender.send(&to, body).await {
+                Ok(_) => {
+                    results.with_label_values(&["sent"]).inc();
+                    tracing::info!(target: "mts1b::follow_up", adapter, key = %key, "follow-up sent");
+                }
+                Err(e) => {
+                    results.with_label_values(&["failed"]).inc();
+                    tracing::warn!(target: "mts1b::follow_up", adapter, key = %key, error = %e, "follow-up not delivered");
+                }
+            }
+        });
     }
 }
 
@@ -212,7 +293,10 @@ impl<A: InboundAdapter> Endpoint for Pipeline<A> {
             (Ok(Handled::Answered(body)), _) => return Answer::ok(body.clone()),
             (Ok(Handled::Order(accepted)), Some(order)) => match &accepted.delivered {
                 Delivered::Submitted { order_id } => Decision::Submitted { order, order_id },
-                _ => Decision::Queued { order },
+                _ => Decision::Queued {
+                    order,
+                    follows: trace.follows,
+                },
             },
             (Ok(Handled::Order(_)), None) => return Answer::of(outcome),
             (Err(rejection), order) => Decision::Refused { rejection, order },
@@ -246,7 +330,7 @@ impl<A: InboundAdapter> Endpoint for Pipeline<A> {
             trace,
         };
         let translation = translate(
-            &self.adapter,
+            &*self.adapter,
             req,
             &*shared.secrets,
             &shared.funds,
@@ -255,11 +339,17 @@ impl<A: InboundAdapter> Endpoint for Pipeline<A> {
         let Translated {
             intent: Intent::Submit(order),
             pass: claim,
+            follow_up,
         } = match translation {
             Translation::Order(translated) => translated,
             Translation::Answered(body) => return Ok(Handled::Answered(body)),
         };
-        let delivered = Self::deliver(shared, &order, claim).await;
+        let (delivered, settlement) =
+            Self::deliver(shared, &order, claim, follow_up.is_some()).await;
+        if let (Some(to), Some(settlement)) = (follow_up, settlement) {
+            trace.follows = true;
+            self.follow_up(shared, order.clone(), to, settlement);
+        }
         trace.order = Some(order);
         delivered.map(Handled::Order)
     }

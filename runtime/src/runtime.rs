@@ -13,6 +13,7 @@ use serde::Serialize;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::delivery::{OrderSink, OrderStatus};
+use crate::follow_up::{FollowUpPolicy, FollowUps};
 use crate::gates::rate_limit::{FundRateLimits, MemberRateLimits};
 use crate::gates::replay::ReplayWindow;
 use crate::gates::source::SourcePolicy;
@@ -66,6 +67,7 @@ pub struct RuntimeBuilder {
     remembered: Vec<(ClientOrderId, UnixMillis)>,
     metrics: Metrics,
     replay_capacity: usize,
+    follow_ups: Option<FollowUps>,
 }
 
 /// Why a runtime could not be built.
@@ -77,6 +79,9 @@ pub enum BuildError {
     /// Two adapters share a name.
     #[error("two adapters are named {0}")]
     DuplicateAdapter(&'static str),
+    /// The follow-up HTTP client could not be built.
+    #[error("{0}")]
+    FollowUps(#[from] crate::follow_up::FollowUpError),
 }
 
 impl RuntimeBuilder {
@@ -99,7 +104,14 @@ impl RuntimeBuilder {
             remembered: Vec::new(),
             metrics: Metrics::new(),
             replay_capacity: REPLAY_CAPACITY,
+            follow_ups: None,
         }
+    }
+
+    /// Sets how follow-ups to chat platforms are sent.
+    pub fn follow_ups(mut self, follow_ups: FollowUps) -> Self {
+        self.follow_ups = Some(follow_ups);
+        self
     }
 
     /// Mounts an adapter at `/<name>/webhook`, with the runtime's allowlist and body cap.
@@ -199,6 +211,10 @@ impl RuntimeBuilder {
     /// Builds the runtime.
     pub fn build(self) -> Result<Runtime, BuildError> {
         let metrics = self.metrics;
+        let follow_ups = match self.follow_ups {
+            Some(follow_ups) => follow_ups,
+            None => FollowUps::new(FollowUpPolicy::default())?,
+        };
         let defaults = Defaults {
             metrics: &metrics,
             sources: &self.sources,
@@ -231,6 +247,8 @@ impl RuntimeBuilder {
                 replay,
                 sink: self.sink,
                 clock: self.clock,
+                follow_ups,
+                follow_up_results: metrics.delivery.follow_ups.clone(),
             },
             endpoints,
             in_flight: Semaphore::new(self.max_in_flight),

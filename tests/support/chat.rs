@@ -39,10 +39,27 @@ fn form_encode(text: &str) -> String {
 
 /// A slash command's form, as Slack posts it.
 pub fn slack_form(team: &str, user: &str, trigger_id: &str, text: &str) -> String {
+    slack_form_to(
+        team,
+        user,
+        trigger_id,
+        text,
+        "https://hooks.slack.com/commands/T0001/1234/abcd",
+    )
+}
+
+/// [`slack_form`] with its `response_url`.
+pub fn slack_form_to(
+    team: &str,
+    user: &str,
+    trigger_id: &str,
+    text: &str,
+    response_url: &str,
+) -> String {
     format!(
         "token=gIkuvaNzQIHg97ATvDxqgjtO&team_id={team}&team_domain=desk&channel_id=C2147483705&channel_name=trading&user_id={user}&user_name=trader&command=%2Forder&text={}&api_app_id=A123456&response_url={}&trigger_id={trigger_id}",
         form_encode(text),
-        form_encode("https://hooks.slack.com/commands/T0001/1234/abcd")
+        form_encode(response_url)
     )
 }
 

@@ -4,6 +4,7 @@
 
 pub mod chat;
 pub mod process;
+pub mod stand_in;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -25,6 +25,40 @@ pub struct Interaction {
     pub id: IdempotencyKey,
     /// What it is.
     pub kind: InteractionKind,
+    /// Where its response can be edited later, when it carries a usable application id and
+    /// token.
+    pub webhook: Option<Webhook>,
+}
+
+/// The interaction's webhook: its application and its token (valid 15 minutes).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Webhook {
+    /// The application's id.
+    pub application_id: PlatformId,
+    /// The interaction token: a secret for 15 minutes, so never printed.
+    pub token: String,
+}
+
+impl std::fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Webhook")
+            .field("application_id", &self.application_id)
+            .field("token", &"[redacted]")
+            .finish()
+    }
+}
+
+/// The longest interaction token taken (Discord's are a few hundred characters).
+const MAX_TOKEN_LEN: usize = 1024;
+
+/// A token goes into a URL path: only the characters Discord's tokens use.
+fn token(text: &str) -> Option<String> {
+    let ok = !text.is_empty()
+        && text.len() <= MAX_TOKEN_LEN
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    ok.then(|| text.to_owned())
 }
 
 /// The interactions the bridge takes.
@@ -46,6 +80,8 @@ struct RawInteraction {
     #[serde(rename = "type")]
     kind: u64,
     id: Option<String>,
+    application_id: Option<String>,
+    token: Option<String>,
     guild_id: Option<String>,
     member: Option<RawMember>,
     data: Option<RawData>,
@@ -145,7 +181,17 @@ pub fn parse_interaction(body: &[u8]) -> Result<Interaction, Rejection> {
             ));
         }
     };
-    Ok(Interaction { id, kind })
+    let webhook = match (raw.application_id.as_deref(), raw.token.as_deref()) {
+        (Some(application_id), Some(t)) => snowflake("application_id", application_id)
+            .ok()
+            .zip(token(t))
+            .map(|(application_id, token)| Webhook {
+                application_id,
+                token,
+            }),
+        _ => None,
+    };
+    Ok(Interaction { id, kind, webhook })
 }
 
 fn options(options: Vec<RawOption>) -> Result<OrderRequest, Rejection> {

@@ -16,14 +16,14 @@ use std::sync::Arc;
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use mts1b_inbound_core::{
-    Authenticated, Decision, Grants, IdempotencyKey, InboundAdapter, Intent, Principal, RawRequest,
-    Rejection, SecretSource, SymbolTable, member_principal,
+    Authenticated, Decision, FollowUp, FollowUpMethod, Grants, IdempotencyKey, InboundAdapter,
+    Intent, Principal, RawRequest, Rejection, SecretSource, SymbolTable, member_principal,
 };
 
 use crate::chat::{self, Origin};
 use crate::signed;
 
-pub use command::{Interaction, InteractionKind, parse_interaction};
+pub use command::{Interaction, InteractionKind, Webhook, parse_interaction};
 
 /// The adapter name.
 pub const NAME: &str = "discord";
@@ -37,6 +37,8 @@ pub const TIMESTAMP_HEADER: &str = "x-signature-timestamp";
 pub const EPHEMERAL: u64 = 64;
 /// The longest message content Discord takes, less one for the cut mark.
 pub const MAX_CONTENT_CHARS: usize = 1999;
+/// Discord's API, where follow-ups edit the deferred reply.
+pub const API_BASE: &str = "https://discord.com/api/v10";
 
 /// Why a public key could not be used.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
@@ -49,6 +51,7 @@ pub struct Discord {
     public_key: VerifyingKey,
     symbols: Arc<SymbolTable>,
     grants: Grants,
+    api_base: String,
 }
 
 impl Discord {
@@ -61,7 +64,15 @@ impl Discord {
             public_key,
             symbols: Arc::default(),
             grants: Grants::default(),
+            api_base: API_BASE.to_owned(),
         })
+    }
+
+    /// Sets Discord's API address ([`API_BASE`] by default; tests point it at a local
+    /// stand-in for Discord).
+    pub fn api_base(mut self, base: impl Into<String>) -> Self {
+        self.api_base = base.into();
+        self
     }
 
     /// Sets the symbology table and the grants.
@@ -151,6 +162,29 @@ impl InboundAdapter for Discord {
         matches!(interaction.kind, InteractionKind::Ping).then(|| r#"{"type":1}"#.to_owned())
     }
 
+    // The original response of this interaction, edited once the order settles: the address
+    // is Discord's, built from the interaction's checked application id and token.
+    fn follow_up(&self, interaction: &Interaction) -> Option<FollowUp> {
+        let webhook = interaction.webhook.as_ref()?;
+        Some(FollowUp {
+            method: FollowUpMethod::Patch,
+            url: format!(
+                "{}/webhooks/{}/{}/messages/@original",
+                self.api_base.trim_end_matches('/'),
+                webhook.application_id,
+                webhook.token
+            ),
+        })
+    }
+
+    fn render_follow_up(&self, decision: &Decision<'_>) -> Option<String> {
+        let text = chat::sentence(decision)?;
+        Some(
+            serde_json::json!({"content": content(&text), "allowed_mentions": {"parse": []}})
+                .to_string(),
+        )
+    }
+
     fn normalize(&self, interaction: Authenticated<Interaction>) -> Result<Intent, Rejection> {
         let received_at = interaction.received_at();
         let (_, interaction) = interaction.into_parts();
@@ -167,21 +201,32 @@ impl InboundAdapter for Discord {
     }
 
     fn render(&self, decision: &Decision<'_>) -> Option<String> {
+        // Still queued, with a follow-up coming: Discord shows "thinking…" to the sender until
+        // the follow-up edits it with the outcome.
+        if let Decision::Queued { follows: true, .. } = decision {
+            return Some(DEFERRED.to_owned());
+        }
         chat::sentence(decision).map(|text| message(&text))
+    }
+}
+
+/// A deferred ephemeral response (type 5, flags 64): the outcome follows as an edit.
+pub const DEFERRED: &str = r#"{"type":5,"data":{"flags":64}}"#;
+
+/// Message content Discord takes: at most 2,000 characters (an OMS reason could be longer).
+fn content(text: &str) -> String {
+    match text.char_indices().nth(MAX_CONTENT_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
     }
 }
 
 /// An interaction response carrying an ephemeral message (type 4, flags 64) that mentions no
 /// one, whatever the text echoes.
 pub fn message(text: &str) -> String {
-    // Discord refuses content over 2,000 characters; an OMS reason could be that long.
-    let text: String = match text.char_indices().nth(MAX_CONTENT_CHARS) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    };
     serde_json::json!({
         "type": 4,
-        "data": {"content": text, "flags": EPHEMERAL, "allowed_mentions": {"parse": []}}
+        "data": {"content": content(text), "flags": EPHEMERAL, "allowed_mentions": {"parse": []}}
     })
     .to_string()
 }

@@ -17,8 +17,9 @@ use std::sync::Arc;
 
 use hmac::{Hmac, KeyInit, Mac};
 use mts1b_inbound_core::{
-    Authenticated, Decision, Grants, IdempotencyKey, InboundAdapter, Intent, Member, PlatformId,
-    Principal, RawRequest, Rejection, Secret, SecretSource, SymbolTable, member_principal,
+    Authenticated, Decision, FollowUp, FollowUpMethod, Grants, IdempotencyKey, InboundAdapter,
+    Intent, Member, PlatformId, Principal, RawRequest, Rejection, Secret, SecretSource,
+    SymbolTable, member_principal,
 };
 use sha2::Sha256;
 
@@ -36,6 +37,8 @@ pub const TOLERANCE_SECS: i64 = 300;
 pub const SIGNATURE_HEADER: &str = "x-slack-signature";
 /// The header carrying the Unix-seconds timestamp.
 pub const TIMESTAMP_HEADER: &str = "x-slack-request-timestamp";
+/// Where Slack's `response_url`s point: a follow-up goes nowhere else.
+pub const RESPONSE_URL_PREFIX: &str = "https://hooks.slack.com/";
 
 /// Takes Slack slash commands.
 #[derive(Debug)]
@@ -43,6 +46,7 @@ pub struct Slack {
     signing_secret: Secret,
     symbols: Arc<SymbolTable>,
     grants: Grants,
+    response_url_prefix: String,
 }
 
 /// A signed slash command, its form read.
@@ -72,7 +76,15 @@ impl Slack {
             signing_secret,
             symbols,
             grants,
+            response_url_prefix: RESPONSE_URL_PREFIX.to_owned(),
         }
+    }
+
+    /// Sets where follow-ups may go ([`RESPONSE_URL_PREFIX`] by default; tests point it at a
+    /// local stand-in for Slack). A `response_url` elsewhere gets no follow-up.
+    pub fn response_urls(mut self, prefix: impl Into<String>) -> Self {
+        self.response_url_prefix = prefix.into();
+        self
     }
 
     /// True when `signature` (`v0=<hex>`) is Slack's signature of `body` at `timestamp`, and
@@ -163,6 +175,25 @@ impl InboundAdapter for Slack {
 
     fn direct_answer(&self, command: &SlashCommand) -> Option<String> {
         (command.command == Command::Help).then(|| ephemeral(grammar::HELP))
+    }
+
+    // Only to Slack's own address: the URL comes in the (signed) body, and the bridge must not
+    // be made to post anywhere a request names.
+    fn follow_up(&self, command: &SlashCommand) -> Option<FollowUp> {
+        let url = command.response_url.as_ref()?;
+        url.starts_with(&self.response_url_prefix)
+            .then(|| FollowUp {
+                method: FollowUpMethod::Post,
+                url: url.clone(),
+            })
+    }
+
+    fn render_follow_up(&self, decision: &Decision<'_>) -> Option<String> {
+        let text = chat::sentence(decision)?;
+        let mut message: serde_json::Value = serde_json::from_str(&ephemeral(&text)).ok()?;
+        // A new message under the command's, not a replacement of the "queued" one.
+        message["replace_original"] = false.into();
+        Some(message.to_string())
     }
 
     fn normalize(&self, command: Authenticated<SlashCommand>) -> Result<Intent, Rejection> {

@@ -7,7 +7,7 @@ use mts1b_inbound_core::{
     FundId, Grant, Grantee, Grants, IpNet, PlatformId, RateLimit, StrategyId,
 };
 
-use super::{Check, join, rate, secret};
+use super::{Check, http_uri, join, rate, secret};
 use crate::defaults as d;
 use crate::raw::{RawAdapters, RawPrincipal, RawRateLimit, Text, TextList};
 use crate::settings::{
@@ -101,6 +101,26 @@ pub(super) fn adapters(
                 slack.principal_rate_limit.as_ref(),
             ),
             principals: principals(c, "adapters.slack", SLACK, &slack.principals, funds),
+            response_url_prefix: c
+                .get(
+                    "adapters.slack.response_url_prefix",
+                    slack.response_url_prefix.as_ref(),
+                    d::SLACK_RESPONSE_URL_PREFIX,
+                    |s| {
+                        let url = http_uri(s)?;
+                        // Without the slash, https://hooks.slack.com would admit
+                        // https://hooks.slack.com.example.net.
+                        let host_end = url.find("://").map_or(0, |i| i + 3);
+                        if url[host_end..].contains('/') && url.ends_with('/') {
+                            Ok(url)
+                        } else {
+                            Err(format!(
+                                "{s:?} must end with a path and a / (https://hooks.slack.com/)"
+                            ))
+                        }
+                    },
+                )
+                .unwrap_or_default(),
         },
         discord: DiscordAdapter {
             enabled: discord_enabled,
@@ -118,6 +138,14 @@ pub(super) fn adapters(
                 discord.principal_rate_limit.as_ref(),
             ),
             principals: principals(c, "adapters.discord", DISCORD, &discord.principals, funds),
+            api_base: c
+                .get(
+                    "adapters.discord.api_base",
+                    discord.api_base.as_ref(),
+                    d::DISCORD_API_BASE,
+                    http_uri,
+                )
+                .unwrap_or_default(),
         },
     }
 }

@@ -34,6 +34,20 @@ pub enum Delivered {
     },
 }
 
+/// How an order that was answered `queued` settled later.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Settled {
+    /// The OMS accepted it, with its id.
+    Submitted(String),
+    /// The OMS refused it, with its reason.
+    Rejected(String),
+    /// It was not delivered within `delivery.max_order_age`: never sent.
+    Expired,
+}
+
+/// Resolves when a queued order settles (dropped, unresolved, if the process stops first).
+pub type Settlement = tokio::sync::oneshot::Receiver<Settled>;
+
 /// The sink could not take the order: nothing was recorded, the sender should send again (503).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("order sink unavailable: {0}")]
@@ -62,6 +76,15 @@ pub struct OrderStatus {
 pub trait OrderSink: Send + Sync {
     /// Records and delivers one order.
     async fn submit(&self, order: &OrderIntent) -> Result<Delivered, SinkUnavailable>;
+
+    /// As [`OrderSink::submit`]; for an order answered `Queued`, also how it will settle, when
+    /// the sink can tell (chat sources owe their user a follow-up). None by default.
+    async fn submit_following(
+        &self,
+        order: &OrderIntent,
+    ) -> Result<(Delivered, Option<Settlement>), SinkUnavailable> {
+        self.submit(order).await.map(|delivered| (delivered, None))
+    }
 
     /// Returns why the sink cannot take orders now, if it cannot (for `/readyz`).
     fn not_ready(&self) -> Option<String>;

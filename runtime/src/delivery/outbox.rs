@@ -25,7 +25,7 @@ use mts1b_inbound_core::{ClientOrderId, Clock, OrderIntent, UnixMillis};
 use tokio::sync::{Semaphore, oneshot};
 
 use super::oms::{ErrorClass, OmsClient};
-use super::{Delivered, OrderSink, OrderStatus, SinkUnavailable};
+use super::{Delivered, OrderSink, OrderStatus, Settled, Settlement, SinkUnavailable};
 use crate::metrics::Metrics;
 use crate::store::{
     OrderRecord, OrderStore, Recording, StoreError, StoreWriter, Transition, stream_of,
@@ -76,13 +76,6 @@ struct Stream {
     taken_up_to: Option<u64>,
 }
 
-/// How an order ended, for a request still waiting.
-enum Final {
-    Submitted(String),
-    Rejected(String),
-    Expired,
-}
-
 struct Inner {
     store: Arc<OrderStore>,
     writer: StoreWriter,
@@ -92,7 +85,7 @@ struct Inner {
     streams: Mutex<HashMap<String, Stream>>,
     /// Orders being delivered right now (one per busy stream), for [`Outbox::orders_in_memory`].
     delivering: std::sync::atomic::AtomicUsize,
-    waiters: Mutex<HashMap<ClientOrderId, oneshot::Sender<Final>>>,
+    waiters: Mutex<HashMap<ClientOrderId, oneshot::Sender<Settled>>>,
     calls: Semaphore,
     unreachable: RwLock<Option<String>>,
     metrics: Metrics,
@@ -330,7 +323,7 @@ impl Inner {
         self.metrics.delivery.queue_depth.dec();
     }
 
-    fn notify(&self, id: &ClientOrderId, outcome: Final) {
+    fn notify(&self, id: &ClientOrderId, outcome: Settled) {
         if let Some(waiter) = lock(&self.waiters).remove(id) {
             let _ = waiter.send(outcome);
         }
@@ -392,7 +385,7 @@ impl Inner {
                 self.metrics.delivery.queue_depth.dec();
                 self.metrics.delivery.expired.inc();
                 tracing::warn!(target: "mts1b::delivery", client_order_id = %id, attempts, age_ms = age, "expired: older than delivery.max_order_age, never sent again");
-                self.notify(&id, Final::Expired);
+                self.notify(&id, Settled::Expired);
                 return settled;
             }
             let result = {
@@ -406,7 +399,7 @@ impl Inner {
                     // The caller hears of it at once: the status below is a lazy write (losing
                     // it costs only a resend the OMS dedupes), so the answer does not wait for
                     // it; `/orders` may still say `queued` for that moment.
-                    self.notify(&id, Final::Submitted(order_id.clone()));
+                    self.notify(&id, Settled::Submitted(order_id.clone()));
                     self.count("submitted");
                     if let Some(m) = per_source {
                         m.orders_submitted.inc();
@@ -440,7 +433,7 @@ impl Inner {
                     };
                     let settled = self.update(id, rejected).await.is_ok();
                     tracing::warn!(target: "mts1b::delivery", client_order_id = %id, attempts, reason = %reason, "rejected by the OMS");
-                    self.notify(&id, Final::Rejected(reason));
+                    self.notify(&id, Settled::Rejected(reason));
                     return settled;
                 }
                 Err(e) => {
@@ -465,12 +458,18 @@ impl Inner {
     }
 }
 
-#[async_trait]
-impl OrderSink for Outbox {
-    async fn submit(&self, order: &OrderIntent) -> Result<Delivered, SinkUnavailable> {
+impl Outbox {
+    /// Records `order` and waits up to `respond_within` for its outcome; when it is still
+    /// queued then and `follow` is set, hands back how it will settle (its waiter stays
+    /// registered until the worker settles it).
+    async fn submit_inner(
+        &self,
+        order: &OrderIntent,
+        follow: bool,
+    ) -> Result<(Delivered, Option<Settlement>), SinkUnavailable> {
         let inner = &self.inner;
         let id = order.client_order_id;
-        let (tx, rx) = oneshot::channel();
+        let (tx, mut rx) = oneshot::channel();
         // Listen before the worker can possibly finish.
         lock(&inner.waiters).insert(id, tx);
         // Recording and enqueueing run as a task of their own: if the caller goes away (the
@@ -484,24 +483,46 @@ impl OrderSink for Outbox {
             Ok(Recording::AlreadyAccepted(accepted_at)) => {
                 // The replay window's cache had forgotten it; the store had not.
                 lock(&inner.waiters).remove(&id);
-                return Ok(Delivered::Duplicate { accepted_at });
+                return Ok((Delivered::Duplicate { accepted_at }, None));
             }
             Err(e) => {
                 lock(&inner.waiters).remove(&id);
                 return Err(SinkUnavailable(e.to_string()));
             }
         }
-        match tokio::time::timeout(inner.policy.respond_within, rx).await {
-            Ok(Ok(Final::Submitted(order_id))) => Ok(Delivered::Submitted { order_id }),
-            Ok(Ok(Final::Rejected(reason))) => Ok(Delivered::Rejected { reason }),
-            Ok(Ok(Final::Expired)) => Ok(Delivered::Rejected {
+        let delivered = match tokio::time::timeout(inner.policy.respond_within, &mut rx).await {
+            Ok(Ok(Settled::Submitted(order_id))) => Delivered::Submitted { order_id },
+            Ok(Ok(Settled::Rejected(reason))) => Delivered::Rejected { reason },
+            Ok(Ok(Settled::Expired)) => Delivered::Rejected {
                 reason: "expired: not delivered within delivery.max_order_age".into(),
-            }),
-            Ok(Err(_)) | Err(_) => {
+            },
+            Ok(Err(_)) => {
                 lock(&inner.waiters).remove(&id);
-                Ok(Delivered::Queued)
+                return Ok((Delivered::Queued, None));
             }
-        }
+            Err(_) if follow => return Ok((Delivered::Queued, Some(rx))),
+            Err(_) => {
+                lock(&inner.waiters).remove(&id);
+                Delivered::Queued
+            }
+        };
+        Ok((delivered, None))
+    }
+}
+
+#[async_trait]
+impl OrderSink for Outbox {
+    async fn submit(&self, order: &OrderIntent) -> Result<Delivered, SinkUnavailable> {
+        self.submit_inner(order, false)
+            .await
+            .map(|(delivered, _)| delivered)
+    }
+
+    async fn submit_following(
+        &self,
+        order: &OrderIntent,
+    ) -> Result<(Delivered, Option<Settlement>), SinkUnavailable> {
+        self.submit_inner(order, true).await
     }
 
     fn not_ready(&self) -> Option<String> {

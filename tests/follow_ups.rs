@@ -1,0 +1,235 @@
+//! Follow-ups (SPEC §12): a chat order still queued at `delivery.respond_within` is answered
+//! "queued" (Slack) or deferred (Discord type 5), and once the OMS settles it the sender hears
+//! the outcome at the platform's address, here a local server standing in for Slack and
+//! Discord. The OMS is the simulator, slower than `respond_within`.
+
+#[path = "../examples/oms_simulator/sim.rs"]
+mod sim;
+mod support;
+
+use std::time::Duration;
+
+use mts1b_tradingview::config::{EnvOverrides, load_str};
+use serde_json::Value;
+use support::chat::{
+    DISCORD_PUBLIC_KEY, SLACK_SECRET, discord_command, discord_signed, slack_form_to, slack_signed,
+};
+use support::stand_in::StandIn;
+use support::{T0, TestService, request, temp_dir};
+
+struct Bench {
+    service: TestService,
+    platform: StandIn,
+    _oms: sim::Oms,
+}
+
+/// The service, an OMS answering after 400 ms (or refusing `refuse`), and a stand-in for the
+/// platforms answering `statuses` first.
+async fn bench(statuses: &[u16], refuse: &[&str]) -> Bench {
+    let oms = sim::start(sim::Script {
+        delay: Duration::from_millis(400),
+        refuse_symbols: refuse.iter().map(|s| (*s).to_owned()).collect(),
+        ..sim::Script::default()
+    })
+    .await;
+    let platform = StandIn::start(statuses).await;
+    let toml = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+admin_listen = "127.0.0.1:0"
+
+[funds.desk]
+secret = "secret-desk"
+max_quantity = "10"
+
+[delivery]
+sink = "oms"
+respond_within = "100ms"
+
+[delivery.oms]
+endpoint = "{oms}"
+timeout = "2s"
+
+[store]
+path = {data:?}
+
+[adapters.tradingview]
+enabled = false
+
+[adapters.slack]
+enabled = true
+signing_secret = "{SLACK_SECRET}"
+response_url_prefix = "{base}/commands/"
+
+[adapters.slack.principals.alice]
+team_id = "T0001"
+user_id = "U0001"
+funds = ["desk"]
+
+[adapters.discord]
+enabled = true
+public_key = "{DISCORD_PUBLIC_KEY}"
+api_base = "{base}/api/v10"
+
+[adapters.discord.principals.traders]
+guild_id = "100"
+role_id = "300"
+funds = ["desk"]
+"#,
+        oms = oms.endpoint(),
+        base = platform.base(),
+        data = temp_dir("follow-ups"),
+    );
+    let settings = load_str(&toml, EnvOverrides::from_vars([])).unwrap();
+    Bench {
+        service: TestService::start(settings).await,
+        platform,
+        _oms: oms,
+    }
+}
+
+fn now_secs() -> i64 {
+    T0.as_millis() / 1000
+}
+
+async fn slack(b: &Bench, trigger: &str, text: &str, response_url: &str) -> Value {
+    let form = slack_form_to("T0001", "U0001", trigger, text, response_url);
+    let signed = slack_signed(SLACK_SECRET, &form, now_secs());
+    let reply = request(
+        b.service.public,
+        "POST",
+        "/slack/webhook",
+        &signed.headers(),
+        &signed.body,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.json()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_slack_order_is_followed_up_at_its_response_url_despite_a_503() {
+    let b = bench(&[503], &[]).await;
+    let response_url = format!("{}/commands/T0001/1234/abcd", b.platform.base());
+    let reply = slack(
+        &b,
+        "9001",
+        "buy 0.05 BINANCE:BTCUSDT limit 95000 fund=desk",
+        &response_url,
+    )
+    .await;
+    let text = reply["text"].as_str().unwrap();
+    assert_eq!(
+        text,
+        "buy 0.05 BTC-USD limit 95000 on desk: queued, the OMS has not answered yet; the outcome follows here. Key: 9001"
+    );
+    // The stand-in refused the first try (503); the second was delivered.
+    let received = b.platform.until_received(2).await;
+    for r in &received {
+        assert_eq!(
+            (r.method.as_str(), r.path.as_str()),
+            ("POST", "/commands/T0001/1234/abcd")
+        );
+    }
+    let message: Value = serde_json::from_str(&received[1].body).unwrap();
+    assert_eq!(message["response_type"], "ephemeral");
+    assert_eq!(message["replace_original"], false);
+    assert_eq!(
+        message["text"],
+        "buy 0.05 BTC-USD limit 95000 on desk: submitted (order oms-1). Key: 9001"
+    );
+    let metrics = b.service.admin_get("/metrics").await.body;
+    assert!(
+        metrics.contains("mts1b_follow_ups_total{result=\"sent\"} 1"),
+        "{metrics}"
+    );
+    b.service.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oms_rejection_after_the_answer_is_followed_up_too() {
+    let b = bench(&[], &["BTC-USD"]).await;
+    let response_url = format!("{}/commands/T0001/1234/abcd", b.platform.base());
+    slack(
+        &b,
+        "9002",
+        "sell 1 BINANCE:BTCUSDT market fund=desk",
+        &response_url,
+    )
+    .await;
+    let received = b.platform.until_received(1).await;
+    let message: Value = serde_json::from_str(&received[0].body).unwrap();
+    let text = message["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("sell 1 BTC-USD market on desk: rejected by the OMS:"),
+        "{text}"
+    );
+    b.service.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_url_that_is_not_slacks_gets_no_follow_up() {
+    let b = bench(&[], &[]).await;
+    let elsewhere = format!("{}/elsewhere/steal", b.platform.base());
+    let reply = slack(
+        &b,
+        "9003",
+        "buy 1 BINANCE:BTCUSDT market fund=desk",
+        &elsewhere,
+    )
+    .await;
+    let text = reply["text"].as_str().unwrap();
+    assert!(
+        text.contains("queued") && !text.contains("follows here"),
+        "{text}"
+    );
+    // The order still settles; nothing is posted for it.
+    b.service.until_order("desk", "9003", "submitted").await;
+    assert!(b.platform.received().is_empty());
+    b.service.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_discord_order_is_deferred_then_its_reply_edited() {
+    let b = bench(&[], &[]).await;
+    let interaction = discord_command(
+        "1180000000000000009",
+        "200",
+        &["300"],
+        &[
+            ("side", "buy"),
+            ("quantity", "2"),
+            ("symbol", "NASDAQ:AAPL"),
+            ("type", "limit"),
+            ("limit", "190.5"),
+            ("fund", "desk"),
+        ],
+    );
+    let signed = discord_signed(&interaction, now_secs());
+    let reply = request(
+        b.service.public,
+        "POST",
+        "/discord/webhook",
+        &signed.headers(),
+        &signed.body,
+    )
+    .await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (200, r#"{"type":5,"data":{"flags":64}}"#)
+    );
+    let received = b.platform.until_received(1).await;
+    assert_eq!(received[0].method, "PATCH");
+    assert_eq!(
+        received[0].path,
+        "/api/v10/webhooks/1170000000000000000/aW50ZXJhY3Rpb24tdG9rZW4/messages/@original"
+    );
+    let edit: Value = serde_json::from_str(&received[0].body).unwrap();
+    assert_eq!(
+        edit["content"],
+        "buy 2 AAPL limit 190.5 on desk: submitted (order oms-1). Key: 1180000000000000009"
+    );
+    assert_eq!(edit["allowed_mentions"]["parse"], serde_json::json!([]));
+    b.service.shutdown().await;
+}
