@@ -46,6 +46,9 @@ pub struct Origin<'a> {
     pub member: &'a Member,
     /// The platform's unique id of the request (Slack `trigger_id`, Discord interaction `id`).
     pub key: &'a IdempotencyKey,
+    /// When the platform sent it: its signed timestamp, the chat order's `alert_time` (so a
+    /// fund's `max_alert_age` bounds the delay from the platform to the bridge).
+    pub sent_at: Option<UnixMillis>,
     /// When the bridge received it.
     pub received_at: UnixMillis,
 }
@@ -128,7 +131,7 @@ impl OrderRequest {
             }
         };
         let timing = Timing {
-            alert_time: None,
+            alert_time: origin.sent_at,
             received_at: origin.received_at,
         };
         let mapped = symbols
@@ -154,7 +157,7 @@ impl OrderRequest {
             actor,
             idempotency_key: origin.key.clone(),
             thesis,
-            alert_time: None,
+            alert_time: origin.sent_at,
             received_at: origin.received_at,
         }))
     }
@@ -193,8 +196,9 @@ pub fn keeps_its_status(rejection: &Rejection) -> bool {
 }
 
 /// What happened, in a sentence a trader reads; `None` for a rejection that
-/// [keeps its status](keeps_its_status). Every reply that accepts an order prints its key.
-pub fn sentence(decision: &Decision<'_>) -> Option<String> {
+/// [keeps its status](keeps_its_status). Every reply that accepts an order prints its key. A
+/// malformed command ends with `help`, where the platform has a way to ask for the grammar.
+pub fn sentence(decision: &Decision<'_>, help: Option<&str>) -> Option<String> {
     Some(match *decision {
         Decision::Submitted { order, order_id } => format!(
             "{}: submitted (order {}). Key: {}",
@@ -222,9 +226,10 @@ pub fn sentence(decision: &Decision<'_>) -> Option<String> {
                 Rejection::OmsRejected { reason } => {
                     format!("{what}: rejected by the OMS: {reason}")
                 }
-                Rejection::InvalidPayload { field, detail } => {
-                    format!("{what}: {field}: {detail}. Send `/order help` for the grammar.")
-                }
+                Rejection::InvalidPayload { field, detail } => match help {
+                    Some(help) => format!("{what}: {field}: {detail}. {help}"),
+                    None => format!("{what}: {field}: {detail}."),
+                },
                 Rejection::InvalidJson { detail } => {
                     format!("{what}: the request could not be read: {detail}")
                 }
@@ -288,6 +293,7 @@ mod tests {
             adapter: "slack",
             member: &member(),
             key: &key,
+            sent_at: None,
             received_at: UnixMillis(1_700_000_000_000),
         };
         let Intent::Submit(order) = r.into_intent(origin, &SymbolTable::default())?;
@@ -340,10 +346,13 @@ mod tests {
     #[test]
     fn replies_say_what_happened() {
         let order = intent(request()).unwrap();
-        let submitted = sentence(&Decision::Submitted {
-            order: &order,
-            order_id: "oms-17",
-        });
+        let submitted = sentence(
+            &Decision::Submitted {
+                order: &order,
+                order_id: "oms-17",
+            },
+            None,
+        );
         assert_eq!(
             submitted.as_deref(),
             Some(
@@ -354,24 +363,33 @@ mod tests {
             key: "trigger-1".into(),
         };
         assert_eq!(
-            sentence(&Decision::Refused {
-                rejection: &duplicate,
-                order: Some(&order)
-            })
+            sentence(
+                &Decision::Refused {
+                    rejection: &duplicate,
+                    order: Some(&order)
+                },
+                None
+            )
             .as_deref(),
             Some("Already received (key trigger-1): not placed again.")
         );
-        let not_permitted = sentence(&Decision::Refused {
-            rejection: &Rejection::NotPermitted,
-            order: None,
-        })
+        let not_permitted = sentence(
+            &Decision::Refused {
+                rejection: &Rejection::NotPermitted,
+                order: None,
+            },
+            None,
+        )
         .unwrap();
         assert!(!not_permitted.contains("paper-tv-test"), "{not_permitted}");
         assert_eq!(
-            sentence(&Decision::Refused {
-                rejection: &Rejection::Unauthorized,
-                order: None
-            }),
+            sentence(
+                &Decision::Refused {
+                    rejection: &Rejection::Unauthorized,
+                    order: None
+                },
+                None
+            ),
             None
         );
     }

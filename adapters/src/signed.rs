@@ -29,6 +29,15 @@ pub(crate) fn decode<const N: usize>(text: &str) -> Option<[u8; N]> {
     Some(out)
 }
 
+/// The signed timestamp of a request [`verify`] accepted, as a time: when the platform sent it.
+pub(crate) fn sent_at(
+    req: &RawRequest,
+    timestamp_header: &str,
+) -> Option<mts1b_inbound_core::UnixMillis> {
+    let secs = unix_seconds(req.header_str(timestamp_header)?)?;
+    Some(mts1b_inbound_core::UnixMillis(secs.checked_mul(1000)?))
+}
+
 /// Parses a Unix-seconds timestamp header: ASCII digits only, at most 12 of them.
 pub(crate) fn unix_seconds(text: &str) -> Option<i64> {
     if text.is_empty() || text.len() > 12 || !text.bytes().all(|c| c.is_ascii_digit()) {

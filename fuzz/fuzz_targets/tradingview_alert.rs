@@ -56,7 +56,7 @@ fn written_outside_secret(body: &[u8]) -> usize {
 }
 
 fn run(world: &World, request: &RawRequest) -> Result<Intent, Rejection> {
-    translate(&world.adapter, request, &world.secrets, &world.funds, &mut NoGates).map(|t| t.intent)
+    translate(&world.adapter, request, &world.secrets, &world.funds, &mut NoGates).and_then(|t| t.into_order())
 }
 
 fuzz_target!(|body: &[u8]| {

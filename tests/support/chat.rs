@@ -1,3 +1,4 @@
+#![allow(dead_code)]
 //! Requests as Slack and Discord send them: form and interaction bodies, signed with the
 //! platforms' algorithms (Slack v0 HMAC-SHA256, Discord Ed25519 with RFC 8032's test key).
 

@@ -6,7 +6,7 @@
 //! trader) is [`registration`].
 
 use mts1b_inbound_core::rejection::bounded;
-use mts1b_inbound_core::{IdempotencyKey, Member, PlatformId, Rejection};
+use mts1b_inbound_core::{IdempotencyKey, Member, PlatformId, Rejection, UnixMillis};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -28,6 +28,8 @@ pub struct Interaction {
     /// Where its response can be edited later, when it carries a usable application id and
     /// token.
     pub webhook: Option<Webhook>,
+    /// When Discord sent it (its signed timestamp; set by the adapter from the header).
+    pub sent_at: Option<UnixMillis>,
 }
 
 /// The interaction's webhook: its application and its token (valid 15 minutes).
@@ -191,7 +193,12 @@ pub fn parse_interaction(body: &[u8]) -> Result<Interaction, Rejection> {
             }),
         _ => None,
     };
-    Ok(Interaction { id, kind, webhook })
+    Ok(Interaction {
+        id,
+        kind,
+        webhook,
+        sent_at: None,
+    })
 }
 
 fn options(options: Vec<RawOption>) -> Result<OrderRequest, Rejection> {

@@ -135,7 +135,9 @@ impl InboundAdapter for Discord {
     }
 
     fn parse(&self, req: &RawRequest) -> Result<Interaction, Rejection> {
-        parse_interaction(&req.body)
+        let mut interaction = parse_interaction(&req.body)?;
+        interaction.sent_at = signed::sent_at(req, TIMESTAMP_HEADER);
+        Ok(interaction)
     }
 
     // The signature was checked over the raw bytes in `verify`, which every path to an
@@ -178,7 +180,7 @@ impl InboundAdapter for Discord {
     }
 
     fn render_follow_up(&self, decision: &Decision<'_>) -> Option<String> {
-        let text = chat::sentence(decision)?;
+        let text = chat::sentence(decision, None)?;
         Some(
             serde_json::json!({"content": content(&text), "allowed_mentions": {"parse": []}})
                 .to_string(),
@@ -195,6 +197,7 @@ impl InboundAdapter for Discord {
             adapter: NAME,
             member: &member,
             key: &interaction.id,
+            sent_at: interaction.sent_at,
             received_at,
         };
         order.into_intent(origin, &self.symbols)
@@ -206,7 +209,7 @@ impl InboundAdapter for Discord {
         if let Decision::Queued { follows: true, .. } = decision {
             return Some(DEFERRED.to_owned());
         }
-        chat::sentence(decision).map(|text| message(&text))
+        chat::sentence(decision, None).map(|text| message(&text))
     }
 }
 

@@ -30,6 +30,9 @@ pub const MAX_WORDS: usize = 16;
 /// The options a command may name.
 pub const OPTIONS: [&str; 6] = ["fund", "strategy", "tif", "thesis", "limit", "stop"];
 
+/// What a reply to a malformed command ends with.
+pub const HELP_HINT: &str = "Send `/order help` for the grammar.";
+
 /// The reply to `/order help` (and to an empty `/order`).
 pub const HELP: &str = "Place an order:\n\
 `/order SIDE QUANTITY SYMBOL TYPE [PRICE] fund=FUND [strategy=ID] [tif=day|gtc|ioc|fok] [thesis=\"why\"]`\n\

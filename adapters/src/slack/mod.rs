@@ -19,7 +19,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use mts1b_inbound_core::{
     Authenticated, Decision, FollowUp, FollowUpMethod, Grants, IdempotencyKey, InboundAdapter,
     Intent, Member, PlatformId, Principal, RawRequest, Rejection, Secret, SecretSource,
-    SymbolTable, member_principal,
+    SymbolTable, UnixMillis, member_principal,
 };
 use sha2::Sha256;
 
@@ -60,6 +60,8 @@ pub struct SlashCommand {
     pub command: Command,
     /// Where Slack accepts follow-up messages for 30 minutes, if it sent one.
     pub response_url: Option<String>,
+    /// When Slack sent it (its signed timestamp).
+    pub sent_at: Option<UnixMillis>,
 }
 
 fn form_id(form: &SlackForm, field: &str) -> Result<PlatformId, Rejection> {
@@ -159,6 +161,7 @@ impl InboundAdapter for Slack {
             trigger_id,
             command,
             response_url: form.get("response_url").map(str::to_owned),
+            sent_at: signed::sent_at(req, TIMESTAMP_HEADER),
         })
     }
 
@@ -189,7 +192,7 @@ impl InboundAdapter for Slack {
     }
 
     fn render_follow_up(&self, decision: &Decision<'_>) -> Option<String> {
-        let text = chat::sentence(decision)?;
+        let text = chat::sentence(decision, Some(grammar::HELP_HINT))?;
         let mut message: serde_json::Value = serde_json::from_str(&ephemeral(&text)).ok()?;
         // A new message under the command's, not a replacement of the "queued" one.
         message["replace_original"] = false.into();
@@ -206,13 +209,14 @@ impl InboundAdapter for Slack {
             adapter: NAME,
             member: &command.member,
             key: &command.trigger_id,
+            sent_at: command.sent_at,
             received_at,
         };
         order.into_intent(origin, &self.symbols)
     }
 
     fn render(&self, decision: &Decision<'_>) -> Option<String> {
-        chat::sentence(decision).map(|text| ephemeral(&text))
+        chat::sentence(decision, Some(grammar::HELP_HINT)).map(|text| ephemeral(&text))
     }
 }
 
