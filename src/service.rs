@@ -204,12 +204,12 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
         let adapter = Slack::new(
             (**secret).clone(),
             symbols.clone(),
-            slack.principals.clone(),
+            slack.chat.principals.clone(),
         )
         .response_urls(slack.response_url_prefix.clone());
         builder = builder.adapter_with(
             adapter,
-            options(&slack.gates, Some(slack.principal_rate_limit)),
+            options(&slack.chat.gates, Some(slack.chat.principal_rate_limit)),
         );
     }
     let discord = &adapters.discord;
@@ -218,11 +218,11 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
     {
         let adapter = Discord::from_hex(key)
             .map_err(|e| StartError::Build(e.to_string()))?
-            .with(symbols.clone(), discord.principals.clone())
+            .with(symbols.clone(), discord.chat.principals.clone())
             .api_base(discord.api_base.clone());
         builder = builder.adapter_with(
             adapter,
-            options(&discord.gates, Some(discord.principal_rate_limit)),
+            options(&discord.chat.gates, Some(discord.chat.principal_rate_limit)),
         );
     }
     let runtime = Arc::new(

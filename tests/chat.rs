@@ -10,8 +10,8 @@ use std::path::Path;
 
 use mts1b_tradingview::core::{ClientOrderId, FundId, IdempotencyKey};
 use support::chat::{
-    DISCORD_PUBLIC_KEY, SLACK_SECRET, Signed, discord_command, discord_ping, discord_signed,
-    slack_form, slack_signed,
+    SLACK_SECRET, Signed, adapters_toml, discord_command, discord_ping, discord_signed, slack_form,
+    slack_signed,
 };
 use support::process::{bin, serve};
 use support::{Reply, request, temp_dir};
@@ -39,26 +39,10 @@ endpoint = "{oms}"
 [store]
 path = {data:?}
 
-[adapters.slack]
-enabled = true
-signing_secret = "{SLACK_SECRET}"
-
-[adapters.slack.principals.alice]
-team_id = "T0001"
-user_id = "U0001"
-funds = ["paper-tv-test"]
-strategies = ["manual"]
-
-[adapters.discord]
-enabled = true
-public_key = "{DISCORD_PUBLIC_KEY}"
-
-[adapters.discord.principals.traders]
-guild_id = "100"
-role_id = "300"
-funds = ["paper-tv-test"]
+{adapters}
 "#,
             data = dir.join("data"),
+            adapters = adapters_toml(r#"["paper-tv-test"]"#, "", "", ""),
         ),
     )
     .unwrap();

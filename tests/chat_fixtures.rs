@@ -65,14 +65,14 @@ fn slack(harness: &Harness) -> Slack {
     Slack::new(
         Secret::new(chat::SLACK_SECRET),
         Arc::new(harness.settings.symbology.clone()),
-        slack.principals.clone(),
+        slack.chat.principals.clone(),
     )
 }
 
 fn discord(harness: &Harness) -> Discord {
     Discord::from_hex(chat::DISCORD_PUBLIC_KEY).unwrap().with(
         Arc::new(harness.settings.symbology.clone()),
-        harness.settings.adapters.discord.principals.clone(),
+        harness.settings.adapters.discord.chat.principals.clone(),
     )
 }
 

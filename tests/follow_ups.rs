@@ -12,7 +12,7 @@ use std::time::Duration;
 use mts1b_tradingview::config::{EnvOverrides, load_str};
 use serde_json::Value;
 use support::chat::{
-    DISCORD_PUBLIC_KEY, SLACK_SECRET, discord_command, discord_signed, slack_form_to, slack_signed,
+    SLACK_SECRET, adapters_toml, discord_command, discord_signed, slack_form_to, slack_signed,
 };
 use support::stand_in::StandIn;
 use support::{T0, TestService, request, temp_dir};
@@ -57,29 +57,16 @@ path = {data:?}
 [adapters.tradingview]
 enabled = false
 
-[adapters.slack]
-enabled = true
-signing_secret = "{SLACK_SECRET}"
-response_url_prefix = "{base}/commands/"
-
-[adapters.slack.principals.alice]
-team_id = "T0001"
-user_id = "U0001"
-funds = ["desk"]
-
-[adapters.discord]
-enabled = true
-public_key = "{DISCORD_PUBLIC_KEY}"
-api_base = "{base}/api/v10"
-
-[adapters.discord.principals.traders]
-guild_id = "100"
-role_id = "300"
-funds = ["desk"]
+{adapters}
 "#,
         oms = oms.endpoint(),
-        base = platform.base(),
         data = temp_dir("follow-ups"),
+        adapters = adapters_toml(
+            r#"["desk"]"#,
+            &format!("response_url_prefix = \"{}/commands/\"", platform.base()),
+            &format!("api_base = \"{}/api/v10\"", platform.base()),
+            "",
+        ),
     );
     let settings = load_str(&toml, EnvOverrides::from_vars([])).unwrap();
     Bench {

@@ -219,6 +219,18 @@ pub struct TradingViewAdapter {
     pub gates: AdapterGates,
 }
 
+/// What the chat adapters (Slack, Discord) share.
+#[derive(Clone, Debug, Serialize)]
+pub struct ChatSettings {
+    /// Its gates: any address by default (the platforms publish none; the signature decides).
+    #[serde(flatten)]
+    pub gates: AdapterGates,
+    /// `principal_rate_limit`: commands per second one member may send.
+    pub principal_rate_limit: RateLimit,
+    /// `principals.<name>`: which members may trade which funds and strategies.
+    pub principals: Grants,
+}
+
 /// `adapters.slack.*`.
 #[derive(Clone, Debug, Serialize)]
 pub struct SlackAdapter {
@@ -227,14 +239,9 @@ pub struct SlackAdapter {
     /// The app's signing secret (required when enabled).
     #[serde(serialize_with = "redacted")]
     pub signing_secret: Option<Arc<Secret>>,
-    /// Its gates: any address by default (Slack publishes none; the signature decides), and
-    /// 8 KiB bodies.
+    /// Its gates (any address and 8 KiB bodies by default), member budget and grants.
     #[serde(flatten)]
-    pub gates: AdapterGates,
-    /// Commands per second one member may send.
-    pub principal_rate_limit: RateLimit,
-    /// `principals.<name>`: which team members may trade which funds and strategies.
-    pub principals: Grants,
+    pub chat: ChatSettings,
     /// Where follow-ups may be posted: a `response_url` must start with it
     /// (`https://hooks.slack.com/`).
     pub response_url_prefix: String,
@@ -247,14 +254,10 @@ pub struct DiscordAdapter {
     pub enabled: bool,
     /// The application's Ed25519 public key, hex (required when enabled).
     pub public_key: Option<String>,
-    /// Its gates: any address by default (Discord publishes none; the signature decides),
-    /// and 32 KiB bodies (interactions carry the member, its roles and the resolved options).
+    /// Its gates (any address and 32 KiB bodies by default: interactions carry the member, its
+    /// roles and the resolved options), member budget and grants.
     #[serde(flatten)]
-    pub gates: AdapterGates,
-    /// Commands per second one member may send.
-    pub principal_rate_limit: RateLimit,
-    /// `principals.<name>`: which guild members or roles may trade which funds and strategies.
-    pub principals: Grants,
+    pub chat: ChatSettings,
     /// Discord's API, where follow-ups edit deferred replies (`https://discord.com/api/v10`).
     pub api_base: String,
 }

@@ -524,20 +524,21 @@ funds = ["paper-tv-test"]
     )
     .unwrap();
     let (slack, discord) = (&s.adapters.slack, &s.adapters.discord);
-    let alice = slack.principals.iter().next().unwrap();
+    let alice = slack.chat.principals.iter().next().unwrap();
     assert_eq!(
         (alice.name.as_str(), alice.workspace.as_str()),
         ("alice", "T0001")
     );
-    assert_eq!(slack.principals.iter().count(), 1);
+    assert_eq!(slack.chat.principals.iter().count(), 1);
     assert_eq!(
         (
-            slack.principal_rate_limit.per_second,
-            slack.principal_rate_limit.burst
+            slack.chat.principal_rate_limit.per_second,
+            slack.chat.principal_rate_limit.burst
         ),
         (2, 4)
     );
     let any: Vec<String> = slack
+        .chat
         .gates
         .ip_allowlist
         .iter()
@@ -545,9 +546,9 @@ funds = ["paper-tv-test"]
         .map(ToString::to_string)
         .collect();
     assert_eq!(any, ["0.0.0.0/0", "::/0"]);
-    assert_eq!(slack.gates.max_body_bytes, Some(8192));
-    assert_eq!(discord.gates.max_body_bytes, Some(65536));
-    assert_eq!(discord.principals.iter().count(), 1);
+    assert_eq!(slack.chat.gates.max_body_bytes, Some(8192));
+    assert_eq!(discord.chat.gates.max_body_bytes, Some(65536));
+    assert_eq!(discord.chat.principals.iter().count(), 1);
     // TradingView keeps the global gates.
     assert!(s.adapters.tradingview.gates.ip_allowlist.is_none());
     // check-config shows the grants, never the signing secret.

@@ -2,7 +2,7 @@
 
 use super::support::Reply;
 use super::support::chat::{Signed, discord_command, discord_signed};
-use super::{Seen, Source, Who};
+use super::{Seen, Source, Who, seen_in_text};
 
 pub(crate) struct Discord;
 
@@ -62,21 +62,7 @@ impl Source for Discord {
         assert_eq!(body["type"], 4, "{body}");
         assert_eq!(body["data"]["flags"], 64, "ephemeral: {body}");
         let text = body["data"]["content"].as_str().unwrap();
-        if let Some((_, key)) = text.split_once("Key: ") {
-            assert!(
-                text.contains("submitted") || text.contains("queued"),
-                "{text}"
-            );
-            Seen::Accepted(key.to_owned())
-        } else if text.starts_with("Already received") {
-            Seen::Duplicate
-        } else if text.contains("too many orders") {
-            Seen::RateLimited
-        } else if text.contains("not allowed") {
-            Seen::NotPermitted
-        } else {
-            panic!("unexpected reply: {text}")
-        }
+        seen_in_text(text)
     }
 
     fn stranger(&self) -> Seen {

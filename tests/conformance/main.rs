@@ -48,6 +48,25 @@ pub(crate) enum Seen {
     TooLarge,
 }
 
+/// What a chat reply's text says happened (Slack and Discord say it in the same words).
+pub(crate) fn seen_in_text(text: &str) -> Seen {
+    if let Some((_, key)) = text.split_once("Key: ") {
+        assert!(
+            text.contains("submitted") || text.contains("queued"),
+            "{text}"
+        );
+        Seen::Accepted(key.to_owned())
+    } else if text.starts_with("Already received") {
+        Seen::Duplicate
+    } else if text.contains("too many orders") {
+        Seen::RateLimited
+    } else if text.contains("not allowed") {
+        Seen::NotPermitted
+    } else {
+        panic!("unexpected reply: {text}")
+    }
+}
+
 /// One adapter, as the suite drives it.
 pub(crate) trait Source: Sync {
     /// The adapter's name: its route, and its client order id namespace.
@@ -113,34 +132,20 @@ timeout = "1s"
 [store]
 path = {data:?}
 
-[adapters.slack]
-enabled = true
-signing_secret = "{slack_secret}"
-principal_rate_limit = {{ per_second = 1, burst = 3 }}
-
-[adapters.slack.principals.alice]
-team_id = "T0001"
-user_id = "U0001"
-funds = ["desk", "tight"]
-
+{adapters}
+"#,
+            endpoint = oms.endpoint(),
+            adapters = support::chat::adapters_toml(
+                r#"["desk", "tight"]"#,
+                "principal_rate_limit = { per_second = 1, burst = 3 }",
+                "principal_rate_limit = { per_second = 1, burst = 3 }",
+                r#"
 [adapters.slack.principals.bob]
 team_id = "T0001"
 user_id = "U0002"
 funds = ["desk", "tight"]
-
-[adapters.discord]
-enabled = true
-public_key = "{discord_key}"
-principal_rate_limit = {{ per_second = 1, burst = 3 }}
-
-[adapters.discord.principals.traders]
-guild_id = "100"
-role_id = "300"
-funds = ["desk", "tight"]
 "#,
-            endpoint = oms.endpoint(),
-            slack_secret = support::chat::SLACK_SECRET,
-            discord_key = support::chat::DISCORD_PUBLIC_KEY,
+            ),
         );
         let settings = load_str(&toml, EnvOverrides::from_vars([])).unwrap();
         Self {

@@ -2,7 +2,7 @@
 
 use super::support::Reply;
 use super::support::chat::{SLACK_SECRET, Signed, slack_form, slack_signed};
-use super::{Seen, Source, Who};
+use super::{Seen, Source, Who, seen_in_text};
 
 pub(crate) struct Slack;
 
@@ -53,21 +53,7 @@ impl Source for Slack {
         let body = reply.json();
         assert_eq!(body["response_type"], "ephemeral", "{body}");
         let text = body["text"].as_str().unwrap();
-        if let Some((_, key)) = text.split_once("Key: ") {
-            assert!(
-                text.contains("submitted") || text.contains("queued"),
-                "{text}"
-            );
-            Seen::Accepted(key.to_owned())
-        } else if text.starts_with("Already received") {
-            Seen::Duplicate
-        } else if text.contains("too many orders") {
-            Seen::RateLimited
-        } else if text.contains("not allowed") {
-            Seen::NotPermitted
-        } else {
-            panic!("unexpected reply: {text}")
-        }
+        seen_in_text(text)
     }
 
     fn stranger(&self) -> Seen {

@@ -134,3 +134,34 @@ pub fn discord_signed(body: &str, at_secs: i64) -> Signed {
         body: body.as_bytes().to_vec(),
     }
 }
+
+/// The `[adapters.slack]` and `[adapters.discord]` tables tests run with, signed with the keys
+/// above: Slack user U0001 of team T0001 and every member holding role 300 of guild 100 may
+/// trade `funds` (a TOML list). `slack_keys` and `discord_keys` are more keys of each table;
+/// `more` is appended (further principals).
+pub fn adapters_toml(funds: &str, slack_keys: &str, discord_keys: &str, more: &str) -> String {
+    format!(
+        r#"
+[adapters.slack]
+enabled = true
+signing_secret = "{SLACK_SECRET}"
+{slack_keys}
+
+[adapters.slack.principals.alice]
+team_id = "T0001"
+user_id = "U0001"
+funds = {funds}
+
+[adapters.discord]
+enabled = true
+public_key = "{DISCORD_PUBLIC_KEY}"
+{discord_keys}
+
+[adapters.discord.principals.traders]
+guild_id = "100"
+role_id = "300"
+funds = {funds}
+{more}
+"#
+    )
+}

@@ -11,25 +11,58 @@ use super::{Check, http_uri, join, rate, secret};
 use crate::defaults as d;
 use crate::raw::{RawAdapters, RawPrincipal, RawRateLimit, Text, TextList};
 use crate::settings::{
-    AdapterGates, Adapters, DiscordAdapter, Fund, SlackAdapter, TradingViewAdapter,
+    AdapterGates, Adapters, ChatSettings, DiscordAdapter, Fund, SlackAdapter, TradingViewAdapter,
 };
 
-/// Which platform a principal belongs to: the key naming its workspace, and whether roles
-/// can be granted.
+/// Which platform a principal belongs to: the key naming its workspace, whether roles can be
+/// granted, and its default body cap.
 #[derive(Clone, Copy)]
 struct Platform {
     workspace_key: &'static str,
     roles: bool,
+    max_body_bytes: u64,
 }
 
 const SLACK: Platform = Platform {
     workspace_key: "team_id",
     roles: false,
+    max_body_bytes: d::SLACK_MAX_BODY_BYTES,
 };
 const DISCORD: Platform = Platform {
     workspace_key: "guild_id",
     roles: true,
+    max_body_bytes: d::DISCORD_MAX_BODY_BYTES,
 };
+
+/// The keys Slack and Discord share, as written.
+struct ChatRaw<'a> {
+    ip_allowlist: Option<&'a TextList>,
+    max_body_bytes: Option<&'a Text>,
+    principal_rate_limit: Option<&'a RawRateLimit>,
+    principals: &'a BTreeMap<String, RawPrincipal>,
+}
+
+/// A chat adapter's gates (signature-only and its own body cap by default), member budget and
+/// grants.
+fn chat(
+    c: &mut Check,
+    prefix: &str,
+    platform: Platform,
+    raw: ChatRaw<'_>,
+    funds: &BTreeMap<FundId, Fund>,
+) -> ChatSettings {
+    ChatSettings {
+        gates: chat_gates(
+            c,
+            prefix,
+            raw.ip_allowlist,
+            raw.max_body_bytes,
+            platform.max_body_bytes,
+        ),
+        principal_rate_limit: principal_rate(c, prefix, raw.principal_rate_limit),
+        principals: principals(c, prefix, platform, raw.principals, funds),
+    }
+}
 
 pub(super) fn adapters(
     c: &mut Check,
@@ -88,19 +121,18 @@ pub(super) fn adapters(
         slack: SlackAdapter {
             enabled: slack_enabled,
             signing_secret,
-            gates: chat_gates(
+            chat: chat(
                 c,
                 "adapters.slack",
-                slack.ip_allowlist.as_ref(),
-                slack.max_body_bytes.as_ref(),
-                d::SLACK_MAX_BODY_BYTES,
+                SLACK,
+                ChatRaw {
+                    ip_allowlist: slack.ip_allowlist.as_ref(),
+                    max_body_bytes: slack.max_body_bytes.as_ref(),
+                    principal_rate_limit: slack.principal_rate_limit.as_ref(),
+                    principals: &slack.principals,
+                },
+                funds,
             ),
-            principal_rate_limit: principal_rate(
-                c,
-                "adapters.slack",
-                slack.principal_rate_limit.as_ref(),
-            ),
-            principals: principals(c, "adapters.slack", SLACK, &slack.principals, funds),
             response_url_prefix: c
                 .get(
                     "adapters.slack.response_url_prefix",
@@ -125,19 +157,18 @@ pub(super) fn adapters(
         discord: DiscordAdapter {
             enabled: discord_enabled,
             public_key,
-            gates: chat_gates(
+            chat: chat(
                 c,
                 "adapters.discord",
-                discord.ip_allowlist.as_ref(),
-                discord.max_body_bytes.as_ref(),
-                d::DISCORD_MAX_BODY_BYTES,
+                DISCORD,
+                ChatRaw {
+                    ip_allowlist: discord.ip_allowlist.as_ref(),
+                    max_body_bytes: discord.max_body_bytes.as_ref(),
+                    principal_rate_limit: discord.principal_rate_limit.as_ref(),
+                    principals: &discord.principals,
+                },
+                funds,
             ),
-            principal_rate_limit: principal_rate(
-                c,
-                "adapters.discord",
-                discord.principal_rate_limit.as_ref(),
-            ),
-            principals: principals(c, "adapters.discord", DISCORD, &discord.principals, funds),
             api_base: c
                 .get(
                     "adapters.discord.api_base",
