@@ -309,9 +309,11 @@ impl<A: InboundAdapter> Endpoint for Pipeline<A> {
 
     // SPEC §6, cheapest and safest first: body cap → source address → parse and schema →
     // authenticate → rate limit → replay window → symbology and envelope → durable record →
-    // delivery. The stateless steps are `translate` (the one copy `validate`, the fixtures and
-    // the fuzz target run too); the stateful gates are handed to it. Nothing unauthenticated
-    // reaches the rate limiter, the replay window or the sink.
+    // delivery; a header-signed source (SPEC §12) verifies its signature before the parse, and
+    // a chat member passes its own rate limit right after it. The stateless steps are
+    // `translate` (the one copy `validate`, the fixtures and the fuzz targets run too); the
+    // stateful gates are handed to it. Nothing unauthenticated reaches a rate limiter, the
+    // replay window or the sink.
     async fn run(
         &self,
         shared: &Shared,
