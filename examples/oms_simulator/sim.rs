@@ -6,6 +6,9 @@
 //! slow. Shared by `examples/oms_simulator/main.rs` and the tests.
 #![allow(dead_code)]
 
+#[path = "book.rs"]
+pub mod book;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -14,7 +17,10 @@ use std::time::Duration;
 use mts1b_tradingview::runtime::oms_proto::order_service_server::{
     OrderService, OrderServiceServer,
 };
-use mts1b_tradingview::runtime::oms_proto::{Order, SubmitOrderRequest, SubmitOrderResponse};
+use mts1b_tradingview::runtime::oms_proto::{
+    CancelAllOrdersRequest, CancelAllOrdersResponse, CancelOrderRequest, CancelOrderResponse,
+    Order, ReplaceOrderRequest, ReplaceOrderResponse, SubmitOrderRequest, SubmitOrderResponse,
+};
 use rust_decimal::Decimal;
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
@@ -47,6 +53,8 @@ pub struct OmsState {
     pub answers: Vec<String>,
     /// Accepted orders by client_order_id, in acceptance order.
     pub accepted: Vec<Order>,
+    /// What it accepted and what modifications did to it.
+    pub book: book::Book,
     ids: HashMap<String, String>,
 }
 
@@ -85,6 +93,54 @@ impl Oms {
     pub fn script(&self, script: Script) {
         self.state.lock().unwrap().script = script;
     }
+
+    /// Fills a working order, as a market would; false if it is not working.
+    pub fn fill(&self, client_order_id: &str) -> bool {
+        self.state.lock().unwrap().book.fill(client_order_id)
+    }
+
+    /// The book's entry for an order.
+    pub fn booked(&self, client_order_id: &str) -> Option<book::Booked> {
+        self.state
+            .lock()
+            .unwrap()
+            .book
+            .get(client_order_id)
+            .cloned()
+    }
+}
+
+impl Service {
+    /// Runs one modification through the script (outage, delay), logs it in `calls` as
+    /// `kind:request_id` with its answer, and applies it to the book.
+    async fn modify<R: std::fmt::Debug>(
+        &self,
+        kind: &str,
+        request_id: &str,
+        apply: impl FnOnce(&mut book::Book) -> Result<R, Status>,
+    ) -> Result<Response<R>, Status> {
+        let delay = self.0.lock().unwrap().script.delay;
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        let mut state = self.0.lock().unwrap();
+        state.calls.push(format!("{kind}:{request_id}"));
+        let answer = if state.script.unavailable_calls > 0 {
+            state.script.unavailable_calls -= 1;
+            Err(Status::unavailable("simulated outage"))
+        } else {
+            apply(&mut state.book)
+        };
+        let said = match &answer {
+            Ok(r) => format!("{r:?}"),
+            Err(status) => format!("{:?}: {}", status.code(), status.message()),
+        };
+        if state.script.print {
+            println!("{kind} {request_id}: {said}");
+        }
+        state.answers.push(said);
+        answer.map(Response::new)
+    }
 }
 
 struct Service(Arc<Mutex<OmsState>>);
@@ -117,6 +173,37 @@ impl OrderService for Service {
         }
         state.answers.push(said);
         answer.map(Response::new)
+    }
+
+    async fn cancel_order(
+        &self,
+        request: Request<CancelOrderRequest>,
+    ) -> Result<Response<CancelOrderResponse>, Status> {
+        let req = request.into_inner();
+        self.modify("cancel", &req.request_id.clone(), |book| book.cancel(&req))
+            .await
+    }
+
+    async fn replace_order(
+        &self,
+        request: Request<ReplaceOrderRequest>,
+    ) -> Result<Response<ReplaceOrderResponse>, Status> {
+        let req = request.into_inner();
+        self.modify("replace", &req.request_id.clone(), |book| {
+            book.replace(&req)
+        })
+        .await
+    }
+
+    async fn cancel_all_orders(
+        &self,
+        request: Request<CancelAllOrdersRequest>,
+    ) -> Result<Response<CancelAllOrdersResponse>, Status> {
+        let req = request.into_inner();
+        self.modify("cancel_all", &req.request_id.clone(), |book| {
+            book.cancel_all(&req)
+        })
+        .await
     }
 }
 
@@ -170,6 +257,7 @@ fn answer(state: &mut OmsState, order: Order) -> Result<SubmitOrderResponse, Sta
     state
         .ids
         .insert(order.client_order_id.clone(), order_id.clone());
+    state.book.add(order.clone(), order_id.clone());
     state.accepted.push(order);
     Ok(SubmitOrderResponse {
         order_id,
