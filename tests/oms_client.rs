@@ -211,3 +211,32 @@ async fn no_oms_and_a_slow_oms_are_transient() {
         .unwrap_err();
     assert_eq!(err.class, ErrorClass::Transient, "{err:?}");
 }
+
+#[tokio::test]
+async fn reduce_only_reaches_the_oms_and_is_false_when_absent() {
+    let oms = sim::start(Script::default()).await;
+    let client = GrpcOms::new(&oms.endpoint(), Duration::from_secs(2)).unwrap();
+    let mut exit = order("BYBIT:BTCUSDT.P", "exit");
+    exit.reduce_only = true;
+    client.submit(&exit).await.unwrap();
+    client
+        .submit(&order("BYBIT:BTCUSDT.P", "entry"))
+        .await
+        .unwrap();
+    let accepted = oms.state.lock().unwrap().accepted.clone();
+    assert_eq!(
+        accepted
+            .iter()
+            .map(|o| (o.client_order_id.clone(), o.reduce_only))
+            .collect::<Vec<_>>(),
+        [
+            (exit.client_order_id.to_string(), true),
+            (
+                order("BYBIT:BTCUSDT.P", "entry")
+                    .client_order_id
+                    .to_string(),
+                false
+            )
+        ]
+    );
+}

@@ -159,6 +159,9 @@ impl OrderRequest {
             thesis,
             alert_time: origin.sent_at,
             received_at: origin.received_at,
+            // Chat commands cannot ask for it yet (SPEC §13's chat grammar comes with
+            // modifications).
+            reduce_only: false,
         }))
     }
 }

@@ -213,12 +213,14 @@ pub struct OrderIntent {
     pub alert_time: Option<UnixMillis>,
     /// When the bridge received it.
     pub received_at: UnixMillis,
+    /// The order may only reduce a position (SPEC §13; perpetual and futures exits).
+    pub reduce_only: bool,
 }
 
 impl Serialize for OrderIntent {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut o = s.serialize_struct("OrderIntent", 19)?;
+        let mut o = s.serialize_struct("OrderIntent", 20)?;
         o.serialize_field("client_order_id", &self.client_order_id)?;
         o.serialize_field("source", &self.source)?;
         o.serialize_field("fund_id", &self.fund_id)?;
@@ -238,6 +240,12 @@ impl Serialize for OrderIntent {
         o.serialize_field("thesis", &self.thesis)?;
         o.serialize_field("alert_time", &self.alert_time.map(UnixMillis::to_rfc3339))?;
         o.serialize_field("received_at", &self.received_at.to_rfc3339())?;
+        // Written only when set: absent means false, in records written before it existed too.
+        if self.reduce_only {
+            o.serialize_field("reduce_only", &true)?;
+        } else {
+            o.skip_field("reduce_only")?;
+        }
         o.end()
     }
 }
@@ -268,6 +276,8 @@ struct FlatOrder {
     thesis: Option<String>,
     alert_time: Option<String>,
     received_at: String,
+    #[serde(default)]
+    reduce_only: bool,
 }
 
 /// Reads an order back (from the durable store) through the same validating types that made
@@ -346,6 +356,7 @@ impl<'de> Deserialize<'de> for OrderIntent {
                 .transpose()?,
             received_at: time("received_at", &f.received_at)?,
             source: Cow::Owned(f.source),
+            reduce_only: f.reduce_only,
         };
         if ClientOrderId::derive(&order.source, &order.fund_id, &order.idempotency_key)
             != order.client_order_id
@@ -432,6 +443,7 @@ mod tests {
             thesis: Some(Thesis::parse("why\nnot").unwrap()),
             alert_time: Some(UnixMillis(1_709_296_496_789)),
             received_at: UnixMillis(1_709_296_500_000),
+            reduce_only: true,
         };
         let text = serde_json::to_string(&order).unwrap();
         let back: OrderIntent = serde_json::from_str(&text).unwrap();

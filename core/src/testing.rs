@@ -31,6 +31,7 @@ pub fn order(fund: &str, key: &str, received_at: UnixMillis) -> OrderIntent {
         thesis: None,
         alert_time: None,
         received_at,
+        reduce_only: false,
     }
 }
 

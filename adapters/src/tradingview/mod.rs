@@ -121,6 +121,7 @@ impl InboundAdapter for TradingView {
             thesis: a.thesis,
             alert_time: a.alert_time,
             received_at,
+            reduce_only: a.reduce_only,
         }))
     }
 }

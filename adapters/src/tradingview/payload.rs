@@ -48,6 +48,8 @@ pub struct TvAlert {
     pub thesis: Option<Thesis>,
     /// When it fired, if given.
     pub alert_time: Option<UnixMillis>,
+    /// The order may only reduce a position (`false` when absent).
+    pub reduce_only: bool,
 }
 
 impl fmt::Debug for TvAlert {
@@ -65,6 +67,7 @@ impl fmt::Debug for TvAlert {
             .field("idempotency_key", &self.idempotency_key)
             .field("thesis", &self.thesis)
             .field("alert_time", &self.alert_time)
+            .field("reduce_only", &self.reduce_only)
             .finish()
     }
 }
@@ -119,7 +122,9 @@ enum Raw<'de> {
     Text(Cow<'de, str>),
     /// With serde_json's `arbitrary_precision`, a number keeps its exact text.
     Number(Number),
-    /// `true`, `false`, `null`, an array or an object: never a valid value here.
+    /// `true` or `false`.
+    Bool(bool),
+    /// `null`, an array or an object: never a valid value here.
     Other,
 }
 
@@ -164,8 +169,8 @@ impl<'de> Visitor<'de> for RawVisitor {
         Ok(Number::from_f64(v).map_or(Raw::Other, Raw::Number))
     }
 
-    fn visit_bool<E>(self, _: bool) -> Result<Raw<'de>, E> {
-        Ok(Raw::Other)
+    fn visit_bool<E>(self, v: bool) -> Result<Raw<'de>, E> {
+        Ok(Raw::Bool(v))
     }
 
     fn visit_unit<E>(self) -> Result<Raw<'de>, E> {
@@ -307,6 +312,7 @@ impl RawFields<'_> {
             Some(t) => Some(Thesis::parse(t).map_err(|e| text_error(at::THESIS, e))?),
         };
         let alert_time = self.time(at::ALERT_TIME)?;
+        let reduce_only = self.flag(at::REDUCE_ONLY)?.unwrap_or(false);
         Ok(TvAlert {
             secret: Secret::new(secret),
             strategy_id,
@@ -320,7 +326,21 @@ impl RawFields<'_> {
             idempotency_key,
             thesis,
             alert_time,
+            reduce_only,
         })
+    }
+
+    /// A boolean field: JSON `true` or `false` only (a string `"true"` is refused: the schema
+    /// says boolean, and a quoted one usually means a template that was not meant).
+    fn flag(&self, i: usize) -> Result<Option<bool>, Rejection> {
+        match &self.values[i] {
+            None => Ok(None),
+            Some(Raw::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(Rejection::invalid(
+                FIELDS[i].name,
+                "must be true or false (a JSON boolean, not a string)",
+            )),
+        }
     }
 
     /// A string field, checked for type, placeholders and length.

@@ -32,6 +32,8 @@ pub enum Kind {
     Choice(fn() -> Vec<&'static str>),
     /// An RFC 3339 date-time.
     Time,
+    /// A JSON boolean (`true` or `false`, never a string).
+    Bool,
 }
 
 /// When a field must be present.
@@ -74,6 +76,7 @@ pub(crate) mod at {
     pub const IDEMPOTENCY_KEY: usize = 11;
     pub const THESIS: usize = 12;
     pub const ALERT_TIME: usize = 13;
+    pub const REDUCE_ONLY: usize = 14;
 }
 
 const ID_PATTERN: &str = "^[A-Za-z0-9_.-]+$";
@@ -85,7 +88,7 @@ fn names<T: Copy>(all: &[T], name: fn(T) -> &'static str) -> Vec<&'static str> {
 }
 
 /// The fields of schema v1, in the order their errors are reported.
-pub const FIELDS: [Field; 14] = [
+pub const FIELDS: [Field; 15] = [
     Field {
         name: "secret",
         presence: Presence::Required,
@@ -198,6 +201,12 @@ pub const FIELDS: [Field; 14] = [
         kind: Kind::Time,
         description: "When the alert fired, RFC 3339 ({{timenow}}). Required when the fund sets max_alert_age.",
     },
+    Field {
+        name: "reduce_only",
+        presence: Presence::Optional,
+        kind: Kind::Bool,
+        description: "true: the order may only reduce a position (perpetual and futures exits). A JSON boolean; false when absent.",
+    },
 ];
 
 /// Returns the position of `name` in [`FIELDS`].
@@ -242,6 +251,7 @@ fn field_schema(field: &Field) -> Value {
         }),
         Kind::Choice(names) => json!({ "type": "string", "pattern": any_case_pattern(&names()) }),
         Kind::Time => json!({ "type": "string", "format": "date-time" }),
+        Kind::Bool => json!({ "type": "boolean" }),
     };
     if matches!(field.kind, Kind::Text { .. } | Kind::Time) {
         schema["allOf"] = json!([no_placeholder]);
@@ -310,6 +320,7 @@ mod tests {
             (at::IDEMPOTENCY_KEY, "idempotency_key"),
             (at::THESIS, "thesis"),
             (at::ALERT_TIME, "alert_time"),
+            (at::REDUCE_ONLY, "reduce_only"),
         ];
         for (i, name) in expected {
             assert_eq!(FIELDS[i].name, name);

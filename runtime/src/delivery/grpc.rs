@@ -119,8 +119,7 @@ pub fn to_proto(order: &OrderIntent) -> oms_proto::SubmitOrderRequest {
                 .as_ref()
                 .map(ToString::to_string)
                 .unwrap_or_default(),
-            // SPEC §13's reduce-only orders: no source sends one yet.
-            reduce_only: false,
+            reduce_only: order.reduce_only,
         }),
     }
 }

@@ -356,6 +356,7 @@ mod round_trip {
                 thesis,
                 alert_time,
                 received_at,
+                reduce_only: false,
             }
         }
     }
