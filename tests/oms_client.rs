@@ -240,3 +240,161 @@ async fn reduce_only_reaches_the_oms_and_is_false_when_absent() {
         ]
     );
 }
+
+mod modifications {
+    use super::*;
+    use mts1b_tradingview::core::{
+        Actor, Cancel, CancelAll, CanonicalSymbol, IdempotencyKey, Modification, Price, Replace,
+        StrategyId, Target,
+    };
+    use mts1b_tradingview::runtime::delivery::oms::OmsModified;
+    use sim::book::OrderState;
+
+    fn modification<C: mts1b_tradingview::core::Change>(key: &str, change: C) -> Modification<C> {
+        Modification::new(
+            "tradingview".into(),
+            FundId::parse("fund-a").unwrap(),
+            StrategyId::parse("tv_breakout_v1").unwrap(),
+            IdempotencyKey::parse(key).unwrap(),
+            Actor::parse("tradingview").unwrap(),
+            UnixMillis(1_709_296_501_000),
+            change,
+        )
+    }
+
+    /// The order the alert keyed `key` placed, named as a modification names it: no lookup.
+    fn target(key: &str) -> Target {
+        Target::of(
+            "tradingview",
+            &FundId::parse("fund-a").unwrap(),
+            IdempotencyKey::parse(key).unwrap(),
+        )
+    }
+
+    fn symbol() -> CanonicalSymbol {
+        CanonicalSymbol::parse("BTC-USD").unwrap()
+    }
+
+    #[tokio::test]
+    async fn submit_replace_then_cancel_all_reach_the_book_in_order() {
+        let oms = sim::start(Script::default()).await;
+        let client = GrpcOms::new(&oms.endpoint(), Duration::from_secs(2)).unwrap();
+        let placed = order("BINANCE:BTCUSDT", "entry-1");
+        client.submit(&placed).await.unwrap();
+        let id = placed.client_order_id.to_string();
+        assert_eq!(target("entry-1").client_order_id, placed.client_order_id);
+        let replace = Replace::new(
+            target("entry-1"),
+            symbol(),
+            None,
+            Some(Price::parse("93000").unwrap()),
+            None,
+            None,
+        )
+        .unwrap();
+        let replaced = client
+            .replace(&modification("move-1", replace))
+            .await
+            .unwrap();
+        assert_eq!(replaced.order_id.as_deref(), Some("oms-1"));
+        let all = modification(
+            "flat-1",
+            CancelAll {
+                symbol: Some(symbol()),
+            },
+        );
+        let cleared = client.cancel_all(&all).await.unwrap();
+        assert_eq!(
+            cleared,
+            OmsModified {
+                order_id: None,
+                cancelled: vec![id.clone()],
+                duplicate: false
+            }
+        );
+        // A resend (a retry after a lost answer) is the first answer, marked duplicate.
+        assert!(client.cancel_all(&all).await.unwrap().duplicate);
+        let booked = oms.booked(&id).unwrap();
+        assert_eq!(booked.state, OrderState::Cancelled);
+        assert_eq!(
+            booked.history,
+            [
+                "submitted",
+                "replaced: limit 93999.5 -> 93000",
+                "cancelled (cancel-all)"
+            ]
+        );
+        // The wire carries the modification's own id, never the target's.
+        let calls = oms.state.lock().unwrap().calls.clone();
+        assert_eq!(
+            calls[1..],
+            [
+                format!("replace:{}", ClientOrderIdOf::replace("move-1")),
+                format!("cancel_all:{}", ClientOrderIdOf::cancel_all("flat-1")),
+                format!("cancel_all:{}", ClientOrderIdOf::cancel_all("flat-1")),
+            ]
+        );
+        assert_ne!(ClientOrderIdOf::replace("move-1"), id);
+    }
+
+    /// The ids the simulator logs, by kind.
+    struct ClientOrderIdOf;
+
+    impl ClientOrderIdOf {
+        fn of(kind: mts1b_tradingview::core::IntentKind, key: &str) -> String {
+            mts1b_tradingview::core::ClientOrderId::derive_for(
+                kind,
+                "tradingview",
+                &FundId::parse("fund-a").unwrap(),
+                &IdempotencyKey::parse(key).unwrap(),
+            )
+            .to_string()
+        }
+
+        fn cancel_all(key: &str) -> String {
+            Self::of(mts1b_tradingview::core::IntentKind::CancelAll, key)
+        }
+
+        fn replace(key: &str) -> String {
+            Self::of(mts1b_tradingview::core::IntentKind::Replace, key)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cancel_of_a_filled_order_is_a_permanent_refusal_with_the_oms_reason() {
+        let oms = sim::start(Script::default()).await;
+        let client = GrpcOms::new(&oms.endpoint(), Duration::from_secs(2)).unwrap();
+        let placed = order("BINANCE:BTCUSDT", "entry-2");
+        client.submit(&placed).await.unwrap();
+        assert!(oms.fill(&placed.client_order_id.to_string()));
+        let cancel = modification(
+            "undo-2",
+            Cancel {
+                target: target("entry-2"),
+                symbol: symbol(),
+            },
+        );
+        let refused = client.cancel(&cancel).await.unwrap_err();
+        assert_eq!(refused.class, ErrorClass::Permanent);
+        assert_eq!(refused.message, "failed_precondition: already filled");
+        let unknown = modification(
+            "undo-3",
+            Cancel {
+                target: target("never-sent"),
+                symbol: symbol(),
+            },
+        );
+        let refused = client.cancel(&unknown).await.unwrap_err();
+        assert_eq!(
+            (refused.class, refused.label),
+            (ErrorClass::Permanent, "not_found")
+        );
+        // The OMS down: transient, retried like a submit.
+        oms.script(Script {
+            unavailable_calls: 1,
+            ..Script::default()
+        });
+        let down = client.cancel(&unknown).await.unwrap_err();
+        assert_eq!(down.class, ErrorClass::Transient);
+    }
+}

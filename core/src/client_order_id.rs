@@ -143,13 +143,26 @@ mod tests {
             ClientOrderId::derive_for(IntentKind::Submit, "slack", &fund, &key),
             ClientOrderId::derive("slack", &fund, &key)
         );
-        // The rule every later kind follows (`IntentKind::id_tag`).
-        let tagged = ClientOrderId::derive_tagged("slack", &fund, &key, Some("cancel"));
+        // Every later kind appends its name (`IntentKind::id_tag`).
+        let tagged = ClientOrderId::derive_for(IntentKind::Cancel, "slack", &fund, &key);
         assert_ne!(tagged, ClientOrderId::derive("slack", &fund, &key));
         assert_eq!(
             tagged.as_uuid(),
             Uuid::new_v5(&NAMESPACE, b"slack\npaper-tv-test\nk-1\ncancel")
         );
+        for (kind, name) in [
+            (
+                IntentKind::Replace,
+                &b"slack\npaper-tv-test\nk-1\nreplace"[..],
+            ),
+            (
+                IntentKind::CancelAll,
+                b"slack\npaper-tv-test\nk-1\ncancel_all",
+            ),
+        ] {
+            let id = ClientOrderId::derive_for(kind, "slack", &fund, &key);
+            assert_eq!(id.as_uuid(), Uuid::new_v5(&NAMESPACE, name));
+        }
     }
 
     proptest::proptest! {

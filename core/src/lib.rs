@@ -16,6 +16,7 @@ pub mod grant;
 pub mod ids;
 pub mod instrument;
 pub mod json_text;
+pub mod modification;
 pub mod net;
 pub mod order;
 pub mod rejection;
@@ -39,6 +40,7 @@ pub use ids::{
     TradingViewSymbol, VenueHint,
 };
 pub use instrument::InstrumentClass;
+pub use modification::{Cancel, CancelAll, Change, Modification, Replace, Target};
 pub use net::IpNet;
 pub use order::{Intent, IntentKind, OrderIntent, OrderType, Pricing, Side, TimeInForce};
 pub use rejection::Rejection;

@@ -386,6 +386,12 @@ pub enum Intent {
 pub enum IntentKind {
     /// A new order.
     Submit,
+    /// Cancel one order.
+    Cancel,
+    /// Change one order's terms.
+    Replace,
+    /// Cancel every order of a fund and strategy (optionally of one symbol).
+    CancelAll,
 }
 
 impl IntentKind {
@@ -393,6 +399,9 @@ impl IntentKind {
     pub fn as_str(self) -> &'static str {
         match self {
             IntentKind::Submit => "submit",
+            IntentKind::Cancel => "cancel",
+            IntentKind::Replace => "replace",
+            IntentKind::CancelAll => "cancel_all",
         }
     }
 
@@ -401,6 +410,7 @@ impl IntentKind {
     pub fn id_tag(self) -> Option<&'static str> {
         match self {
             IntentKind::Submit => None,
+            kind => Some(kind.as_str()),
         }
     }
 }

@@ -1,13 +1,17 @@
-//! The mts1b-oms gRPC client (`mts1b.oms.v1.OrderService/SubmitOrder`).
+//! The mts1b-oms gRPC client (`mts1b.oms.v1.OrderService`): `SubmitOrder`, and the modifications
+//! `CancelOrder`, `ReplaceOrder`, `CancelAllOrders` (SPEC §13).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mts1b_inbound_core::{InstrumentClass, OrderIntent, OrderType, Side, TimeInForce};
+use mts1b_inbound_core::{
+    Cancel, CancelAll, InstrumentClass, Modification, OrderIntent, OrderType, Replace, Side,
+    TimeInForce,
+};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
-use super::oms::{ErrorClass, OmsAccepted, OmsClient, OmsError};
+use super::oms::{ErrorClass, OmsAccepted, OmsClient, OmsError, OmsModified};
 use crate::oms_proto;
 use crate::oms_proto::order_service_client::OrderServiceClient;
 
@@ -69,6 +73,82 @@ fn instrument_class(class: InstrumentClass) -> oms_proto::InstrumentClass {
     }
 }
 
+fn tif(tif: TimeInForce) -> oms_proto::TimeInForce {
+    match tif {
+        TimeInForce::Day => oms_proto::TimeInForce::Day,
+        TimeInForce::Gtc => oms_proto::TimeInForce::Gtc,
+        TimeInForce::Ioc => oms_proto::TimeInForce::Ioc,
+        TimeInForce::Fok => oms_proto::TimeInForce::Fok,
+    }
+}
+
+/// Who asked for a modification, on the wire.
+fn requester<C>(m: &Modification<C>) -> Option<oms_proto::Requester> {
+    Some(oms_proto::Requester {
+        actor: m.actor.to_string(),
+        source: m.source.to_string(),
+        received_at_unix_ms: m.received_at.as_millis(),
+    })
+}
+
+/// The wire form of a cancel.
+pub fn cancel_to_proto(m: &Modification<Cancel>) -> oms_proto::CancelOrderRequest {
+    oms_proto::CancelOrderRequest {
+        request_id: m.request_id.to_string(),
+        client_order_id: m.change.target.client_order_id.to_string(),
+        fund_id: m.fund_id.to_string(),
+        strategy_id: m.strategy_id.to_string(),
+        symbol: m.change.symbol.to_string(),
+        requester: requester(m),
+    }
+}
+
+/// The wire form of a replace: an unchanged term is empty (UNSPECIFIED for the tif).
+pub fn replace_to_proto(m: &Modification<Replace>) -> oms_proto::ReplaceOrderRequest {
+    let r = &m.change;
+    let text = |d: Option<mts1b_inbound_core::Price>| d.map(|p| p.to_string()).unwrap_or_default();
+    oms_proto::ReplaceOrderRequest {
+        request_id: m.request_id.to_string(),
+        client_order_id: r.target.client_order_id.to_string(),
+        fund_id: m.fund_id.to_string(),
+        strategy_id: m.strategy_id.to_string(),
+        symbol: r.symbol.to_string(),
+        quantity: r.quantity.map(|q| q.to_string()).unwrap_or_default(),
+        limit_price: text(r.limit_price),
+        stop_price: text(r.stop_price),
+        tif: r
+            .tif
+            .map_or(oms_proto::TimeInForce::Unspecified, tif)
+            .into(),
+        requester: requester(m),
+    }
+}
+
+/// The wire form of a cancel-all.
+pub fn cancel_all_to_proto(m: &Modification<CancelAll>) -> oms_proto::CancelAllOrdersRequest {
+    oms_proto::CancelAllOrdersRequest {
+        request_id: m.request_id.to_string(),
+        fund_id: m.fund_id.to_string(),
+        strategy_id: m.strategy_id.to_string(),
+        symbol: m
+            .change
+            .symbol
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default(),
+        requester: requester(m),
+    }
+}
+
+/// A failed call, classified (SPEC §7) and labelled.
+fn oms_error(status: &Status) -> OmsError {
+    OmsError {
+        class: classify(status),
+        message: format!("{}: {}", label(status.code()), status.message()),
+        label: label(status.code()),
+    }
+}
+
 /// The wire form of an order.
 pub fn to_proto(order: &OrderIntent) -> oms_proto::SubmitOrderRequest {
     let side = match order.side {
@@ -80,12 +160,6 @@ pub fn to_proto(order: &OrderIntent) -> oms_proto::SubmitOrderRequest {
         OrderType::Limit => oms_proto::OrderType::Limit,
         OrderType::Stop => oms_proto::OrderType::Stop,
         OrderType::StopLimit => oms_proto::OrderType::StopLimit,
-    };
-    let tif = match order.tif {
-        TimeInForce::Day => oms_proto::TimeInForce::Day,
-        TimeInForce::Gtc => oms_proto::TimeInForce::Gtc,
-        TimeInForce::Ioc => oms_proto::TimeInForce::Ioc,
-        TimeInForce::Fok => oms_proto::TimeInForce::Fok,
     };
     let text = |d: Option<mts1b_inbound_core::Price>| d.map(|p| p.to_string()).unwrap_or_default();
     oms_proto::SubmitOrderRequest {
@@ -104,7 +178,7 @@ pub fn to_proto(order: &OrderIntent) -> oms_proto::SubmitOrderRequest {
             order_type: order_type.into(),
             limit_price: text(order.pricing.limit_price()),
             stop_price: text(order.pricing.stop_price()),
-            tif: tif.into(),
+            tif: tif(order.tif).into(),
             actor: order.actor.to_string(),
             thesis: order
                 .thesis
@@ -167,15 +241,53 @@ impl OmsClient for GrpcOms {
                     duplicate: response.duplicate,
                 })
             }
-            Err(status) => {
-                let message = format!("{}: {}", label(status.code()), status.message());
-                Err(OmsError {
-                    class: classify(&status),
-                    message,
-                    label: label(status.code()),
-                })
-            }
+            Err(status) => Err(oms_error(&status)),
         }
+    }
+
+    async fn cancel(&self, m: &Modification<Cancel>) -> Result<OmsModified, OmsError> {
+        let response = self
+            .client
+            .clone()
+            .cancel_order(cancel_to_proto(m))
+            .await
+            .map_err(|status| oms_error(&status))?
+            .into_inner();
+        Ok(OmsModified {
+            order_id: Some(response.order_id),
+            cancelled: Vec::new(),
+            duplicate: response.duplicate,
+        })
+    }
+
+    async fn replace(&self, m: &Modification<Replace>) -> Result<OmsModified, OmsError> {
+        let response = self
+            .client
+            .clone()
+            .replace_order(replace_to_proto(m))
+            .await
+            .map_err(|status| oms_error(&status))?
+            .into_inner();
+        Ok(OmsModified {
+            order_id: Some(response.order_id),
+            cancelled: Vec::new(),
+            duplicate: response.duplicate,
+        })
+    }
+
+    async fn cancel_all(&self, m: &Modification<CancelAll>) -> Result<OmsModified, OmsError> {
+        let response = self
+            .client
+            .clone()
+            .cancel_all_orders(cancel_all_to_proto(m))
+            .await
+            .map_err(|status| oms_error(&status))?
+            .into_inner();
+        Ok(OmsModified {
+            order_id: None,
+            cancelled: response.client_order_ids,
+            duplicate: response.duplicate,
+        })
     }
 
     async fn unreachable(&self) -> Option<String> {

@@ -1,7 +1,7 @@
 //! The OMS as the delivery worker sees it: submit one order, get an id or a classified error.
 
 use async_trait::async_trait;
-use mts1b_inbound_core::OrderIntent;
+use mts1b_inbound_core::{Cancel, CancelAll, Modification, OrderIntent, Replace};
 
 /// The OMS took the order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,11 +53,46 @@ impl OmsError {
     }
 }
 
+/// What the OMS did with a modification.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OmsModified {
+    /// The OMS's id of the order it cancelled or changed (none for a cancel-all).
+    pub order_id: Option<String>,
+    /// The client order ids a cancel-all cancelled.
+    pub cancelled: Vec<String>,
+    /// The OMS had already applied this request id (a retry's resend).
+    pub duplicate: bool,
+}
+
+/// The refusal of an OMS client that cannot modify orders.
+fn cannot_modify() -> OmsError {
+    OmsError::permanent("unimplemented", "this OMS cannot modify orders")
+}
+
 /// An order management system: the real one over gRPC, or the paper one.
 #[async_trait]
 pub trait OmsClient: Send + Sync {
     /// Submits one order; idempotent on its client order id.
     async fn submit(&self, order: &OrderIntent) -> Result<OmsAccepted, OmsError>;
+
+    /// Cancels one order; idempotent on the modification's request id. NOT_FOUND and
+    /// FAILED_PRECONDITION ("already filled") are permanent. Refused by clients that cannot.
+    async fn cancel(&self, _cancel: &Modification<Cancel>) -> Result<OmsModified, OmsError> {
+        Err(cannot_modify())
+    }
+
+    /// Changes one order's terms; idempotent on the request id.
+    async fn replace(&self, _replace: &Modification<Replace>) -> Result<OmsModified, OmsError> {
+        Err(cannot_modify())
+    }
+
+    /// Cancels every order in the scope; idempotent on the request id.
+    async fn cancel_all(
+        &self,
+        _cancel_all: &Modification<CancelAll>,
+    ) -> Result<OmsModified, OmsError> {
+        Err(cannot_modify())
+    }
 
     /// Returns why the OMS cannot be reached now, if it cannot (for `/readyz`).
     async fn unreachable(&self) -> Option<String>;

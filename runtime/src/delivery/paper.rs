@@ -225,4 +225,35 @@ mod tests {
         assert_eq!(lines, 2, "each order journaled once");
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    /// Until the paper OMS keeps a book, a modification is refused, permanently and saying
+    /// so: never a pretended cancel.
+    #[tokio::test]
+    async fn a_modification_is_refused_not_pretended() {
+        use mts1b_inbound_core::{
+            Actor, Cancel, CanonicalSymbol, FundId, IdempotencyKey, Modification, StrategyId,
+            Target,
+        };
+        let dir = std::env::temp_dir().join(format!("mts1b-paper-mod-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let paper = PaperOms::open(&dir).unwrap();
+        let fund = FundId::parse("f").unwrap();
+        let key = IdempotencyKey::parse("a").unwrap();
+        let cancel = Modification::new(
+            "tradingview".into(),
+            fund.clone(),
+            StrategyId::parse("s").unwrap(),
+            IdempotencyKey::parse("undo").unwrap(),
+            Actor::parse("tradingview").unwrap(),
+            UnixMillis(1),
+            Cancel {
+                target: Target::of("tradingview", &fund, key),
+                symbol: CanonicalSymbol::parse("BTC-USD").unwrap(),
+            },
+        );
+        let refused = paper.cancel(&cancel).await.unwrap_err();
+        assert_eq!(refused.class, crate::delivery::oms::ErrorClass::Permanent);
+        assert_eq!(refused.message, "this OMS cannot modify orders");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
