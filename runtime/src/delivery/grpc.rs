@@ -140,6 +140,15 @@ pub fn cancel_all_to_proto(m: &Modification<CancelAll>) -> oms_proto::CancelAllO
     }
 }
 
+/// Awaits one call: its answer, or its failure classified.
+async fn answer<R>(
+    call: impl std::future::Future<Output = Result<tonic::Response<R>, Status>>,
+) -> Result<R, OmsError> {
+    call.await
+        .map(tonic::Response::into_inner)
+        .map_err(|status| oms_error(&status))
+}
+
 /// A failed call, classified (SPEC §7) and labelled.
 fn oms_error(status: &Status) -> OmsError {
     OmsError {
@@ -246,43 +255,20 @@ impl OmsClient for GrpcOms {
     }
 
     async fn cancel(&self, m: &Modification<Cancel>) -> Result<OmsModified, OmsError> {
-        let response = self
-            .client
-            .clone()
-            .cancel_order(cancel_to_proto(m))
-            .await
-            .map_err(|status| oms_error(&status))?
-            .into_inner();
-        Ok(OmsModified {
-            order_id: Some(response.order_id),
-            cancelled: Vec::new(),
-            duplicate: response.duplicate,
-        })
+        let mut client = self.client.clone();
+        let r = answer(client.cancel_order(cancel_to_proto(m))).await?;
+        Ok(OmsModified::of_order(r.order_id, r.duplicate))
     }
 
     async fn replace(&self, m: &Modification<Replace>) -> Result<OmsModified, OmsError> {
-        let response = self
-            .client
-            .clone()
-            .replace_order(replace_to_proto(m))
-            .await
-            .map_err(|status| oms_error(&status))?
-            .into_inner();
-        Ok(OmsModified {
-            order_id: Some(response.order_id),
-            cancelled: Vec::new(),
-            duplicate: response.duplicate,
-        })
+        let mut client = self.client.clone();
+        let r = answer(client.replace_order(replace_to_proto(m))).await?;
+        Ok(OmsModified::of_order(r.order_id, r.duplicate))
     }
 
     async fn cancel_all(&self, m: &Modification<CancelAll>) -> Result<OmsModified, OmsError> {
-        let response = self
-            .client
-            .clone()
-            .cancel_all_orders(cancel_all_to_proto(m))
-            .await
-            .map_err(|status| oms_error(&status))?
-            .into_inner();
+        let mut client = self.client.clone();
+        let response = answer(client.cancel_all_orders(cancel_all_to_proto(m))).await?;
         Ok(OmsModified {
             order_id: None,
             cancelled: response.client_order_ids,

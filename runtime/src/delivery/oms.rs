@@ -64,6 +64,17 @@ pub struct OmsModified {
     pub duplicate: bool,
 }
 
+impl OmsModified {
+    /// The answer about one order (a cancel, a replace).
+    pub fn of_order(order_id: String, duplicate: bool) -> Self {
+        Self {
+            order_id: Some(order_id),
+            cancelled: Vec::new(),
+            duplicate,
+        }
+    }
+}
+
 /// The refusal of an OMS client that cannot modify orders.
 fn cannot_modify() -> OmsError {
     OmsError::permanent("unimplemented", "this OMS cannot modify orders")
