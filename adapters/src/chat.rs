@@ -184,23 +184,11 @@ pub fn describe(order: &OrderIntent) -> String {
     )
 }
 
-/// Rejections a chat adapter leaves to SPEC §2's HTTP answer: the request was not shown to
-/// come from the platform (or never reached the adapter), so there is no one to tell.
-pub fn keeps_its_status(rejection: &Rejection) -> bool {
-    matches!(
-        rejection,
-        Rejection::Unauthorized
-            | Rejection::Forbidden
-            | Rejection::PayloadTooLarge { .. }
-            | Rejection::NotFound
-            | Rejection::MethodNotAllowed
-            | Rejection::BadRequest { .. }
-    )
-}
-
-/// What happened, in a sentence a trader reads; `None` for a rejection that
-/// [keeps its status](keeps_its_status). Every reply that accepts an order prints its key. A
-/// malformed command ends with `help`, where the platform has a way to ask for the grammar.
+/// What happened, in a sentence a trader reads. Every reply that accepts an order prints its
+/// key. A malformed command ends with `help`, where the platform has a way to ask for the
+/// grammar. `None` for the rejections a chat adapter leaves to SPEC §2's HTTP answer: the
+/// request was not shown to come from the platform (or never reached the adapter), so there is
+/// no one to tell.
 pub fn sentence(decision: &Decision<'_>, help: Option<&str>) -> Option<String> {
     Some(match *decision {
         Decision::Submitted { order, order_id } => format!(
@@ -219,7 +207,6 @@ pub fn sentence(decision: &Decision<'_>, help: Option<&str>) -> Option<String> {
             },
             order.idempotency_key
         ),
-        Decision::Refused { rejection, .. } if keeps_its_status(rejection) => return None,
         Decision::Refused { rejection, order } => {
             let what = order.map_or_else(|| "Not placed".to_owned(), describe);
             match rejection {
@@ -252,7 +239,7 @@ pub fn sentence(decision: &Decision<'_>, help: Option<&str>) -> Option<String> {
                 Rejection::Unavailable { .. } => format!(
                     "{what}: the bridge cannot take orders right now; nothing was recorded, send it again."
                 ),
-                // Kept statuses, above.
+                // They keep their status.
                 Rejection::Unauthorized
                 | Rejection::Forbidden
                 | Rejection::PayloadTooLarge { .. }

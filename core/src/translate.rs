@@ -133,6 +133,14 @@ impl<P> Translation<P> {
     }
 }
 
+/// Who proved a request, as `translate` carries it across normalize.
+enum Proven<'f, P> {
+    /// The credential named the fund: its gates passed, with its policy.
+    Fund { pass: P, policy: &'f FundPolicy },
+    /// A chat member, with the message's key: the gates run on the intent's fund.
+    Member { member: Member, key: IdempotencyKey },
+}
+
 /// Runs one request through its adapter, the stateful `gates` and the fund's envelope.
 ///
 /// Every path ends with a fund the configuration grants the principal, or a refusal:
@@ -167,27 +175,28 @@ where
     }
     let principal = alert.principal().clone();
     let kind = adapter.intent_kind(alert.payload());
-    let early = match (&principal.fund_id, &principal.member) {
+    // Who proved the request: a fund (its gates already passed) or a chat member (its gates
+    // run once normalize names the fund).
+    let proven = match (&principal.fund_id, principal.member) {
         (Some(fund), _) => {
             let policy = funds.policy(fund).ok_or(Rejection::Unauthorized)?;
-            Some(gates.admit(Admission {
+            let pass = gates.admit(Admission {
                 adapter: adapter.name(),
                 kind,
                 fund,
                 policy,
                 key: adapter.idempotency_key(alert.payload()),
                 previous_secret: principal.previous_secret,
-            })?)
+            })?;
+            Proven::Fund { pass, policy }
         }
         (None, Some(member)) => {
-            gates.admit_member(adapter.name(), member)?;
-            None
+            gates.admit_member(adapter.name(), &member)?;
+            let key = adapter.idempotency_key(alert.payload()).clone();
+            Proven::Member { member, key }
         }
         (None, None) => return Err(Rejection::Unauthorized),
     };
-    let late_key = early
-        .is_none()
-        .then(|| adapter.idempotency_key(alert.payload()).clone());
     let follow_up = adapter.follow_up(alert.payload());
     let intent = adapter.normalize(alert)?;
     if intent.kind() != kind {
@@ -197,21 +206,20 @@ where
         ));
     }
     let Intent::Submit(order) = &intent;
-    let pass = match (early, &principal.member) {
-        (Some(pass), _) => {
+    let (pass, policy) = match proven {
+        Proven::Fund { pass, policy } => {
             if principal.fund_id.as_ref() != Some(&order.fund_id) {
                 return Err(Rejection::Unauthorized);
             }
-            pass
+            (pass, policy)
         }
-        (None, Some(member)) => {
+        Proven::Member { member, key } => {
             if !adapter
                 .grants()
-                .permit(member, &order.fund_id, &order.strategy_id)
+                .permit(&member, &order.fund_id, &order.strategy_id)
             {
                 return Err(Rejection::NotPermitted);
             }
-            let key = late_key.ok_or(Rejection::Unauthorized)?;
             if order.idempotency_key != key {
                 return Err(Rejection::invalid(
                     "idempotency_key",
@@ -222,20 +230,17 @@ where
             let policy = funds
                 .policy(&order.fund_id)
                 .ok_or(Rejection::NotPermitted)?;
-            gates.admit(Admission {
+            let pass = gates.admit(Admission {
                 adapter: adapter.name(),
                 kind,
                 fund: &order.fund_id,
                 policy,
                 key: &key,
                 previous_secret: false,
-            })?
+            })?;
+            (pass, policy)
         }
-        (None, None) => return Err(Rejection::Unauthorized),
     };
-    let policy = funds
-        .policy(&order.fund_id)
-        .ok_or(Rejection::Unauthorized)?;
     policy.envelope.admit(order)?;
     Ok(Translation::Order(Translated {
         intent,

@@ -7,6 +7,7 @@
 //! was checked, where it would lead was not). Follow-ups live in memory: a restart loses the
 //! ones still owed (the orders themselves are durable and visible in `/orders`).
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use mts1b_inbound_core::{FollowUp, FollowUpMethod};
@@ -34,10 +35,11 @@ impl Default for FollowUpPolicy {
     }
 }
 
-/// Sends follow-ups.
+/// Sends follow-ups. The HTTP client (and its TLS setup) is built at the first follow-up, not
+/// at start: a bridge without chat adapters never builds one.
 #[derive(Clone, Debug)]
 pub struct FollowUps {
-    client: reqwest::Client,
+    client: Arc<OnceLock<reqwest::Client>>,
     policy: FollowUpPolicy,
 }
 
@@ -61,20 +63,32 @@ pub enum FollowUpError {
 }
 
 impl FollowUps {
-    /// A client following `policy`.
-    pub fn new(policy: FollowUpPolicy) -> Result<Self, FollowUpError> {
+    /// Follow-ups sent by `policy`.
+    pub fn new(policy: FollowUpPolicy) -> Self {
+        Self {
+            client: Arc::default(),
+            policy,
+        }
+    }
+
+    fn client(&self) -> Result<&reqwest::Client, FollowUpError> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
         let client = reqwest::Client::builder()
-            .timeout(policy.timeout)
-            .connect_timeout(policy.timeout.min(Duration::from_secs(2)))
+            .timeout(self.policy.timeout)
+            .connect_timeout(self.policy.timeout.min(Duration::from_secs(2)))
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("mts1b-tradingview/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| FollowUpError::Client(e.to_string()))?;
-        Ok(Self { client, policy })
+        // Two first follow-ups at once may both build one; the first stored is kept.
+        Ok(self.client.get_or_init(|| client))
     }
 
     /// Sends `body` (JSON) to `to`, retrying what may pass later. Returns the final status.
     pub async fn send(&self, to: &FollowUp, body: String) -> Result<u16, FollowUpError> {
+        let client = self.client()?;
         let mut backoff = self.policy.backoff;
         let mut last = String::new();
         for attempt in 1..=self.policy.attempts.max(1) {
@@ -83,8 +97,8 @@ impl FollowUps {
                 backoff = backoff.saturating_mul(2);
             }
             let request = match to.method {
-                FollowUpMethod::Post => self.client.post(&to.url),
-                FollowUpMethod::Patch => self.client.patch(&to.url),
+                FollowUpMethod::Post => client.post(&to.url),
+                FollowUpMethod::Patch => client.patch(&to.url),
             };
             let sent = request
                 .header(reqwest::header::CONTENT_TYPE, "application/json")

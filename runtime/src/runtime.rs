@@ -67,7 +67,7 @@ pub struct RuntimeBuilder {
     remembered: Vec<(ClientOrderId, UnixMillis)>,
     metrics: Metrics,
     replay_capacity: usize,
-    follow_ups: Option<FollowUps>,
+    follow_ups: FollowUps,
 }
 
 /// Why a runtime could not be built.
@@ -79,9 +79,6 @@ pub enum BuildError {
     /// Two adapters share a name.
     #[error("two adapters are named {0}")]
     DuplicateAdapter(&'static str),
-    /// The follow-up HTTP client could not be built.
-    #[error("{0}")]
-    FollowUps(#[from] crate::follow_up::FollowUpError),
 }
 
 impl RuntimeBuilder {
@@ -104,13 +101,13 @@ impl RuntimeBuilder {
             remembered: Vec::new(),
             metrics: Metrics::new(),
             replay_capacity: REPLAY_CAPACITY,
-            follow_ups: None,
+            follow_ups: FollowUps::new(FollowUpPolicy::default()),
         }
     }
 
     /// Sets how follow-ups to chat platforms are sent.
     pub fn follow_ups(mut self, follow_ups: FollowUps) -> Self {
-        self.follow_ups = Some(follow_ups);
+        self.follow_ups = follow_ups;
         self
     }
 
@@ -211,10 +208,6 @@ impl RuntimeBuilder {
     /// Builds the runtime.
     pub fn build(self) -> Result<Runtime, BuildError> {
         let metrics = self.metrics;
-        let follow_ups = match self.follow_ups {
-            Some(follow_ups) => follow_ups,
-            None => FollowUps::new(FollowUpPolicy::default())?,
-        };
         let defaults = Defaults {
             metrics: &metrics,
             sources: &self.sources,
@@ -247,7 +240,7 @@ impl RuntimeBuilder {
                 replay,
                 sink: self.sink,
                 clock: self.clock,
-                follow_ups,
+                follow_ups: self.follow_ups,
                 follow_up_results: metrics.delivery.follow_ups.clone(),
             },
             endpoints,

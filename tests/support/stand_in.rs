@@ -1,12 +1,19 @@
-//! A local server standing in for Slack's `response_url` and Discord's webhook API: it records
-//! every request (method, path, body) and answers the scripted statuses in turn (then 200).
+//! A local server standing in for Slack's `response_url` and Discord's webhook API (hyper's
+//! HTTP/1 server): it records every request (method, path, body) and answers the scripted
+//! statuses in turn (then 200).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 /// One request the stand-in received.
@@ -34,19 +41,23 @@ impl StandIn {
         ));
         let log = received.clone();
         tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
+            while let Ok((stream, _)) = listener.accept().await {
                 let (log, script) = (log.clone(), script.clone());
-                tokio::spawn(async move {
-                    let Some(request) = read_request(&mut stream).await else {
-                        return;
-                    };
-                    log.lock().unwrap().push(request);
-                    let status = script.lock().unwrap().pop_front().unwrap_or(200);
-                    let reply = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
-                    );
-                    let _ = stream.write_all(reply.as_bytes()).await;
+                let service = service_fn(move |req: Request<Incoming>| {
+                    let (log, script) = (log.clone(), script.clone());
+                    async move {
+                        let (method, path) =
+                            (req.method().to_string(), req.uri().path().to_owned());
+                        let body = req.into_body().collect().await?.to_bytes();
+                        let body = String::from_utf8_lossy(&body).into_owned();
+                        log.lock().unwrap().push(Received { method, path, body });
+                        let status = script.lock().unwrap().pop_front().unwrap_or(200);
+                        let mut reply = Response::new(Full::new(Bytes::from_static(b"{}")));
+                        *reply.status_mut() = StatusCode::from_u16(status).unwrap();
+                        Ok::<_, hyper::Error>(reply)
+                    }
                 });
+                tokio::spawn(http1::Builder::new().serve_connection(TokioIo::new(stream), service));
             }
         });
         Self { addr, received }
@@ -76,37 +87,4 @@ impl StandIn {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
-}
-
-async fn read_request(stream: &mut tokio::net::TcpStream) -> Option<Received> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
-    let mut lines = head.lines();
-    let mut first = lines.next()?.split(' ');
-    let (method, path) = (first.next()?.to_owned(), first.next()?.to_owned());
-    let length: usize = lines
-        .filter_map(|l| l.split_once(':'))
-        .find(|(n, _)| n.eq_ignore_ascii_case("content-length"))
-        .and_then(|(_, v)| v.trim().parse().ok())
-        .unwrap_or(0);
-    while buf.len() < head_end + length {
-        let n = stream.read(&mut chunk).await.ok()?;
-        if n == 0 {
-            return None;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    }
-    let body = String::from_utf8_lossy(&buf[head_end..head_end + length]).into_owned();
-    Some(Received { method, path, body })
 }

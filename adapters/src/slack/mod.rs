@@ -193,7 +193,7 @@ impl InboundAdapter for Slack {
 
     fn render_follow_up(&self, decision: &Decision<'_>) -> Option<String> {
         let text = chat::sentence(decision, Some(grammar::HELP_HINT))?;
-        let mut message: serde_json::Value = serde_json::from_str(&ephemeral(&text)).ok()?;
+        let mut message = ephemeral_message(&text);
         // A new message under the command's, not a replacement of the "queued" one.
         message["replace_original"] = false.into();
         Some(message.to_string())
@@ -223,11 +223,15 @@ impl InboundAdapter for Slack {
 /// A message only the command's sender sees: `{"response_type":"ephemeral","text":…}`, with
 /// `&`, `<` and `>` escaped as Slack requires (so no echoed text can mention or link).
 pub fn ephemeral(text: &str) -> String {
+    ephemeral_message(text).to_string()
+}
+
+fn ephemeral_message(text: &str) -> serde_json::Value {
     let escaped = text
         .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;");
-    serde_json::json!({"response_type": "ephemeral", "text": escaped}).to_string()
+    serde_json::json!({"response_type": "ephemeral", "text": escaped})
 }
 
 #[cfg(test)]
