@@ -97,6 +97,12 @@ impl Grants {
             .any(|g| g.covers(member) && g.allows(fund, strategy))
     }
 
+    /// True when some grant names `member` (for any fund): a member none names is refused
+    /// before anything is kept for it.
+    pub fn names(&self, member: &Member) -> bool {
+        self.0.iter().any(|g| g.covers(member))
+    }
+
     /// Returns the grants.
     pub fn iter(&self) -> impl Iterator<Item = &Grant> {
         self.0.iter()
@@ -167,5 +173,9 @@ mod tests {
             "role elsewhere"
         );
         assert!(!Grants::none().permit(&member("T1", "U1", &[]), &f, &manual));
+        assert!(grants.names(&member("T1", "U1", &[])));
+        assert!(grants.names(&member("T1", "U7", &["R9"])));
+        assert!(!grants.names(&member("T1", "U7", &["R1"])));
+        assert!(!grants.names(&member("T2", "U1", &[])));
     }
 }

@@ -147,7 +147,8 @@ enum Proven<'f, P> {
 /// - a credential that names its fund (TradingView's secret): the fund must be configured
 ///   (else `unauthorized`, like an unknown fund, SPEC §5) and the intent must be for it; the
 ///   gates run right after authentication, before normalize;
-/// - a chat member (Slack, Discord): the member gate runs right after authentication; after
+/// - a chat member (Slack, Discord): one no grant names is `not_permitted` at once; else the
+///   member gate runs right after authentication; after
 ///   normalize, one of the adapter's grants must let the member trade the intent's fund and
 ///   strategy (else `not_permitted`, which names no fund), then the gates run on it;
 /// - anything else is `unauthorized`.
@@ -191,6 +192,11 @@ where
             Proven::Fund { pass, policy }
         }
         (None, Some(member)) => {
+            // A member no grant names is refused before its command is read, and before the
+            // member gate keeps a budget for it: only granted members can grow that table.
+            if !adapter.grants().names(&member) {
+                return Err(Rejection::NotPermitted);
+            }
             gates.admit_member(adapter.name(), &member)?;
             let key = adapter.idempotency_key(alert.payload()).clone();
             Proven::Member { member, key }
@@ -467,6 +473,21 @@ mod tests {
         // The member gate ran for each; the fund's gates for neither.
         assert_eq!(gates.0.len(), 2);
         assert!(gates.0.iter().all(|(what, _)| what == "member"));
+    }
+
+    #[test]
+    fn a_member_no_grant_names_is_refused_before_any_gate_or_normalize() {
+        let toy = Toy {
+            grants: Grants::default(),
+            ..Toy::default()
+        };
+        let mut gates = Recorder::default();
+        assert_eq!(
+            run(&toy, &funds(&["a"], "10"), &mut gates, "-/a/k"),
+            Err(Rejection::NotPermitted)
+        );
+        assert!(gates.0.is_empty(), "no budget kept for a stranger");
+        assert_eq!(toy.normalized.load(Ordering::Relaxed), 0);
     }
 
     #[test]
