@@ -16,8 +16,8 @@ use mts1b_tradingview::config::StaticSecrets;
 use mts1b_tradingview::core::testing::order;
 use mts1b_tradingview::core::{
     ClientOrderId, Envelope, FundId, FundPolicy, FundSecrets, IdempotencyKey, InboundAdapter,
-    IpNet, Quantity, RateLimit, RawRequest, Secret, SecretLookup, SecretSource, SymbolTable,
-    SystemClock, Timing, UnixMillis, authenticate,
+    Intent, IpNet, Quantity, RateLimit, RawRequest, Secret, SecretLookup, SecretSource,
+    SymbolTable, SystemClock, Timing, UnixMillis, authenticate,
 };
 use mts1b_tradingview::runtime::RuntimeBuilder;
 use mts1b_tradingview::runtime::delivery::{DeliveryPolicy, Outbox, PaperOms};
@@ -105,6 +105,7 @@ fn whole_pipeline(c: &mut Criterion) {
         let policy = DeliveryPolicy {
             respond_within: Duration::from_secs(2),
             max_order_age: Duration::from_secs(60),
+            max_cancel_age: Duration::from_secs(3600),
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
             max_concurrent_calls: 64,
@@ -218,7 +219,7 @@ fn store_batches(c: &mut Criterion) {
                 let records = orders
                     .into_iter()
                     .map(|order| Change::Record {
-                        order: Box::new(order),
+                        intent: Box::new(Intent::Submit(order)),
                         now: at,
                         window: Duration::from_secs(300),
                     })

@@ -43,6 +43,7 @@ async fn build(oms_endpoint: &str, data: &std::path::Path) -> Arc<Runtime> {
     let policy = DeliveryPolicy {
         respond_within: Duration::from_secs(2),
         max_order_age: Duration::from_secs(60),
+        max_cancel_age: Duration::from_secs(3600),
         initial_backoff: Duration::from_millis(100),
         max_backoff: Duration::from_secs(5),
         max_concurrent_calls: 16,

@@ -16,7 +16,7 @@ use mts1b_tradingview::core::{ClientOrderId, Clock, StrategyId, SystemClock};
 use mts1b_tradingview::runtime::delivery::grpc::GrpcOms;
 use mts1b_tradingview::runtime::delivery::{Delivered, DeliveryPolicy, OrderSink, Outbox};
 use mts1b_tradingview::runtime::metrics::Metrics;
-use mts1b_tradingview::runtime::store::{OrderStore, stream_of};
+use mts1b_tradingview::runtime::store::{OrderStore, stream_of_intent};
 
 const STREAMS: usize = 16;
 
@@ -53,6 +53,7 @@ async fn main() {
     let policy = DeliveryPolicy {
         respond_within: Duration::from_millis(1),
         max_order_age: Duration::from_secs(3600),
+        max_cancel_age: Duration::from_secs(3600),
         initial_backoff: Duration::from_millis(100),
         max_backoff: Duration::from_secs(1),
         max_concurrent_calls: 64,
@@ -178,7 +179,7 @@ async fn main() {
             .get(&ClientOrderId::parse(&id).expect("id"))
             .expect("store")
             .expect("recorded");
-        let stream = stream_of(&record.order);
+        let stream = stream_of_intent(&record.intent);
         if let Some(previous) = last.insert(stream.clone(), record.seq) {
             assert!(
                 previous < record.seq,

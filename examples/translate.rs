@@ -33,6 +33,10 @@ fn main() {
         r#"{"secret":"change-me","strategy_id":"demo","fund_id":"paper-tv-test",
             "symbol":"BINANCE:BTCUSDT.P","side":"buy","quantity":"0.05",
             "order_type":"market","idempotency_key":"demo-2"}"#,
+        // SPEC §13: cancel the order keyed demo-2.
+        r#"{"secret":"change-me","strategy_id":"demo","fund_id":"paper-tv-test",
+            "action":"cancel","target_key":"demo-2","symbol":"BINANCE:BTCUSDT.P",
+            "idempotency_key":"demo-2-cancel"}"#,
     ] {
         let request = RawRequest::with_body(body, SystemClock.now());
         // The service's own steps, without its stateful gates (rate limit, replay window).
@@ -47,6 +51,17 @@ fn main() {
                 order.symbol,
                 order.venue_hint.as_ref().map(|v| v.as_str()),
                 order.client_order_id
+            ),
+            Ok(Translation::Order(Translated {
+                intent: modification,
+                ..
+            })) => println!(
+                "accepted: {} of {}, request id {}",
+                modification.kind().as_str(),
+                modification
+                    .target()
+                    .map_or("every order", |t| t.key.as_str()),
+                modification.id()
             ),
             // TradingView answers nothing without an order (a Discord PING would).
             Ok(Translation::Answered(body)) => println!("answered: {body}"),

@@ -139,6 +139,7 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
     let policy = DeliveryPolicy {
         respond_within: settings.delivery.respond_within.0,
         max_order_age: settings.delivery.max_order_age.0,
+        max_cancel_age: settings.delivery.max_cancel_age.0,
         initial_backoff: settings.delivery.retry.initial_backoff.0,
         max_backoff: settings.delivery.retry.max_backoff.0,
         max_concurrent_calls: MAX_CONCURRENT_OMS_CALLS,

@@ -241,6 +241,7 @@ const RENDERED: &[(&str, &str)] = &[
     ("{{strategy.order.comment}}", "exit"),
     ("{{strategy.market_position}}", "flat"),
     ("{{strategy.position_size}}", "0"),
+    ("{{plot_0}}", "93500"),
 ];
 
 fn render(template: &str) -> String {
@@ -302,6 +303,82 @@ fn template_renders_into_an_alert_the_translator_accepts() {
     let unrendered = template.replace(placeholder, "paper-secret");
     let outcome = harness.outcome(unrendered.as_bytes()).json();
     assert_eq!(outcome["body"]["error"], "invalid_payload", "{outcome}");
+}
+
+#[test]
+fn modification_templates_render_into_modifications_the_translator_accepts() {
+    let harness = Harness::new();
+    for (action, extra, kind) in [
+        (
+            "cancel",
+            &["--target-key", "tv_breakout_v1-L-1234"][..],
+            "cancel",
+        ),
+        (
+            "replace",
+            &[
+                "--target-key",
+                "tv_breakout_v1-L-1234",
+                "--change",
+                "limit_price",
+            ][..],
+            "replace",
+        ),
+        ("cancel_all", &[][..], "cancel_all"),
+    ] {
+        let mut args = vec![
+            "template",
+            "--fund",
+            "paper-tv-test",
+            "--strategy",
+            "tv_breakout_v1",
+            "--action",
+            action,
+        ];
+        args.extend(extra);
+        let out = run(&args, None);
+        assert_eq!(out.status.code(), Some(0), "{action}: {}", stderr(&out));
+        let template = String::from_utf8(out.stdout.clone()).unwrap();
+        let placeholder = stdout_json(&out)["secret"].as_str().unwrap().to_owned();
+        let body = render(&template).replace(&placeholder, "paper-secret");
+        let outcome = harness.outcome(body.as_bytes()).json();
+        assert_eq!(outcome["outcome"], "modification", "{action}: {outcome}");
+        let modification = &outcome["modification"];
+        assert_eq!(modification["intent"], kind);
+        match kind {
+            "cancel_all" => assert!(modification.get("symbol").is_none(), "{outcome}"),
+            _ => {
+                assert_eq!(modification["target_key"], "tv_breakout_v1-L-1234");
+                assert_eq!(modification["symbol"], "BTC-USD");
+            }
+        }
+        if kind == "replace" {
+            assert_eq!(modification["limit_price"], "93500", "{outcome}");
+        }
+    }
+    // A cancel needs its target; a target is never a placeholder; a submit names none.
+    for (args, says) in [
+        (&["--action", "cancel"][..], "required"),
+        (
+            &[
+                "--action",
+                "cancel",
+                "--target-key",
+                "x-{{strategy.order.id}}",
+            ][..],
+            "not a placeholder",
+        ),
+        (
+            &["--target-key", "x"][..],
+            "only --action cancel and replace",
+        ),
+    ] {
+        let mut all = vec!["template", "--fund", "f", "--strategy", "s"];
+        all.extend(args);
+        let out = run(&all, None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    }
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! Crash safety (SPEC §7): the real binary gets 202s while the OMS is down, is SIGKILLed while
 //! requests it has recorded are still waiting for their answer, restarts, the OMS comes up, and
 //! every alert it recorded, answered or not, reaches the OMS; the OMS sees no order that no alert
-//! asked for; repeats of those keys are still 409.
+//! asked for; repeats of those keys are still 409. And (SPEC §13) a cancel acknowledged before
+//! the kill reaches the OMS after the restart, after its target.
 
 #[path = "../examples/oms_simulator/sim.rs"]
 mod sim;
@@ -211,4 +212,99 @@ async fn every_recorded_alert_reaches_the_oms_across_a_sigkill() {
     }
     let status = request(second.admin, "GET", "/orders/fund-a/burst-3", &[], b"").await;
     assert_eq!(status.json()["status"], "submitted", "{}", status.body);
+}
+
+fn cancel(key: &str, target: &str) -> String {
+    format!(
+        r#"{{"secret":"secret-a","strategy_id":"s","fund_id":"fund-a","action":"cancel","target_key":"{target}","symbol":"BTC-USD","idempotency_key":"{key}"}}"#
+    )
+}
+
+/// SPEC §13: a cancel acknowledged before a SIGKILL is delivered after the restart, after its
+/// target; one already applied in the outbox (its target never sent) stays applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_acknowledged_before_a_sigkill_reaches_the_oms_after_its_target() {
+    let dir = temp_dir("crash-cancel");
+    let oms = sim::start(sim::Script::default()).await;
+    let config = config(&dir, oms.addr.port());
+    let mut first = serve(bin().args(["serve", "--config", config.to_str().unwrap()]));
+    let send = |public, body: String| async move {
+        request(public, "POST", "/webhook", &[], body.as_bytes()).await
+    };
+    let live = send(first.public, alert("live")).await;
+    assert_eq!(live.status, 200, "{}", live.body);
+    // The OMS goes down: every call is answered UNAVAILABLE.
+    oms.script(sim::Script {
+        unavailable_calls: usize::MAX,
+        ..sim::Script::default()
+    });
+    let queued = send(first.public, alert("queued")).await;
+    assert_eq!(queued.status, 202, "{}", queued.body);
+    // The order working at the OMS needs the OMS: acknowledged, queued behind nothing of its
+    // own but its stream's order.
+    let undo_live = send(first.public, cancel("undo-live", "live")).await;
+    assert_eq!(undo_live.status, 202, "{}", undo_live.body);
+    // The queued one is cancelled right here, durably, before the answer.
+    let undo_queued = send(first.public, cancel("undo-queued", "queued")).await;
+    assert_eq!(undo_queued.status, 200, "{}", undo_queued.body);
+    let later = send(first.public, alert("later")).await;
+    assert_eq!(later.status, 202, "{}", later.body);
+    sigkill(&mut first);
+
+    let second = serve(bin().args(["serve", "--config", config.to_str().unwrap()]));
+    oms.script(sim::Script::default());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while oms.booked(&client_order_id("later")).is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "`later` never delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let served: Vec<String> = {
+        let state = oms.state.lock().unwrap();
+        state
+            .calls
+            .iter()
+            .zip(&state.answers)
+            .filter(|(_, answer)| !answer.contains("simulated outage"))
+            .map(|(call, _)| call.clone())
+            .collect()
+    };
+    let position = |call: &str| served.iter().position(|c| c == call);
+    let undo = served
+        .iter()
+        .position(|c| c.starts_with("cancel:"))
+        .expect("the cancel reached the OMS");
+    assert!(
+        position(&client_order_id("live")) < Some(undo),
+        "{served:?}"
+    );
+    assert!(
+        Some(undo) < position(&client_order_id("later")),
+        "{served:?}"
+    );
+    assert_eq!(position(&client_order_id("queued")), None, "{served:?}");
+    assert_eq!(
+        oms.booked(&client_order_id("live")).unwrap().state,
+        sim::book::OrderState::Cancelled
+    );
+    let status = |key: &'static str| {
+        let admin = second.admin;
+        async move {
+            request(admin, "GET", &format!("/orders/fund-a/{key}"), &[], b"")
+                .await
+                .json()
+        }
+    };
+    assert_eq!(status("queued").await["status"], "cancelled");
+    assert_eq!(status("undo-queued").await["status"], "applied");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while status("undo-live").await["status"] != "applied" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "undo-live never applied"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

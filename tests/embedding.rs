@@ -223,6 +223,7 @@ async fn keys_evicted_from_the_cache_are_still_refused_by_the_store() {
     let policy = DeliveryPolicy {
         respond_within: Duration::from_secs(2),
         max_order_age: Duration::from_secs(60),
+        max_cancel_age: Duration::from_secs(3600),
         initial_backoff: Duration::from_millis(10),
         max_backoff: Duration::from_millis(50),
         max_concurrent_calls: 4,

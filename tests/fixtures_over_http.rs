@@ -103,6 +103,35 @@ async fn every_fixture_answers_over_http_as_its_snapshot_says() {
                 .find(|line| line["order"]["client_order_id"] == id)
                 .unwrap_or_else(|| panic!("{name}: {id} not journaled"));
             assert_eq!(&journaled["order"], order, "{name}: the order delivered");
+        } else if expected["outcome"] == "modification" {
+            // Every gate passed; the paper OMS has never seen the orders these fixtures name,
+            // so a cancel or replace is told its target is unknown, and a cancel-all clears
+            // nothing (SPEC §13).
+            let modification = &expected["modification"];
+            let id = modification["request_id"].as_str().unwrap();
+            if modification["intent"] == "cancel_all" {
+                assert_eq!(
+                    (reply.status, answer),
+                    (
+                        200,
+                        json!({
+                            "status": "cancelled_all",
+                            "key": modification["idempotency_key"],
+                            "client_order_id": id,
+                        })
+                    ),
+                    "{name}"
+                );
+            } else {
+                assert_eq!(reply.status, 422, "{name}: {answer}");
+                assert_eq!(answer["error"], "target_not_active", "{name}");
+                let reason = answer["reason"].as_str().unwrap();
+                let target = modification["target_client_order_id"].as_str().unwrap();
+                assert!(
+                    reason.contains(&format!("no order {target}")),
+                    "{name}: {reason}"
+                );
+            }
         } else {
             assert_eq!(
                 (u64::from(reply.status), &answer),

@@ -32,7 +32,9 @@ fn order(symbol: &str, key: &str) -> OrderIntent {
     let tv = TradingView::default();
     let req = RawRequest::with_body(body.to_string(), UnixMillis(1_709_296_500_123));
     let alert = authenticate(&tv, &req, tv.parse(&req).unwrap(), &AnySecret).unwrap();
-    let Intent::Submit(order) = tv.normalize(alert).unwrap();
+    let Intent::Submit(order) = tv.normalize(alert).unwrap() else {
+        panic!("an order")
+    };
     order
 }
 
@@ -285,7 +287,7 @@ mod modifications {
         assert_eq!(target("entry-1").client_order_id, placed.client_order_id);
         let replace = Replace::new(
             target("entry-1"),
-            symbol(),
+            (symbol(), mts1b_tradingview::core::InstrumentClass::Spot),
             None,
             Some(Price::parse("93000").unwrap()),
             None,

@@ -39,6 +39,7 @@ async fn a_long_outage_queues_on_disk_and_delivers_every_order_in_order() {
     let policy = DeliveryPolicy {
         respond_within: Duration::from_millis(1),
         max_order_age: Duration::from_secs(3600),
+        max_cancel_age: Duration::from_secs(3600),
         initial_backoff: Duration::from_millis(20),
         max_backoff: Duration::from_millis(50),
         max_concurrent_calls: 64,

@@ -403,7 +403,9 @@ async fn unknown_funds_add_no_metric_labels_and_secrets_never_show() {
         .collect();
     assert_eq!(funds, BTreeSet::from(["fund-a", "unknown"]), "{metrics}");
     assert!(
-        metrics.contains("tv_webhooks_total{fund_id=\"unknown\",outcome=\"rejected\"} 200"),
+        metrics.contains(
+            "tv_webhooks_total{fund_id=\"unknown\",intent=\"unknown\",outcome=\"rejected\"} 200"
+        ),
         "{metrics}"
     );
     assert!(metrics.contains("tv_webhook_latency_seconds_bucket"));

@@ -216,6 +216,9 @@ pub fn sentence(decision: &Decision<'_>, help: Option<&str>) -> Option<String> {
                 Rejection::OmsRejected { reason } => {
                     format!("{what}: rejected by the OMS: {reason}")
                 }
+                Rejection::TargetNotActive { reason } => {
+                    format!("{what}: the order it changes is not active: {reason}")
+                }
                 Rejection::InvalidPayload { field, detail } => match help {
                     Some(help) => format!("{what}: {field}: {detail}. {help}"),
                     None => format!("{what}: {field}: {detail}."),
@@ -286,7 +289,9 @@ mod tests {
             sent_at: None,
             received_at: UnixMillis(1_700_000_000_000),
         };
-        let Intent::Submit(order) = r.into_intent(origin, &SymbolTable::default())?;
+        let Intent::Submit(order) = r.into_intent(origin, &SymbolTable::default())? else {
+            panic!("an order")
+        };
         Ok(order)
     }
 

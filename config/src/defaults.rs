@@ -77,6 +77,8 @@ pub const RESPOND_WITHIN: &str = "2s";
 pub const RESPOND_WITHIN_LIMIT_MS: u64 = 3000;
 /// SPEC §7.
 pub const MAX_ORDER_AGE: &str = "60s";
+/// SPEC §13: a cancel keeps trying for an hour.
+pub const MAX_CANCEL_AGE: &str = "1h";
 /// mts1b-oms's conventional local port.
 pub const OMS_ENDPOINT: &str = "http://127.0.0.1:50051";
 /// One OMS call; a retry follows if it times out.

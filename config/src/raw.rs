@@ -153,6 +153,7 @@ section!(RawDelivery {
     sink: Option<Text>,
     respond_within: Option<Text>,
     max_order_age: Option<Text>,
+    max_cancel_age: Option<Text>,
     oms: RawOms,
     retry: RawRetry,
 });

@@ -158,6 +158,9 @@ pub struct Delivery {
     pub respond_within: HumanDuration,
     /// Orders older than this are expired, never sent.
     pub max_order_age: HumanDuration,
+    /// Cancels older than this are expired (loudly): a late cancel is never harmful, so they
+    /// keep trying past `max_order_age` (SPEC §13).
+    pub max_cancel_age: HumanDuration,
     /// The OMS endpoint.
     pub oms: Oms,
     /// Retry backoff.

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::decimal::Quantity;
-use crate::ids::StrategyId;
+use crate::ids::{CanonicalSymbol, StrategyId};
 use crate::instrument::InstrumentClass;
 use crate::order::{OrderIntent, OrderType};
 use crate::rejection::Rejection;
@@ -49,18 +49,40 @@ impl Envelope {
     /// The cap that applies to `order`, and what it is called in a denial: the symbol's, else
     /// its class's, else the fund's.
     pub fn cap_for(&self, order: &OrderIntent) -> (Quantity, String) {
-        let exact = SymbolPattern::Exact(order.symbol.clone());
-        let root = SymbolPattern::root_of(&order.symbol, order.instrument_class);
+        self.cap_of(&order.symbol, order.instrument_class)
+    }
+
+    /// The cap that applies to orders for `symbol` of `class` (see [`Envelope::cap_for`]).
+    pub fn cap_of(&self, symbol: &CanonicalSymbol, class: InstrumentClass) -> (Quantity, String) {
+        let exact = SymbolPattern::Exact(symbol.clone());
+        let root = SymbolPattern::root_of(symbol, class);
         for pattern in std::iter::once(exact).chain(root) {
             if let Some(&cap) = self.max_quantity_by_symbol.get(&pattern) {
                 return (cap, format!("max_quantity for {pattern}"));
             }
         }
-        if let Some(&cap) = self.max_quantity_by_class.get(&order.instrument_class) {
-            let class = order.instrument_class.as_str();
+        if let Some(&cap) = self.max_quantity_by_class.get(&class) {
+            let class = class.as_str();
             return (cap, format!("max_quantity for {class}"));
         }
         (self.max_quantity, "max_quantity".into())
+    }
+
+    /// Admits the new total `quantity` of a replace for `symbol` of `class` (SPEC §13): a
+    /// replace is held to the same cap as a new order, or it would be a way around it.
+    pub fn admit_quantity(
+        &self,
+        symbol: &CanonicalSymbol,
+        class: InstrumentClass,
+        quantity: Quantity,
+    ) -> Result<(), Rejection> {
+        let (cap, name) = self.cap_of(symbol, class);
+        if quantity > cap {
+            return Err(Rejection::denied(format!(
+                "quantity {quantity} is over this fund's {name} {cap}"
+            )));
+        }
+        Ok(())
     }
 
     /// Admits `order` or says which rule denies it. Checks run in a fixed order: alert age,
@@ -108,14 +130,7 @@ impl Envelope {
                 order_type.as_str()
             )));
         }
-        let (cap, name) = self.cap_for(order);
-        if order.quantity > cap {
-            return Err(Rejection::denied(format!(
-                "quantity {} is over this fund's {name} {cap}",
-                order.quantity
-            )));
-        }
-        Ok(())
+        self.admit_quantity(&order.symbol, order.instrument_class, order.quantity)
     }
 }
 

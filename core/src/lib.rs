@@ -40,7 +40,9 @@ pub use ids::{
     TradingViewSymbol, VenueHint,
 };
 pub use instrument::InstrumentClass;
-pub use modification::{Cancel, CancelAll, Change, Modification, Replace, Target};
+pub use modification::{
+    Cancel, CancelAll, Change, FlatModification, Modification, Replace, StoredModification, Target,
+};
 pub use net::IpNet;
 pub use order::{Intent, IntentKind, OrderIntent, OrderType, Pricing, Side, TimeInForce};
 pub use rejection::Rejection;

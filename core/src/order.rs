@@ -12,6 +12,7 @@ use crate::ids::{
     VenueHint,
 };
 use crate::instrument::InstrumentClass;
+use crate::modification::{Cancel, CancelAll, Modification, Replace, Target};
 use crate::time::{UnixMillis, parse_rfc3339};
 
 /// Buy or sell.
@@ -370,13 +371,24 @@ impl<'de> Deserialize<'de> for OrderIntent {
     }
 }
 
-/// What an inbound message asks for. Only submission exists today; cancel and modify will be
-/// further variants. Deliberately exhaustive, so adding one breaks every match that must handle it.
+/// What an inbound message asks for: a new order, or a modification of one (SPEC §13).
+/// Deliberately exhaustive, so adding one breaks every match that must handle it.
+///
+/// Serialized with its kind as `intent` (`submit`, `cancel`, `replace`, `cancel_all`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "intent", rename_all = "snake_case")]
 pub enum Intent {
     /// Submit a new order now.
     Submit(OrderIntent),
+    /// Cancel one order (its serialized form names its kind itself).
+    #[serde(untagged)]
+    Cancel(Modification<Cancel>),
+    /// Change one order's terms.
+    #[serde(untagged)]
+    Replace(Modification<Replace>),
+    /// Cancel every order of a fund and strategy, or of one symbol.
+    #[serde(untagged)]
+    CancelAll(Modification<CancelAll>),
 }
 
 /// The kinds of [`Intent`], without their contents. The kind is part of an intent's
@@ -394,17 +406,9 @@ pub enum IntentKind {
     CancelAll,
 }
 
-impl IntentKind {
-    /// Returns the kind's name (`submit`), as metrics and logs show it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            IntentKind::Submit => "submit",
-            IntentKind::Cancel => "cancel",
-            IntentKind::Replace => "replace",
-            IntentKind::CancelAll => "cancel_all",
-        }
-    }
+names!(IntentKind { Submit = "submit", Cancel = "cancel", Replace = "replace", CancelAll = "cancel_all" });
 
+impl IntentKind {
     /// Returns what the kind adds to the id derivation: nothing for a submit, whose ids predate
     /// kinds and must not change; every later kind its name.
     pub fn id_tag(self) -> Option<&'static str> {
@@ -415,11 +419,88 @@ impl IntentKind {
     }
 }
 
+/// One field every kind of intent has, read from whichever it is.
+macro_rules! common {
+    ($intent:expr, $field:ident) => {
+        match $intent {
+            Intent::Submit(o) => &o.$field,
+            Intent::Cancel(m) => &m.$field,
+            Intent::Replace(m) => &m.$field,
+            Intent::CancelAll(m) => &m.$field,
+        }
+    };
+}
+
 impl Intent {
     /// Returns the intent's kind.
     pub fn kind(&self) -> IntentKind {
         match self {
             Intent::Submit(_) => IntentKind::Submit,
+            Intent::Cancel(_) => IntentKind::Cancel,
+            Intent::Replace(_) => IntentKind::Replace,
+            Intent::CancelAll(_) => IntentKind::CancelAll,
+        }
+    }
+
+    /// Its own deterministic id: an order's client order id, a modification's request id.
+    pub fn id(&self) -> ClientOrderId {
+        match self {
+            Intent::Submit(o) => o.client_order_id,
+            Intent::Cancel(m) => m.request_id,
+            Intent::Replace(m) => m.request_id,
+            Intent::CancelAll(m) => m.request_id,
+        }
+    }
+
+    /// The adapter that received it.
+    pub fn source(&self) -> &str {
+        common!(self, source)
+    }
+
+    /// The fund it acts for.
+    pub fn fund_id(&self) -> &FundId {
+        common!(self, fund_id)
+    }
+
+    /// The strategy it acts for.
+    pub fn strategy_id(&self) -> &StrategyId {
+        common!(self, strategy_id)
+    }
+
+    /// The sender's key for it.
+    pub fn idempotency_key(&self) -> &IdempotencyKey {
+        common!(self, idempotency_key)
+    }
+
+    /// When the bridge received it.
+    pub fn received_at(&self) -> UnixMillis {
+        *common!(self, received_at)
+    }
+
+    /// The symbol whose stream it travels in; `None` for a cancel-all of every symbol.
+    pub fn symbol(&self) -> Option<&CanonicalSymbol> {
+        match self {
+            Intent::Submit(o) => Some(&o.symbol),
+            Intent::Cancel(m) => Some(&m.change.symbol),
+            Intent::Replace(m) => Some(&m.change.symbol),
+            Intent::CancelAll(m) => m.change.symbol.as_ref(),
+        }
+    }
+
+    /// The order it modifies, for a cancel or a replace.
+    pub fn target(&self) -> Option<&Target> {
+        match self {
+            Intent::Cancel(m) => Some(&m.change.target),
+            Intent::Replace(m) => Some(&m.change.target),
+            Intent::Submit(_) | Intent::CancelAll(_) => None,
+        }
+    }
+
+    /// The order, for a submit.
+    pub fn order(&self) -> Option<&OrderIntent> {
+        match self {
+            Intent::Submit(o) => Some(o),
+            _ => None,
         }
     }
 }

@@ -85,11 +85,17 @@ pub enum Rejection {
     /// A chat member whose signature is good but whom no grant lets trade this fund and
     /// strategy (or who is not granted anything). Names no fund, so funds cannot be enumerated.
     NotPermitted,
+    /// The order a cancel or replace names is not active: it expired, was rejected or
+    /// cancelled, or the OMS reports it filled or unknown (SPEC §13).
+    TargetNotActive {
+        /// Why, in the bridge's or the OMS's words.
+        reason: String,
+    },
 }
 
 impl Rejection {
     /// Every error code, in the order [`Rejection::code_index`] numbers them.
-    pub const CODES: [&'static str; 16] = [
+    pub const CODES: [&'static str; 17] = [
         "payload_too_large",
         "invalid_json",
         "invalid_payload",
@@ -106,6 +112,7 @@ impl Rejection {
         "method_not_allowed",
         "bad_request",
         "not_permitted",
+        "target_not_active",
     ];
 
     /// Returns the stable error code (`invalid_payload`).
@@ -133,6 +140,7 @@ impl Rejection {
             Rejection::MethodNotAllowed => 13,
             Rejection::BadRequest { .. } => 14,
             Rejection::NotPermitted => 15,
+            Rejection::TargetNotActive { .. } => 16,
         }
     }
 

@@ -54,5 +54,8 @@ pub fn every_rejection() -> Vec<Rejection> {
         Rejection::MethodNotAllowed,
         Rejection::BadRequest { detail: "d" },
         Rejection::NotPermitted,
+        Rejection::TargetNotActive {
+            reason: "already filled".into(),
+        },
     ]
 }

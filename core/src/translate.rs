@@ -211,35 +211,30 @@ where
             "the message and its intent disagree on what it asks for",
         ));
     }
-    let Intent::Submit(order) = &intent;
+    let (fund_id, strategy_id) = (intent.fund_id(), intent.strategy_id());
     let (pass, policy) = match proven {
         Proven::Fund { pass, policy } => {
-            if principal.fund_id.as_ref() != Some(&order.fund_id) {
+            if principal.fund_id.as_ref() != Some(fund_id) {
                 return Err(Rejection::Unauthorized);
             }
             (pass, policy)
         }
         Proven::Member { member, key } => {
-            if !adapter
-                .grants()
-                .permit(&member, &order.fund_id, &order.strategy_id)
-            {
+            if !adapter.grants().permit(&member, fund_id, strategy_id) {
                 return Err(Rejection::NotPermitted);
             }
-            if order.idempotency_key != key {
+            if *intent.idempotency_key() != key {
                 return Err(Rejection::invalid(
                     "idempotency_key",
                     "the intent does not carry the message's key",
                 ));
             }
             // A grant naming an unconfigured fund is refused at start-up; this is the backstop.
-            let policy = funds
-                .policy(&order.fund_id)
-                .ok_or(Rejection::NotPermitted)?;
+            let policy = funds.policy(fund_id).ok_or(Rejection::NotPermitted)?;
             let pass = gates.admit(Admission {
                 adapter: adapter.name(),
                 kind,
-                fund: &order.fund_id,
+                fund: fund_id,
                 policy,
                 key: &key,
                 previous_secret: false,
@@ -247,7 +242,20 @@ where
             (pass, policy)
         }
     };
-    policy.envelope.admit(order)?;
+    // The envelope holds new orders, and a replace's new quantity to the same cap; a cancel is
+    // never harmful, so no envelope rule stands in its way (SPEC §13).
+    match &intent {
+        Intent::Submit(order) => policy.envelope.admit(order)?,
+        Intent::Replace(m) => {
+            if let Some(quantity) = m.change.quantity {
+                let r = &m.change;
+                policy
+                    .envelope
+                    .admit_quantity(&r.symbol, r.instrument_class, quantity)?;
+            }
+        }
+        Intent::Cancel(_) | Intent::CancelAll(_) => {}
+    }
     Ok(Translation::Order(Translated {
         intent,
         pass,

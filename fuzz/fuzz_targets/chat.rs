@@ -31,16 +31,21 @@ pub const NOW_SECS: i64 = 1_709_296_500;
 /// key and a positive quantity.
 pub fn check<A: InboundAdapter>(adapter: &A, funds: &FundMap<FundPolicy>, request: &RawRequest) {
     match translate(adapter, request, &NoSecrets, funds, &mut NoGates) {
-        Ok(Translation::Order(t)) => {
-            let Intent::Submit(order) = &t.intent;
-            assert!(order.quantity.value() > 0.into());
-            let reply = adapter.render(&Decision::Submitted { order, order_id: "o-1" });
-            let reply = reply.expect("an accepted order is told");
-            serde_json::from_str::<serde_json::Value>(&reply).expect("a reply is JSON");
-            // Every reply that accepts an order prints its key.
-            assert!(reply.contains("Key: "), "{reply}");
-            serde_json::to_string(order).unwrap();
-        }
+        Ok(Translation::Order(t)) => match &t.intent {
+            Intent::Submit(order) => {
+                assert!(order.quantity.value() > 0.into());
+                let reply = adapter.render(&Decision::Submitted { order, order_id: "o-1" });
+                let reply = reply.expect("an accepted order is told");
+                serde_json::from_str::<serde_json::Value>(&reply).expect("a reply is JSON");
+                // Every reply that accepts an order prints its key.
+                assert!(reply.contains("Key: "), "{reply}");
+                serde_json::to_string(order).unwrap();
+            }
+            // A modification serializes like any intent.
+            modification => {
+                serde_json::to_string(modification).unwrap();
+            }
+        },
         Ok(Translation::Answered(body)) => {
             serde_json::from_str::<serde_json::Value>(&body).expect("an answer is JSON");
         }

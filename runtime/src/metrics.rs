@@ -37,6 +37,9 @@ pub struct DeliveryMetrics {
     pub attempts: IntCounterVec,
     /// `mts1b_delivery_expired_total`: orders expired before the OMS took them.
     pub expired: IntCounter,
+    /// `mts1b_delivery_cancels_expired_total`: cancels (and cancel-alls) the OMS never took
+    /// within `delivery.max_cancel_age`: orders they meant to cancel may still be working.
+    pub cancels_expired: IntCounter,
     /// `mts1b_store_quarantined_records`: records the store could not read back and set aside.
     pub quarantined: IntGauge,
     /// `mts1b_follow_ups_total{result}`: follow-up messages to chat platforms about queued
@@ -88,6 +91,13 @@ impl Default for Metrics {
                     "Orders expired (older than delivery.max_order_age) before the OMS took them.",
                 ),
             ),
+            cancels_expired: registered(
+                &registry,
+                IntCounter::new(
+                    "mts1b_delivery_cancels_expired_total",
+                    "Cancels and cancel-alls the OMS never took within delivery.max_cancel_age: the orders they meant to cancel may still be working.",
+                ),
+            ),
             quarantined: registered(
                 &registry,
                 IntGauge::new(
@@ -118,7 +128,7 @@ impl Default for Metrics {
 /// The metrics of one adapter.
 #[derive(Clone)]
 pub struct AdapterMetrics {
-    /// `<p>_webhooks_total{fund_id, outcome}`: outcome `accepted`, `rejected` or `duplicate`,
+    /// `<p>_webhooks_total{fund_id, outcome, intent}`: outcome `accepted`, `rejected` or `duplicate`,
     /// or `answered` (a Discord PING, `/order help`: no order asked).
     pub webhooks: IntCounterVec,
     /// `<p>_webhook_rejections_total{error}`: rejections by error code.
@@ -168,9 +178,9 @@ impl Metrics {
         let webhooks = IntCounterVec::new(
             Opts::new(
                 format!("{prefix}_webhooks_total"),
-                "Inbound requests by fund and outcome.",
+                "Inbound requests by fund, outcome and intent (submit, cancel, replace, cancel_all; unknown when refused before the request was read).",
             ),
-            &["fund_id", "outcome"],
+            &["fund_id", "outcome", "intent"],
         )?;
         let rejections = IntCounterVec::new(
             Opts::new(

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use mts1b_inbound_core::rejection::bounded;
 use mts1b_inbound_core::{
     Admission, ClientOrderId, Clock, Decision, FollowUp, FundId, FundMap, FundPolicy, Gates,
-    InboundAdapter, Intent, Member, OrderIntent, RateLimit, RawRequest, Rejection, SecretSource,
-    Translated, Translation, translate,
+    InboundAdapter, Intent, IntentKind, Member, OrderIntent, RateLimit, RawRequest, Rejection,
+    SecretSource, Translated, Translation, translate,
 };
 
 use crate::delivery::{Delivered, OrderSink, Settled, Settlement};
@@ -55,10 +55,14 @@ pub struct AdapterGates {
 /// An accepted alert.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Accepted {
+    /// What it asked for.
+    pub kind: IntentKind,
     /// The sender's idempotency key.
     pub key: String,
-    /// The deterministic client order id.
+    /// The deterministic id: an order's client order id, a modification's request id.
     pub client_order_id: ClientOrderId,
+    /// The key of the order a cancel or replace changes.
+    pub target_key: Option<String>,
     /// What the sink did with it.
     pub delivered: Delivered,
 }
@@ -91,6 +95,8 @@ pub struct Trace {
     pub order: Option<OrderIntent>,
     /// True when a follow-up will tell the sender how its queued order settled.
     pub follows: bool,
+    /// What the request asked for, once that was read.
+    pub intent: Option<IntentKind>,
 }
 
 /// One adapter mounted on the runtime.
@@ -137,18 +143,18 @@ impl<A: InboundAdapter> Pipeline<A> {
         }
     }
 
-    /// Records and delivers an order that passed every gate, and settles its replay claim.
-    /// With `follow`, an order still queued comes back with how it will settle.
+    /// Records and delivers an order or modification that passed every gate, and settles its
+    /// replay claim. With `follow`, an order still queued comes back with how it will settle.
     async fn deliver(
         shared: &Shared,
-        order: &OrderIntent,
+        intent: &Intent,
         claim: Option<Claim<'_>>,
         follow: bool,
     ) -> (Result<Accepted, Rejection>, Option<Settlement>) {
-        let submitted = if follow {
-            shared.sink.submit_following(order).await
-        } else {
-            shared.sink.submit(order).await.map(|d| (d, None))
+        let submitted = match intent {
+            Intent::Submit(order) if follow => shared.sink.submit_following(order).await,
+            Intent::Submit(order) => shared.sink.submit(order).await.map(|d| (d, None)),
+            modification => shared.sink.modify(modification).await.map(|d| (d, None)),
         };
         let (delivered, settlement) = match submitted {
             Ok(submitted) => submitted,
@@ -159,32 +165,39 @@ impl<A: InboundAdapter> Pipeline<A> {
                 return (Err(unavailable), None);
             }
         };
-        (Self::settle_claim(order, claim, delivered), settlement)
+        (Self::settle_claim(intent, claim, delivered), settlement)
     }
 
     /// What the sink did, as the request's outcome; the replay claim committed unless the
-    /// sink refused to record it.
+    /// sink refused to record it (then it is released with the claim's drop).
     fn settle_claim(
-        order: &OrderIntent,
+        intent: &Intent,
         claim: Option<Claim<'_>>,
         delivered: Delivered,
     ) -> Result<Accepted, Rejection> {
-        if let Delivered::Duplicate { accepted_at } = delivered {
-            if let Some(claim) = claim {
-                claim.commit_at(accepted_at);
+        match delivered {
+            Delivered::Duplicate { accepted_at } => {
+                if let Some(claim) = claim {
+                    claim.commit_at(accepted_at);
+                }
+                return Err(Rejection::DuplicateIdempotencyKey {
+                    key: bounded(intent.idempotency_key().as_str()),
+                });
             }
-            return Err(Rejection::DuplicateIdempotencyKey {
-                key: bounded(order.idempotency_key.as_str()),
-            });
+            Delivered::Refused(rejection) => return Err(rejection),
+            _ => {}
         }
         if let Some(claim) = claim {
             claim.commit();
         }
         match delivered {
             Delivered::Rejected { reason } => Err(Rejection::OmsRejected { reason }),
+            Delivered::NotActive { reason } => Err(Rejection::TargetNotActive { reason }),
             delivered => Ok(Accepted {
-                key: order.idempotency_key.to_string(),
-                client_order_id: order.client_order_id,
+                kind: intent.kind(),
+                key: intent.idempotency_key().to_string(),
+                client_order_id: intent.id(),
+                target_key: intent.target().map(|t| t.key.to_string()),
                 delivered,
             }),
         }
@@ -225,6 +238,23 @@ impl<A: InboundAdapter> Pipeline<A> {
                         order: Some(&order),
                     }
                 }
+                // An order's settlement is never a modification's; a cancel of it may have
+                // taken it off the queue before it was sent.
+                Settled::Cancelled(reason)
+                | Settled::NotActive(reason)
+                | Settled::Modified {
+                    detail: Some(reason),
+                    ..
+                } => {
+                    refused = Rejection::OmsRejected {
+                        reason: reason.clone(),
+                    };
+                    Decision::Refused {
+                        rejection: &refused,
+                        order: Some(&order),
+                    }
+                }
+                Settled::Modified { detail: None, .. } => return,
             };
             let Some(body) = adapter.render_follow_up(&decision) else {
                 return;
@@ -339,20 +369,24 @@ impl<A: InboundAdapter> Endpoint for Pipeline<A> {
             &mut gates,
         )?;
         let Translated {
-            intent: Intent::Submit(order),
+            intent,
             pass: claim,
             follow_up,
         } = match translation {
             Translation::Order(translated) => translated,
             Translation::Answered(body) => return Ok(Handled::Answered(body)),
         };
+        // Follow-ups are owed about queued orders; a modification's answer is its outcome.
+        let follow_up = follow_up.filter(|_| intent.order().is_some());
         let (delivered, settlement) =
-            Self::deliver(shared, &order, claim, follow_up.is_some()).await;
-        if let (Some(to), Some(settlement)) = (follow_up, settlement) {
-            trace.follows = true;
-            self.follow_up(shared, order.clone(), to, settlement);
+            Self::deliver(shared, &intent, claim, follow_up.is_some()).await;
+        if let Intent::Submit(order) = intent {
+            if let (Some(to), Some(settlement)) = (follow_up, settlement) {
+                trace.follows = true;
+                self.follow_up(shared, order.clone(), to, settlement);
+            }
+            trace.order = Some(order);
         }
-        trace.order = Some(order);
         delivered.map(Handled::Order)
     }
 }
@@ -396,6 +430,7 @@ impl<'s> Gates for StatefulGates<'s, '_> {
             ..
         } = admission;
         self.trace.fund = Some(fund.clone());
+        self.trace.intent = Some(kind);
         self.trace.previous_secret = previous_secret;
         self.shared.rate_limits.check(fund).map_err(throttled)?;
         // Fund and key stay borrowed from the alert: a duplicate, refused right here, copies
@@ -438,8 +473,9 @@ pub fn record(
         }
         Err(rejection) => ("rejected", rejection.code()),
     };
+    let intent_label = trace.intent.map_or("unknown", IntentKind::as_str);
     m.webhooks
-        .with_label_values(&[fund_label, outcome_label])
+        .with_label_values(&[fund_label, outcome_label, intent_label])
         .inc();
     if trace.previous_secret {
         m.old_secret.with_label_values(&[fund_label]).inc();
@@ -475,6 +511,7 @@ pub fn record(
         outcome = outcome_label,
         reason = code,
         detail = detail.as_deref(),
+        intent = trace.intent.map(IntentKind::as_str),
         fund = trace.fund.as_ref().map_or("-", FundId::as_str),
         key = trace.key.as_deref().unwrap_or("-"),
         // Only for chat sources: who sent it.

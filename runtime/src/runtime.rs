@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mts1b_inbound_core::{
-    ClientOrderId, Clock, FundId, FundMap, FundPolicy, IdempotencyKey, InboundAdapter, IpNet,
-    RateLimit, RawRequest, Rejection, SecretSource, SystemClock, UnixMillis,
+    ClientOrderId, Clock, FundId, FundMap, FundPolicy, IdempotencyKey, InboundAdapter, IntentKind,
+    IpNet, RateLimit, RawRequest, Rejection, SecretSource, SystemClock, UnixMillis,
 };
 use serde::Serialize;
 use tokio::sync::{Semaphore, SemaphorePermit};
@@ -393,18 +393,21 @@ impl Runtime {
         let (Ok(fund), Ok(key)) = (FundId::parse(fund), IdempotencyKey::parse(key)) else {
             return Ok(None);
         };
+        // An order's key, or a modification's (its kind is part of its id, SPEC §13).
         for endpoint in &self.endpoints {
-            let id = ClientOrderId::derive(endpoint.name(), &fund, &key);
-            let status =
-                self.shared
-                    .sink
-                    .status(&id)
-                    .await
-                    .map_err(|_| Rejection::Unavailable {
-                        reason: "order store unavailable",
-                    })?;
-            if status.is_some() {
-                return Ok(status);
+            for &kind in IntentKind::ALL {
+                let id = ClientOrderId::derive_for(kind, endpoint.name(), &fund, &key);
+                let status =
+                    self.shared
+                        .sink
+                        .status(&id)
+                        .await
+                        .map_err(|_| Rejection::Unavailable {
+                            reason: "order store unavailable",
+                        })?;
+                if status.is_some() {
+                    return Ok(status);
+                }
             }
         }
         Ok(None)

@@ -153,6 +153,20 @@ fn report(outcome: Result<Intent, Rejection>) -> ExitCode {
             );
             (serde_json::to_string_pretty(order), ExitCode::SUCCESS)
         }
+        Ok(modification) => {
+            eprintln!(
+                "accepted: {}{}",
+                modification.kind().as_str(),
+                modification
+                    .target()
+                    .map(|t| format!(" of {}", t.key))
+                    .unwrap_or_default()
+            );
+            (
+                serde_json::to_string_pretty(modification),
+                ExitCode::SUCCESS,
+            )
+        }
         Err(rejection) => {
             eprintln!(
                 "rejected: HTTP {} {}",

@@ -22,8 +22,17 @@ use serde_json::Value;
 #[derive(Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Outcome {
-    Accepted { order: OrderIntent },
-    Rejected { status: u16, body: Rejection },
+    Accepted {
+        order: OrderIntent,
+    },
+    /// A cancel, replace or cancel-all (SPEC §13), as the sink gets it.
+    Modification {
+        modification: Intent,
+    },
+    Rejected {
+        status: u16,
+        body: Rejection,
+    },
 }
 
 impl Outcome {
@@ -101,6 +110,7 @@ impl Harness {
     pub fn outcome(&self, body: &[u8]) -> Outcome {
         match self.translate(body) {
             Ok(Intent::Submit(order)) => Outcome::Accepted { order },
+            Ok(modification) => Outcome::Modification { modification },
             Err(rejection) => Outcome::Rejected {
                 status: status_of(&rejection),
                 body: rejection,
@@ -127,6 +137,7 @@ impl Harness {
     pub fn printed(&self, body: &[u8]) -> Value {
         match self.translate(body) {
             Ok(Intent::Submit(order)) => serde_json::to_value(order).unwrap(),
+            Ok(modification) => serde_json::to_value(modification).unwrap(),
             Err(rejection) => serde_json::to_value(rejection).unwrap(),
         }
     }

@@ -314,7 +314,9 @@ pub(crate) async fn accepted_once_then_duplicate(source: &dyn Source) {
     assert_eq!(bench.oms.calls(), 1, "the replay never reached the OMS");
     let prefix = source.prefix();
     for outcome in ["accepted", "duplicate"] {
-        let sample = format!("{prefix}_webhooks_total{{fund_id=\"desk\",outcome=\"{outcome}\"}}");
+        let sample = format!(
+            "{prefix}_webhooks_total{{fund_id=\"desk\",intent=\"submit\",outcome=\"{outcome}\"}}"
+        );
         assert_eq!(bench.metric(&sample).await, 1.0, "{sample}");
     }
     bench.service.shutdown().await;
@@ -426,7 +428,7 @@ pub(crate) async fn unknown_principal(source: &dyn Source) {
     let metrics = bench.metrics().await;
     assert!(!metrics.contains("nowhere"), "{metrics}");
     let unknown = format!(
-        "{}_webhooks_total{{fund_id=\"unknown\",outcome=\"rejected\"}}",
+        "{}_webhooks_total{{fund_id=\"unknown\",intent=\"unknown\",outcome=\"rejected\"}}",
         source.prefix()
     );
     assert_eq!(bench.metric(&unknown).await, 2.0, "{metrics}");

@@ -7,12 +7,13 @@ pub mod schema;
 use std::sync::Arc;
 
 use mts1b_inbound_core::{
-    Authenticated, ClientOrderId, FundSecrets, IdempotencyKey, InboundAdapter, Intent, OrderIntent,
-    Principal, RawRequest, Rejection, SecretCheck, SecretLookup, SecretSource, SymbolTable, Timing,
-    TradingViewSymbol,
+    Authenticated, Cancel, CancelAll, Change, ClientOrderId, FundSecrets, IdempotencyKey,
+    InboundAdapter, Intent, IntentKind, Modification, OrderIntent, Principal, RawRequest,
+    Rejection, Replace, SecretCheck, SecretLookup, SecretSource, SymbolTable, Target, Timing,
+    TradingViewSymbol, UnixMillis,
 };
 
-pub use payload::{DEFAULT_ACTOR, TvAlert, parse_alert};
+pub use payload::{DEFAULT_ACTOR, TvAlert, TvOrder, TvReplace, TvRequest, parse_alert};
 
 /// The adapter name: route segment, metric prefix source and client order id namespace.
 pub const NAME: &str = "tradingview";
@@ -87,42 +88,96 @@ impl InboundAdapter for TradingView {
         })
     }
 
+    fn intent_kind(&self, alert: &TvAlert) -> IntentKind {
+        alert.request.kind()
+    }
+
     fn normalize(&self, alert: Authenticated<TvAlert>) -> Result<Intent, Rejection> {
         let received_at = alert.received_at();
-        let (_, a) = alert.into_parts();
+        let (_, mut a) = alert.into_parts();
         // Continuous futures resolve at the alert's own time: what the chart showed when it fired.
         let timing = Timing {
             alert_time: a.alert_time,
             received_at,
         };
-        let mapped = self
-            .symbols
-            .map(&a.symbol, timing)
-            .map_err(|why| Rejection::unknown_symbol(&a.symbol, &why))?;
-        // Whatever maps is ASCII without control characters, but for an override key written
-        // with one: the schema's 1-64 characters hold, the OMS still gets no control character.
-        let tradingview_symbol = TradingViewSymbol::parse(&a.symbol)
-            .map_err(|e| Rejection::invalid("symbol", e.to_string()))?;
-        Ok(Intent::Submit(OrderIntent {
-            client_order_id: ClientOrderId::derive(NAME, &a.fund_id, &a.idempotency_key),
-            source: NAME.into(),
-            fund_id: a.fund_id,
-            strategy_id: a.strategy_id,
-            symbol: mapped.symbol,
-            instrument_class: mapped.class,
-            tradingview_symbol: Some(tradingview_symbol),
-            venue_hint: mapped.venue_hint,
-            side: a.side,
-            quantity: a.quantity,
-            pricing: a.pricing,
-            tif: a.tif,
-            actor: a.actor,
-            idempotency_key: a.idempotency_key,
-            thesis: a.thesis,
-            alert_time: a.alert_time,
-            received_at,
-            reduce_only: a.reduce_only,
-        }))
+        let map = |symbol: &str| {
+            self.symbols
+                .map(symbol, timing)
+                .map_err(|why| Rejection::unknown_symbol(symbol, &why))
+        };
+        fn modification<C: Change>(
+            a: &TvAlert,
+            received_at: UnixMillis,
+            change: C,
+        ) -> Modification<C> {
+            Modification::new(
+                NAME.into(),
+                a.fund_id.clone(),
+                a.strategy_id.clone(),
+                a.idempotency_key.clone(),
+                a.actor.clone(),
+                received_at,
+                change,
+            )
+        }
+        // The target was sent by this fund through TradingView: its id derives as the
+        // original's did (SPEC §13).
+        let target = |key: IdempotencyKey| Target::of(NAME, &a.fund_id, key);
+        let request = std::mem::replace(&mut a.request, TvRequest::CancelAll { symbol: None });
+        Ok(match request {
+            TvRequest::Submit(order) => {
+                let mapped = map(&order.symbol)?;
+                // Whatever maps is ASCII without control characters, but for an override key
+                // written with one: the schema's 1-64 characters hold, the OMS still gets no
+                // control character.
+                let tradingview_symbol = TradingViewSymbol::parse(&order.symbol)
+                    .map_err(|e| Rejection::invalid("symbol", e.to_string()))?;
+                Intent::Submit(OrderIntent {
+                    client_order_id: ClientOrderId::derive(NAME, &a.fund_id, &a.idempotency_key),
+                    source: NAME.into(),
+                    fund_id: a.fund_id,
+                    strategy_id: a.strategy_id,
+                    symbol: mapped.symbol,
+                    instrument_class: mapped.class,
+                    tradingview_symbol: Some(tradingview_symbol),
+                    venue_hint: mapped.venue_hint,
+                    side: order.side,
+                    quantity: order.quantity,
+                    pricing: order.pricing,
+                    tif: order.tif,
+                    actor: a.actor,
+                    idempotency_key: a.idempotency_key,
+                    thesis: a.thesis,
+                    alert_time: a.alert_time,
+                    received_at,
+                    reduce_only: order.reduce_only,
+                })
+            }
+            TvRequest::Cancel { target_key, symbol } => Intent::Cancel(modification(
+                &a,
+                received_at,
+                Cancel {
+                    target: target(target_key),
+                    symbol: map(&symbol)?.symbol,
+                },
+            )),
+            TvRequest::Replace(r) => {
+                let mapped = map(&r.symbol)?;
+                let replace = Replace::new(
+                    target(r.target_key),
+                    (mapped.symbol, mapped.class),
+                    r.quantity,
+                    r.limit_price,
+                    r.stop_price,
+                    r.tif,
+                )?;
+                Intent::Replace(modification(&a, received_at, replace))
+            }
+            TvRequest::CancelAll { symbol } => {
+                let symbol = symbol.map(|s| map(&s)).transpose()?.map(|m| m.symbol);
+                Intent::CancelAll(modification(&a, received_at, CancelAll { symbol }))
+            }
+        })
     }
 }
 

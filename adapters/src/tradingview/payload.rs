@@ -12,8 +12,8 @@ use mts1b_inbound_core::decimal::DecimalError;
 use mts1b_inbound_core::rejection::{MAX_ECHO_CHARS, bounded};
 use mts1b_inbound_core::time::parse_rfc3339;
 use mts1b_inbound_core::{
-    Actor, FundId, IdempotencyKey, OrderType, Price, Pricing, Quantity, Rejection, Secret, Side,
-    StrategyId, TextError, Thesis, TimeInForce, UnixMillis,
+    Actor, FundId, IdempotencyKey, IntentKind, OrderType, Price, Pricing, Quantity, Rejection,
+    Secret, Side, StrategyId, TextError, Thesis, TimeInForce, UnixMillis,
 };
 use serde::Deserialize;
 use serde::de::value::MapAccessDeserializer;
@@ -30,6 +30,54 @@ pub struct TvAlert {
     pub strategy_id: StrategyId,
     /// The fund it claims to trade for.
     pub fund_id: FundId,
+    /// Who placed it (`tradingview` when absent).
+    pub actor: Actor,
+    /// The sender's key for this alert.
+    pub idempotency_key: IdempotencyKey,
+    /// Why, if given (an empty thesis counts as none).
+    pub thesis: Option<Thesis>,
+    /// When it fired, if given.
+    pub alert_time: Option<UnixMillis>,
+    /// What it asks for (`action`, SPEC §13).
+    pub request: TvRequest,
+}
+
+/// What an alert asks for, with exactly the fields its action takes.
+#[derive(Debug)]
+pub enum TvRequest {
+    /// A new order (`action` absent or `submit`).
+    Submit(TvOrder),
+    /// Cancel the order keyed `target_key`.
+    Cancel {
+        /// The target's idempotency key.
+        target_key: IdempotencyKey,
+        /// The target's symbol, as sent.
+        symbol: String,
+    },
+    /// Change the terms of the order keyed `target_key`.
+    Replace(TvReplace),
+    /// Cancel every order of the fund and strategy, or of one symbol.
+    CancelAll {
+        /// Only this symbol's orders, as sent.
+        symbol: Option<String>,
+    },
+}
+
+impl TvRequest {
+    /// The intent kind it asks for.
+    pub fn kind(&self) -> IntentKind {
+        match self {
+            TvRequest::Submit(_) => IntentKind::Submit,
+            TvRequest::Cancel { .. } => IntentKind::Cancel,
+            TvRequest::Replace(_) => IntentKind::Replace,
+            TvRequest::CancelAll { .. } => IntentKind::CancelAll,
+        }
+    }
+}
+
+/// A new order's terms.
+#[derive(Debug)]
+pub struct TvOrder {
     /// The symbol as sent (mapped in normalize).
     pub symbol: String,
     /// Buy or sell.
@@ -40,16 +88,25 @@ pub struct TvAlert {
     pub pricing: Pricing,
     /// Time in force (`day` when absent).
     pub tif: TimeInForce,
-    /// Who placed it (`tradingview` when absent).
-    pub actor: Actor,
-    /// The sender's key for this alert.
-    pub idempotency_key: IdempotencyKey,
-    /// Why, if given (an empty thesis counts as none).
-    pub thesis: Option<Thesis>,
-    /// When it fired, if given.
-    pub alert_time: Option<UnixMillis>,
     /// The order may only reduce a position (`false` when absent).
     pub reduce_only: bool,
+}
+
+/// A replace's new terms: at least one.
+#[derive(Debug)]
+pub struct TvReplace {
+    /// The target's idempotency key.
+    pub target_key: IdempotencyKey,
+    /// The target's symbol, as sent.
+    pub symbol: String,
+    /// The new total quantity.
+    pub quantity: Option<Quantity>,
+    /// The new limit price.
+    pub limit_price: Option<Price>,
+    /// The new stop price.
+    pub stop_price: Option<Price>,
+    /// The new time in force.
+    pub tif: Option<TimeInForce>,
 }
 
 impl fmt::Debug for TvAlert {
@@ -58,16 +115,11 @@ impl fmt::Debug for TvAlert {
             .field("secret", &self.secret)
             .field("strategy_id", &self.strategy_id)
             .field("fund_id", &self.fund_id)
-            .field("symbol", &self.symbol)
-            .field("side", &self.side)
-            .field("quantity", &self.quantity)
-            .field("pricing", &self.pricing)
-            .field("tif", &self.tif)
             .field("actor", &self.actor)
             .field("idempotency_key", &self.idempotency_key)
             .field("thesis", &self.thesis)
             .field("alert_time", &self.alert_time)
-            .field("reduce_only", &self.reduce_only)
+            .field("request", &self.request)
             .finish()
     }
 }
@@ -273,31 +325,46 @@ impl RawFields<'_> {
     }
 
     /// The typed alert; `braces` says whether any value may hold a placeholder's braces.
+    /// A submit's errors come in schema order, as before actions existed; a field the action
+    /// does not take is refused first.
     fn typed(mut self, braces: bool) -> Result<TvAlert, Rejection> {
         if let Some(violation) = self.violation.take() {
             return Err(violation);
         }
         self.braces = braces;
+        let action = self
+            .choice(at::ACTION, IntentKind::parse)?
+            .unwrap_or(IntentKind::Submit);
+        if let Some(field) = FIELDS
+            .iter()
+            .zip(&self.values)
+            .find(|(f, v)| v.is_some() && !f.actions.contains(&action))
+            .map(|(f, _)| f)
+        {
+            return Err(Rejection::invalid(
+                field.name,
+                format!("not allowed when action is {}", action.as_str()),
+            ));
+        }
         let secret = required(at::SECRET, self.text(at::SECRET)?)?;
         let strategy_id = required(
             at::STRATEGY_ID,
             self.parsed(at::STRATEGY_ID, StrategyId::parse)?,
         )?;
         let fund_id = required(at::FUND_ID, self.parsed(at::FUND_ID, FundId::parse)?)?;
-        let symbol = required(at::SYMBOL, self.text(at::SYMBOL)?)?;
-        let side = required(at::SIDE, self.choice(at::SIDE, Side::parse)?)?;
-        let quantity = required(at::QUANTITY, self.decimal(at::QUANTITY, Quantity::parse)?)?;
-        let order_type = required(
-            at::ORDER_TYPE,
-            self.choice(at::ORDER_TYPE, OrderType::parse)?,
-        )?;
-        let limit = self.decimal(at::LIMIT_PRICE, Price::parse)?;
-        let stop = self.decimal(at::STOP_PRICE, Price::parse)?;
-        let pricing =
-            Pricing::from_parts(order_type, (limit, "limit_price"), (stop, "stop_price"))?;
-        let tif = self
-            .choice(at::TIF, TimeInForce::parse)?
-            .unwrap_or_default();
+        let symbol = self.text(at::SYMBOL)?.map(str::to_owned);
+        let symbol = match action {
+            IntentKind::CancelAll => symbol,
+            _ => Some(required(at::SYMBOL, symbol)?),
+        };
+        let terms = match action {
+            IntentKind::Submit => Some(self.order_terms()?),
+            _ => None,
+        };
+        let changes = match action {
+            IntentKind::Replace => Some(self.changes()?),
+            _ => None,
+        };
         let actor = match self.parsed(at::ACTOR, Actor::parse)? {
             Some(actor) => actor,
             None => Actor::parse(DEFAULT_ACTOR).map_err(|e| text_error(at::ACTOR, e))?,
@@ -313,21 +380,89 @@ impl RawFields<'_> {
         };
         let alert_time = self.time(at::ALERT_TIME)?;
         let reduce_only = self.flag(at::REDUCE_ONLY)?.unwrap_or(false);
+        let target_key = self.parsed(at::TARGET_KEY, IdempotencyKey::parse)?;
+        let request = match (action, terms, changes) {
+            (IntentKind::Submit, Some((side, quantity, pricing, tif)), _) => {
+                TvRequest::Submit(TvOrder {
+                    symbol: symbol.unwrap_or_default(),
+                    side,
+                    quantity,
+                    pricing,
+                    tif,
+                    reduce_only,
+                })
+            }
+            (IntentKind::Cancel, ..) => TvRequest::Cancel {
+                target_key: required(at::TARGET_KEY, target_key)?,
+                symbol: symbol.unwrap_or_default(),
+            },
+            (IntentKind::Replace, _, Some((quantity, limit_price, stop_price, tif))) => {
+                TvRequest::Replace(TvReplace {
+                    target_key: required(at::TARGET_KEY, target_key)?,
+                    symbol: symbol.unwrap_or_default(),
+                    quantity,
+                    limit_price,
+                    stop_price,
+                    tif,
+                })
+            }
+            _ => TvRequest::CancelAll { symbol },
+        };
         Ok(TvAlert {
             secret: Secret::new(secret),
             strategy_id,
             fund_id,
-            symbol: symbol.to_owned(),
-            side,
-            quantity,
-            pricing,
-            tif,
             actor,
             idempotency_key,
             thesis,
             alert_time,
-            reduce_only,
+            request,
         })
+    }
+
+    /// A new order's side, quantity, type and prices, and time in force.
+    fn order_terms(&self) -> Result<(Side, Quantity, Pricing, TimeInForce), Rejection> {
+        let side = required(at::SIDE, self.choice(at::SIDE, Side::parse)?)?;
+        let quantity = required(at::QUANTITY, self.decimal(at::QUANTITY, Quantity::parse)?)?;
+        let order_type = required(
+            at::ORDER_TYPE,
+            self.choice(at::ORDER_TYPE, OrderType::parse)?,
+        )?;
+        let limit = self.decimal(at::LIMIT_PRICE, Price::parse)?;
+        let stop = self.decimal(at::STOP_PRICE, Price::parse)?;
+        let pricing =
+            Pricing::from_parts(order_type, (limit, "limit_price"), (stop, "stop_price"))?;
+        let tif = self
+            .choice(at::TIF, TimeInForce::parse)?
+            .unwrap_or_default();
+        Ok((side, quantity, pricing, tif))
+    }
+
+    /// A replace's new terms: at least one (each checked against the target's order type
+    /// later, when the target is known).
+    #[allow(clippy::type_complexity)]
+    fn changes(
+        &self,
+    ) -> Result<
+        (
+            Option<Quantity>,
+            Option<Price>,
+            Option<Price>,
+            Option<TimeInForce>,
+        ),
+        Rejection,
+    > {
+        let quantity = self.decimal(at::QUANTITY, Quantity::parse)?;
+        let limit = self.decimal(at::LIMIT_PRICE, Price::parse)?;
+        let stop = self.decimal(at::STOP_PRICE, Price::parse)?;
+        let tif = self.choice(at::TIF, TimeInForce::parse)?;
+        if quantity.is_none() && limit.is_none() && stop.is_none() && tif.is_none() {
+            return Err(Rejection::invalid(
+                "action",
+                "a replace changes at least one of quantity, limit_price, stop_price, tif",
+            ));
+        }
+        Ok((quantity, limit, stop, tif))
     }
 
     /// A boolean field: JSON `true` or `false` only (a string `"true"` is refused: the schema

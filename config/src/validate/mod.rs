@@ -632,6 +632,11 @@ fn delivery(c: &mut Check, raw: &RawDelivery, origin: Origin) -> Delivery {
             raw.max_order_age.as_ref(),
             d::MAX_ORDER_AGE,
         ),
+        max_cancel_age: c.positive_duration(
+            "delivery.max_cancel_age",
+            raw.max_cancel_age.as_ref(),
+            d::MAX_CANCEL_AGE,
+        ),
         oms: Oms {
             endpoint: c
                 .get(

@@ -6,7 +6,7 @@ pub mod outbox;
 pub mod paper;
 
 use async_trait::async_trait;
-use mts1b_inbound_core::{ClientOrderId, OrderIntent};
+use mts1b_inbound_core::{ClientOrderId, Intent, OrderIntent, Rejection};
 
 pub use outbox::{DeliveryPolicy, Outbox};
 pub use paper::PaperOms;
@@ -32,6 +32,28 @@ pub enum Delivered {
         /// When it was first accepted.
         accepted_at: mts1b_inbound_core::UnixMillis,
     },
+    /// A modification took effect (answered 200): the OMS applied it, or the outbox did
+    /// before its target was ever sent (`detail` says so).
+    Modified {
+        /// The OMS's id of the order it changed, when the OMS said.
+        order_id: Option<String>,
+        /// How it took effect, when not by the OMS.
+        detail: Option<String>,
+    },
+    /// The order was cancelled before it was ever sent, while its request waited (answered
+    /// 200 `cancelled`).
+    Cancelled {
+        /// By what.
+        detail: String,
+    },
+    /// A modification's target is not active (answered 422 `target_not_active`).
+    NotActive {
+        /// Why.
+        reason: String,
+    },
+    /// Refused before anything was recorded (a modification that does not fit the order it
+    /// names): the rejection is the answer, and the replay window forgets it.
+    Refused(Rejection),
 }
 
 /// How an order that was answered `queued` settled later.
@@ -41,8 +63,36 @@ pub enum Settled {
     Submitted(String),
     /// The OMS refused it, with its reason.
     Rejected(String),
-    /// It was not delivered within `delivery.max_order_age`: never sent.
+    /// It was not delivered within `delivery.max_order_age` (a cancel: `max_cancel_age`):
+    /// never sent.
     Expired,
+    /// A modification took effect (see [`Delivered::Modified`]).
+    Modified {
+        /// The OMS's id of the order it changed, when the OMS said.
+        order_id: Option<String>,
+        /// How it took effect, when not by the OMS.
+        detail: Option<String>,
+    },
+    /// Cancelled before it was ever sent, by what the text says.
+    Cancelled(String),
+    /// A modification's target is not active, with why.
+    NotActive(String),
+}
+
+impl Settled {
+    /// What the request that waited for it answers.
+    pub fn delivered(self) -> Delivered {
+        match self {
+            Settled::Submitted(order_id) => Delivered::Submitted { order_id },
+            Settled::Rejected(reason) => Delivered::Rejected { reason },
+            Settled::Expired => Delivered::Rejected {
+                reason: "expired: not delivered within delivery.max_order_age".into(),
+            },
+            Settled::Modified { order_id, detail } => Delivered::Modified { order_id, detail },
+            Settled::Cancelled(detail) => Delivered::Cancelled { detail },
+            Settled::NotActive(reason) => Delivered::NotActive { reason },
+        }
+    }
 }
 
 /// Resolves when a queued order settles (dropped, unresolved, if the process stops first).
@@ -53,11 +103,14 @@ pub type Settlement = tokio::sync::oneshot::Receiver<Settled>;
 #[error("order sink unavailable: {0}")]
 pub struct SinkUnavailable(pub String);
 
-/// Where one accepted order stands (`GET /orders/{fund_id}/{idempotency_key}`).
+/// Where one accepted order or modification stands (`GET /orders/{fund_id}/{idempotency_key}`).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct OrderStatus {
-    /// `queued`, `submitted`, `rejected` or `expired`.
+    /// `queued`, `submitted`, `rejected`, `expired`, `cancelled`, `replaced` or (a
+    /// modification) `applied`.
     pub status: crate::store::Status,
+    /// `submit`, `cancel`, `replace` or `cancel_all`.
+    pub intent: &'static str,
     /// The deterministic client order id.
     pub client_order_id: String,
     /// OMS calls made so far.
@@ -68,6 +121,12 @@ pub struct OrderStatus {
     /// The last failure, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// The key of the order a cancel or replace changes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target_key: Option<String>,
+    /// What was done to it since it was accepted (cancels, replaces), oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub modifications: Vec<String>,
 }
 
 /// Takes accepted orders. An implementation must have recorded the order durably before it
@@ -84,6 +143,14 @@ pub trait OrderSink: Send + Sync {
         order: &OrderIntent,
     ) -> Result<(Delivered, Option<Settlement>), SinkUnavailable> {
         self.submit(order).await.map(|delivered| (delivered, None))
+    }
+
+    /// Records and delivers one modification (cancel, replace, cancel-all: SPEC §13), as
+    /// [`OrderSink::submit`] does an order. Sinks that cannot modify orders refuse it.
+    async fn modify(&self, _modification: &Intent) -> Result<Delivered, SinkUnavailable> {
+        Ok(Delivered::Rejected {
+            reason: "this order sink cannot modify orders".into(),
+        })
     }
 
     /// Returns why the sink cannot take orders now, if it cannot (for `/readyz`).

@@ -1,5 +1,5 @@
-//! The outbox (SPEC §7): every accepted order is recorded durably, then delivered to the OMS by
-//! one worker per stream, effectively once.
+//! The outbox (SPEC §7, §13): every accepted order and modification is recorded durably, then
+//! delivered to the OMS by one worker per stream, effectively once.
 //!
 //! - The request waits up to `respond_within` for the first outcome: OMS accepted (200), OMS
 //!   refused (422), or still trying (202, and the worker carries on).
@@ -15,20 +15,32 @@
 //!   the order as rejected; an order older than `max_order_age` is expired and never sent again.
 //! - After a restart, queued orders resume in arrival order. An order the OMS took just before a
 //!   crash is sent again with the same client order id, and the OMS dedupes it.
+//!
+//! Modifications (SPEC §13) travel in their target's stream, behind it. Each is settled once,
+//! by its stream's worker, between two OMS calls of that stream (so never against an order
+//! being sent): a cancel or replace whose target is still queued is applied right there (the
+//! target is cancelled, never sent, or rewritten) and never goes to the OMS; one whose target
+//! is no longer active is refused; any other is delivered in its turn. A cancel-all of one
+//! symbol cancels that stream's queued orders and is delivered; a cancel-all of every symbol
+//! travels in its scope's own stream (`fund\nstrategy\n*`) and is a barrier: from the moment it
+//! is recorded no stream of the scope starts another OMS call until it is final, it waits for
+//! the calls in flight, cancels every queued order of the scope, and is delivered. Cancels
+//! retry up to `max_cancel_age`, past `max_order_age`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use mts1b_inbound_core::{ClientOrderId, Clock, OrderIntent, UnixMillis};
-use tokio::sync::{Semaphore, oneshot};
+use mts1b_inbound_core::{ClientOrderId, Clock, Intent, IntentKind, Rejection, UnixMillis};
+use tokio::sync::{Notify, Semaphore, oneshot};
 
-use super::oms::{ErrorClass, OmsClient};
+use super::oms::{ErrorClass, OmsAccepted, OmsClient, OmsError, OmsModified};
 use super::{Delivered, OrderSink, OrderStatus, Settled, Settlement, SinkUnavailable};
 use crate::metrics::Metrics;
 use crate::store::{
-    OrderRecord, OrderStore, Recording, StoreError, StoreWriter, Transition, stream_of,
+    EVERY_SYMBOL, OrderRecord, OrderStore, Recording, Resolution, Status, StoreError, StoreWriter,
+    Transition, refusal, scope_of, stream_of_intent,
 };
 
 /// How delivery behaves (`delivery.*` in the configuration).
@@ -38,6 +50,9 @@ pub struct DeliveryPolicy {
     pub respond_within: Duration,
     /// Orders older than this (since received) are expired, never sent.
     pub max_order_age: Duration,
+    /// Cancels (and cancel-alls) older than this are expired: a late cancel is never harmful,
+    /// so they keep trying past `max_order_age` (SPEC §13).
+    pub max_cancel_age: Duration,
     /// The first retry's backoff ceiling.
     pub initial_backoff: Duration,
     /// The largest backoff ceiling.
@@ -48,6 +63,16 @@ pub struct DeliveryPolicy {
     pub replay_window: Duration,
 }
 
+impl DeliveryPolicy {
+    /// How old `kind` may grow before it is expired: a cancel's age limit, or an order's.
+    pub fn max_age(&self, kind: IntentKind) -> Duration {
+        match kind {
+            IntentKind::Cancel | IntentKind::CancelAll => self.max_cancel_age,
+            IntentKind::Submit | IntentKind::Replace => self.max_order_age,
+        }
+    }
+}
+
 /// How often the OMS's reachability is re-checked for `/readyz`.
 pub const REACHABILITY_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -55,11 +80,13 @@ pub const REACHABILITY_INTERVAL: Duration = Duration::from_secs(2);
 /// them, or read from the store as one page. The rest wait on disk.
 pub const STREAM_PAGE: usize = 32;
 
-/// An order waiting in its stream, with the OMS calls already made for it.
+/// An order or modification waiting in its stream, with the OMS calls already made for it.
 struct Queued {
-    order: OrderIntent,
+    intent: Intent,
     attempts: u32,
     seq: u64,
+    /// The settlement epoch when `intent` was read: a settlement since may have changed it.
+    epoch: u64,
 }
 
 /// One stream's state in memory while its worker runs.
@@ -76,6 +103,38 @@ struct Stream {
     taken_up_to: Option<u64>,
 }
 
+/// What the workers coordinate on for modifications, under one lock: which streams have an
+/// OMS call in flight, which modifications wait to be settled, which cancel-alls hold a scope.
+#[derive(Default)]
+struct Coordination {
+    /// OMS calls in flight, by stream.
+    in_flight: HashMap<String, u32>,
+    /// Modifications not yet settled, by the stream whose worker settles them.
+    unsettled: HashMap<String, BTreeSet<u64>>,
+    /// Cancel-alls of every symbol not yet final, by scope stream.
+    barriers: HashMap<String, BTreeSet<u64>>,
+}
+
+impl Coordination {
+    /// Whether a cancel-all holds the scope of `stream` (a scope stream is never held: it is
+    /// the one that holds).
+    fn held(&self, stream: &str) -> bool {
+        !stream.ends_with(EVERY_SYMBOL)
+            && self
+                .barriers
+                .get(&scope_of(stream))
+                .is_some_and(|b| !b.is_empty())
+    }
+
+    /// Whether any stream of the scope of `scope` has a call in flight.
+    fn scope_busy(&self, scope: &str) -> bool {
+        let prefix = scope.strip_suffix(EVERY_SYMBOL).unwrap_or(scope);
+        self.in_flight
+            .iter()
+            .any(|(stream, n)| *n > 0 && stream != scope && stream.starts_with(prefix))
+    }
+}
+
 struct Inner {
     store: Arc<OrderStore>,
     writer: StoreWriter,
@@ -83,6 +142,12 @@ struct Inner {
     clock: Arc<dyn Clock>,
     policy: DeliveryPolicy,
     streams: Mutex<HashMap<String, Stream>>,
+    coordination: Mutex<Coordination>,
+    /// Signalled when a call ends, a modification arrives or a cancel-all lifts.
+    changed: Notify,
+    /// Counts settlements: a record read before the latest one is read again before it is sent
+    /// (it may have been cancelled or rewritten).
+    epoch: std::sync::atomic::AtomicU64,
     /// Orders being delivered right now (one per busy stream), for [`Outbox::orders_in_memory`].
     delivering: std::sync::atomic::AtomicUsize,
     waiters: Mutex<HashMap<ClientOrderId, oneshot::Sender<Settled>>>,
@@ -137,6 +202,9 @@ impl Outbox {
                 clock,
                 policy,
                 streams: Mutex::new(HashMap::new()),
+                coordination: Mutex::new(Coordination::default()),
+                changed: Notify::new(),
+                epoch: std::sync::atomic::AtomicU64::new(0),
                 delivering: std::sync::atomic::AtomicUsize::new(0),
                 waiters: Mutex::new(HashMap::new()),
                 calls: Semaphore::new(policy.max_concurrent_calls.max(1)),
@@ -153,6 +221,29 @@ impl Outbox {
             .set(i64::try_from(queued).unwrap_or(i64::MAX));
         if queued > 0 {
             tracing::info!(target: "mts1b::delivery", orders = queued, streams = streams.len(), "resuming queued orders");
+        }
+        // Before any worker starts: the modifications to settle, and the cancel-alls that
+        // hold their scopes until they are final.
+        {
+            let mut coordination = lock(&outbox.inner.coordination);
+            for (stream, seq) in outbox.inner.store.unsettled()? {
+                coordination
+                    .unsettled
+                    .entry(stream)
+                    .or_default()
+                    .insert(seq);
+            }
+            for scope in streams.iter().filter(|s| s.ends_with(EVERY_SYMBOL)) {
+                let held = outbox
+                    .inner
+                    .store
+                    .stream_page(scope, usize::MAX, &BTreeSet::new())?;
+                coordination
+                    .barriers
+                    .entry(scope.clone())
+                    .or_default()
+                    .extend(held);
+            }
         }
         for stream in streams {
             outbox.inner.wake(stream, None);
@@ -213,6 +304,14 @@ impl Outbox {
     }
 }
 
+/// What the OMS did with one call.
+enum Sent {
+    /// It took an order.
+    Order(OmsAccepted),
+    /// It applied a modification.
+    Modification(OmsModified),
+}
+
 impl Inner {
     /// Tells the worker of `stream` that it has orders (starting it if it is not running), and
     /// hands `order` over if there is room.
@@ -255,6 +354,8 @@ impl Inner {
                 }
             };
             if page.is_empty() {
+                // Settle what may still wait (a modification whose record was final already).
+                self.settle_unsettled(&stream).await;
                 // Leave when idle. Recorders wake under the same lock, so an order recorded after
                 // the page was read is never left behind.
                 let mut streams = lock(&self.streams);
@@ -277,7 +378,7 @@ impl Inner {
                 let Some(queued) = queued else { continue };
                 self.delivering
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let settled = self.deliver(queued).await;
+                let settled = self.deliver(&stream, queued).await;
                 self.delivering
                     .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 if !settled {
@@ -296,13 +397,19 @@ impl Inner {
         }
     }
 
+    fn epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Reads a queued order back from the store (one that was not handed over).
     fn read_queued(&self, seq: u64) -> Option<Queued> {
+        let epoch = self.epoch();
         match self.store.record_at(seq) {
             Ok(Some(record)) if !record.status.is_final() => Some(Queued {
-                order: record.order,
+                intent: record.intent,
                 attempts: record.attempts,
                 seq,
+                epoch,
             }),
             Ok(_) => None,
             Err(e) => {
@@ -346,94 +453,322 @@ impl Inner {
             .unwrap_or_else(|e| Err(StoreError::from(e)))
     }
 
-    /// Records a newly accepted order durably and hands it to its stream.
-    async fn record(self: Arc<Self>, order: OrderIntent) -> Result<Recording, StoreError> {
+    /// Records a newly accepted order or modification durably and hands it to its stream; a
+    /// modification is also registered to be settled (and a cancel-all of every symbol holds
+    /// its scope from now on).
+    async fn record(self: Arc<Self>, intent: Intent) -> Result<Recording, StoreError> {
+        let epoch = self.epoch();
         let recording = self
             .writer
-            .record(order.clone(), self.clock.now(), self.policy.replay_window)
+            .record(intent.clone(), self.clock.now(), self.policy.replay_window)
             .await?;
         if let Recording::Recorded { seq } = recording {
             self.metrics.delivery.queue_depth.inc();
-            let stream = stream_of(&order);
+            let stream = stream_of_intent(&intent);
+            if intent.order().is_none() {
+                let mut coordination = lock(&self.coordination);
+                coordination
+                    .unsettled
+                    .entry(stream.clone())
+                    .or_default()
+                    .insert(seq);
+                if stream.ends_with(EVERY_SYMBOL) {
+                    coordination
+                        .barriers
+                        .entry(stream.clone())
+                        .or_default()
+                        .insert(seq);
+                }
+            }
             self.wake(
                 stream,
                 Some(Queued {
-                    order,
+                    intent,
                     attempts: 0,
                     seq,
+                    epoch,
                 }),
             );
+            // A worker waiting out a backoff settles the modification now, not at its retry.
+            self.changed.notify_waiters();
         }
         Ok(recording)
     }
 
-    /// Delivers one order to the end: submitted, rejected or expired. Returns whether its record
-    /// says so (false when the store refused the final write: the record is still queued).
-    async fn deliver(&self, queued: Queued) -> bool {
-        let Queued {
-            order,
-            mut attempts,
-            ..
-        } = queued;
-        let id = order.client_order_id;
-        let max_age = i64::try_from(self.policy.max_order_age.as_millis()).unwrap_or(i64::MAX);
-        let per_source = self.metrics.of_source(&order.source);
+    /// Settles the modifications waiting in `stream`, oldest first, and tells whoever waits
+    /// on what they did. A scope stream first waits until no stream of its scope has a call
+    /// in flight (none starts one meanwhile: the cancel-all holds them). Returns whether
+    /// anything was settled.
+    async fn settle_unsettled(&self, stream: &str) -> bool {
+        let scope = stream.ends_with(EVERY_SYMBOL);
+        let mut any = false;
         loop {
-            let age = self.clock.now().millis_since(order.received_at);
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let next = {
+                let coordination = lock(&self.coordination);
+                let next = coordination
+                    .unsettled
+                    .get(stream)
+                    .and_then(|s| s.first().copied());
+                match next {
+                    Some(_) if scope && coordination.scope_busy(stream) => None,
+                    next => Some(next),
+                }
+            };
+            let seq = match next {
+                // Calls in flight in the scope: wait for them to end.
+                None => {
+                    notified.await;
+                    continue;
+                }
+                Some(None) => return any,
+                Some(Some(seq)) => seq,
+            };
+            let settlement = loop {
+                match self.writer.settle(seq, self.clock.now()).await {
+                    Ok(settlement) => break settlement,
+                    Err(e) => {
+                        tracing::error!(target: "mts1b::delivery", seq, error = %e, "cannot settle a modification; trying again");
+                        tokio::time::sleep(self.policy.max_backoff).await;
+                    }
+                }
+            };
+            if let Some(set) = lock(&self.coordination).unsettled.get_mut(stream) {
+                set.remove(&seq);
+            }
+            self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            any = true;
+            self.announce(settlement);
+        }
+    }
+
+    /// Tells the waiters what a settlement did, and counts what left the queue.
+    fn announce(&self, settlement: crate::store::Settlement) {
+        for (id, note) in settlement.cancelled {
+            self.metrics.delivery.queue_depth.dec();
+            tracing::info!(target: "mts1b::delivery", client_order_id = %id, note = %note, "cancelled before delivery");
+            self.notify(&id, Settled::Cancelled(note));
+        }
+        let Some(record) = settlement.record else {
+            return;
+        };
+        let id = record.intent.id();
+        let outcome = match settlement.resolution {
+            Resolution::Applied(note) => Settled::Modified {
+                order_id: None,
+                detail: Some(note),
+            },
+            Resolution::NotActive(reason) => Settled::NotActive(reason),
+            Resolution::Deliver | Resolution::Gone => return,
+        };
+        self.metrics.delivery.queue_depth.dec();
+        self.lift(&record.intent, record.seq);
+        tracing::info!(target: "mts1b::delivery", request_id = %id, intent = record.intent.kind().as_str(), "modification settled in the outbox");
+        self.notify(&id, outcome);
+    }
+
+    /// A cancel-all of every symbol at `seq` is final: its scope is no longer held.
+    fn lift(&self, intent: &Intent, seq: u64) {
+        let stream = stream_of_intent(intent);
+        if stream.ends_with(EVERY_SYMBOL) {
+            if let Some(set) = lock(&self.coordination).barriers.get_mut(&stream) {
+                set.remove(&seq);
+            }
+            self.changed.notify_waiters();
+        }
+    }
+
+    /// What the worker of `stream` does with `queued` before calling the OMS for it: settles
+    /// the modifications waiting in the stream, waits while a cancel-all holds the scope, and
+    /// reads the record again if a settlement may have changed it. Returns true with the call
+    /// counted in flight (end it with [`Inner::call_ended`]), or false when the record became
+    /// final meanwhile (cancelled before delivery, settled) and nothing is to be sent.
+    async fn before_call(&self, stream: &str, queued: &mut Queued) -> bool {
+        loop {
+            self.settle_unsettled(stream).await;
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let epoch = self.epoch();
+            if epoch == queued.epoch {
+                let held = {
+                    let mut coordination = lock(&self.coordination);
+                    if coordination
+                        .unsettled
+                        .get(stream)
+                        .is_some_and(|s| !s.is_empty())
+                    {
+                        // Arrived meanwhile: settled first.
+                        continue;
+                    }
+                    let held = coordination.held(stream);
+                    if !held {
+                        *coordination.in_flight.entry(stream.to_owned()).or_default() += 1;
+                    }
+                    held
+                };
+                if !held {
+                    return true;
+                }
+                notified.await;
+                continue;
+            }
+            match self.store.record_at(queued.seq) {
+                Ok(Some(record)) if !record.status.is_final() => queued.intent = record.intent,
+                Ok(_) => return false,
+                Err(e) => {
+                    tracing::error!(target: "mts1b::delivery", seq = queued.seq, error = %e, "cannot read a queued record again; sending it as it was");
+                }
+            }
+            queued.epoch = epoch;
+        }
+    }
+
+    /// The call [`Inner::before_call`] counted has ended.
+    fn call_ended(&self, stream: &str) {
+        let mut coordination = lock(&self.coordination);
+        if let Some(n) = coordination.in_flight.get_mut(stream) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                coordination.in_flight.remove(stream);
+            }
+        }
+        drop(coordination);
+        self.changed.notify_waiters();
+    }
+
+    /// One OMS call for `intent`.
+    async fn send(&self, intent: &Intent) -> Result<Sent, OmsError> {
+        let _permit = self.calls.acquire().await;
+        match intent {
+            Intent::Submit(order) => self.oms.submit(order).await.map(Sent::Order),
+            Intent::Cancel(m) => self.oms.cancel(m).await.map(Sent::Modification),
+            Intent::Replace(m) => self.oms.replace(m).await.map(Sent::Modification),
+            Intent::CancelAll(m) => self.oms.cancel_all(m).await.map(Sent::Modification),
+        }
+    }
+
+    /// Waits out a retry's backoff, or less when a modification arrives for `stream` or a
+    /// cancel-all holds its scope (the worker settles it at once).
+    async fn back_off(&self, stream: &str, wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let notified = self.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let coordination = lock(&self.coordination);
+                if coordination.held(stream)
+                    || coordination
+                        .unsettled
+                        .get(stream)
+                        .is_some_and(|s| !s.is_empty())
+                {
+                    return;
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline) => return,
+                () = &mut notified => {}
+            }
+        }
+    }
+
+    /// Delivers one order or modification to the end: submitted (applied), rejected, expired,
+    /// or settled in the outbox. Returns whether its record says so (false when the store
+    /// refused the final write: the record is still queued).
+    async fn deliver(&self, stream: &str, mut queued: Queued) -> bool {
+        let id = queued.intent.id();
+        let kind = queued.intent.kind();
+        let seq = queued.seq;
+        let mut attempts = queued.attempts;
+        let max_age = i64::try_from(self.policy.max_age(kind).as_millis()).unwrap_or(i64::MAX);
+        let per_source = self.metrics.of_source(queued.intent.source());
+        loop {
+            if !self.before_call(stream, &mut queued).await {
+                return true;
+            }
+            let intent = &queued.intent;
+            let age = self.clock.now().millis_since(intent.received_at());
             if age > max_age {
+                self.call_ended(stream);
                 let settled = self.update(id, Transition::Expired).await.is_ok();
                 self.metrics.delivery.queue_depth.dec();
-                self.metrics.delivery.expired.inc();
-                tracing::warn!(target: "mts1b::delivery", client_order_id = %id, attempts, age_ms = age, "expired: older than delivery.max_order_age, never sent again");
+                self.lift(intent, seq);
+                if kind == IntentKind::Submit || kind == IntentKind::Replace {
+                    self.metrics.delivery.expired.inc();
+                    tracing::warn!(target: "mts1b::delivery", client_order_id = %id, intent = kind.as_str(), attempts, age_ms = age, "expired: older than delivery.max_order_age, never sent again");
+                } else {
+                    // A cancel that never reached the OMS leaves its orders working.
+                    self.metrics.delivery.cancels_expired.inc();
+                    tracing::error!(target: "mts1b::delivery", request_id = %id, intent = kind.as_str(), attempts, age_ms = age, "cancel expired: older than delivery.max_cancel_age and never taken by the OMS; the orders it meant to cancel may still be working");
+                }
                 self.notify(&id, Settled::Expired);
                 return settled;
             }
-            let result = {
-                let _permit = self.calls.acquire().await;
-                self.oms.submit(&order).await
-            };
+            let result = self.send(intent).await;
+            self.call_ended(stream);
             attempts += 1;
             match result {
-                Ok(accepted) => {
+                Ok(Sent::Order(accepted)) => {
                     let order_id = accepted.order_id;
                     // The caller hears of it at once: the status below is a lazy write (losing
                     // it costs only a resend the OMS dedupes), so the answer does not wait for
                     // it; `/orders` may still say `queued` for that moment.
                     self.notify(&id, Settled::Submitted(order_id.clone()));
                     self.count("submitted");
-                    if let Some(m) = per_source {
+                    if let Some(m) = &per_source {
                         m.orders_submitted.inc();
                     }
                     tracing::info!(target: "mts1b::delivery", client_order_id = %id, attempts, order_id = %order_id, duplicate = accepted.duplicate, "submitted");
                     let submitted = Transition::Submitted { order_id, attempts };
-                    // The OMS has it: only the record is behind. Retry writing it, never the
-                    // order, and not past `max_order_age`: the stream waits behind this loop,
-                    // and an order left queued is only resent after a restart if still young
-                    // enough, where the OMS dedupes it; otherwise it is expired, never resent.
-                    while let Err(e) = self.update(id, submitted.clone()).await {
-                        let age = self.clock.now().millis_since(order.received_at);
-                        if age > max_age {
-                            tracing::error!(target: "mts1b::delivery", client_order_id = %id, error = %e, age_ms = age, "submitted but not recorded; gave up writing at delivery.max_order_age (the stream moves on)");
-                            return false;
-                        }
-                        tracing::error!(target: "mts1b::delivery", client_order_id = %id, error = %e, "submitted but not recorded; retrying the write");
-                        tokio::time::sleep(self.policy.max_backoff).await;
-                    }
-                    return true;
+                    return self.write_final(id, submitted, intent, max_age).await;
+                }
+                Ok(Sent::Modification(modified)) => {
+                    // The orders' records first (lazy writes): `/orders` agrees with the answer.
+                    self.mark_targets(intent, &modified).await;
+                    self.notify(
+                        &id,
+                        Settled::Modified {
+                            order_id: modified.order_id.clone(),
+                            detail: None,
+                        },
+                    );
+                    self.count("applied");
+                    tracing::info!(target: "mts1b::delivery", request_id = %id, intent = kind.as_str(), attempts, duplicate = modified.duplicate, "modification applied by the OMS");
+                    let applied = Transition::Applied {
+                        order_id: modified.order_id,
+                        attempts,
+                    };
+                    let written = self.write_final(id, applied, intent, max_age).await;
+                    self.lift(intent, seq);
+                    return written;
                 }
                 Err(e) if e.class == ErrorClass::Permanent => {
                     let reason = e.message;
                     self.count("rejected");
-                    if let Some(m) = per_source {
+                    if let Some(m) = &per_source {
                         m.orders_rejected.with_label_values(&[e.label]).inc();
                     }
+                    // A cancel or replace of an order the OMS says is filled, gone or unknown:
+                    // its target is not active (SPEC §13).
+                    let not_active = kind != IntentKind::Submit
+                        && matches!(e.label, "not_found" | "failed_precondition");
                     let rejected = Transition::Rejected {
                         reason: reason.clone(),
                         attempts,
                     };
                     let settled = self.update(id, rejected).await.is_ok();
-                    tracing::warn!(target: "mts1b::delivery", client_order_id = %id, attempts, reason = %reason, "rejected by the OMS");
-                    self.notify(&id, Settled::Rejected(reason));
+                    self.lift(intent, seq);
+                    tracing::warn!(target: "mts1b::delivery", client_order_id = %id, intent = kind.as_str(), attempts, reason = %reason, "rejected by the OMS");
+                    let outcome = if not_active {
+                        Settled::NotActive(reason)
+                    } else {
+                        Settled::Rejected(reason)
+                    };
+                    self.notify(&id, outcome);
                     return settled;
                 }
                 Err(e) => {
@@ -450,32 +785,142 @@ impl Inner {
                     let _ = self.update(id, retrying).await;
                     let until_expiry =
                         Duration::from_millis(u64::try_from(max_age - age).unwrap_or(0) + 1);
-                    tokio::time::sleep(backoff(&self.policy, &id, attempts).min(until_expiry))
-                        .await;
+                    let wait = backoff(&self.policy, &id, attempts).min(until_expiry);
+                    self.back_off(stream, wait).await;
                 }
+            }
+        }
+    }
+
+    /// Writes the final status of what the OMS took. The OMS has it: only the record is behind.
+    /// Retries writing it, never the call, and not past its age limit: the stream waits behind
+    /// this loop, and a record left queued is only resent after a restart if still young
+    /// enough, where the OMS dedupes it; otherwise it is expired, never resent.
+    async fn write_final(
+        &self,
+        id: ClientOrderId,
+        transition: Transition,
+        intent: &Intent,
+        max_age: i64,
+    ) -> bool {
+        while let Err(e) = self.update(id, transition.clone()).await {
+            let age = self.clock.now().millis_since(intent.received_at());
+            if age > max_age {
+                tracing::error!(target: "mts1b::delivery", client_order_id = %id, error = %e, age_ms = age, "taken by the OMS but not recorded; gave up writing at its age limit (the stream moves on)");
+                return false;
+            }
+            tracing::error!(target: "mts1b::delivery", client_order_id = %id, error = %e, "taken by the OMS but not recorded; retrying the write");
+            tokio::time::sleep(self.policy.max_backoff).await;
+        }
+        true
+    }
+
+    /// Records on the orders a modification changed what the OMS did to them (history for
+    /// `/orders`; an order the bridge no longer remembers is skipped).
+    async fn mark_targets(&self, intent: &Intent, modified: &OmsModified) {
+        let by = format!("{} {}", intent.kind().as_str(), intent.idempotency_key());
+        let changed: Vec<(ClientOrderId, Transition)> = match intent {
+            Intent::Cancel(m) => vec![(
+                m.change.target.client_order_id,
+                Transition::Modified {
+                    status: Status::Cancelled,
+                    note: format!("cancelled by {by}"),
+                },
+            )],
+            Intent::Replace(m) => vec![(
+                m.change.target.client_order_id,
+                Transition::Modified {
+                    status: Status::Replaced,
+                    note: format!("replaced by {by}: {}", m.change.describe()),
+                },
+            )],
+            Intent::CancelAll(_) => modified
+                .cancelled
+                .iter()
+                .filter_map(|id| ClientOrderId::parse(id).ok())
+                .map(|id| {
+                    (
+                        id,
+                        Transition::Modified {
+                            status: Status::Cancelled,
+                            note: format!("cancelled by {by}"),
+                        },
+                    )
+                })
+                .collect(),
+            Intent::Submit(_) => Vec::new(),
+        };
+        for (id, transition) in changed {
+            if let Err(e) = self.update(id, transition).await {
+                tracing::warn!(target: "mts1b::delivery", client_order_id = %id, error = %e, "the OMS changed an order whose record could not be updated");
             }
         }
     }
 }
 
 impl Outbox {
-    /// Records `order` and waits up to `respond_within` for its outcome; when it is still
+    /// Why the bridge refuses `modification` against the order it names, when the bridge
+    /// still knows that order (SPEC §13): another symbol or strategy (400), a target no longer
+    /// active (422), new terms that do not fit its order type (400). Nothing is recorded.
+    async fn check_target(&self, modification: &Intent) -> Result<Option<Rejection>, StoreError> {
+        let Some(target) = modification.target() else {
+            return Ok(None);
+        };
+        let Some(record) = self.inner.get(target.client_order_id).await? else {
+            return Ok(None);
+        };
+        let Some(order) = record.order() else {
+            return Ok(Some(Rejection::TargetNotActive {
+                reason: "the target is not an order".into(),
+            }));
+        };
+        if Some(&order.symbol) != modification.symbol() {
+            return Ok(Some(Rejection::invalid(
+                "symbol",
+                format!("the target order trades {}", order.symbol),
+            )));
+        }
+        if &order.strategy_id != modification.strategy_id() {
+            return Ok(Some(Rejection::invalid(
+                "strategy_id",
+                format!("the target order belongs to strategy {}", order.strategy_id),
+            )));
+        }
+        if let Some(reason) = refusal(&record, modification) {
+            return Ok(Some(Rejection::TargetNotActive { reason }));
+        }
+        if let Intent::Replace(m) = modification
+            && let Err(rejection) = m.change.applied_to(order)
+        {
+            return Ok(Some(rejection));
+        }
+        Ok(None)
+    }
+
+    /// Records `intent` and waits up to `respond_within` for its outcome; when it is still
     /// queued then and `follow` is set, hands back how it will settle (its waiter stays
     /// registered until the worker settles it).
     async fn submit_inner(
         &self,
-        order: &OrderIntent,
+        intent: &Intent,
         follow: bool,
     ) -> Result<(Delivered, Option<Settlement>), SinkUnavailable> {
         let inner = &self.inner;
-        let id = order.client_order_id;
+        let id = intent.id();
+        if intent.order().is_none() {
+            match self.check_target(intent).await {
+                Ok(None) => {}
+                Ok(Some(rejection)) => return Ok((Delivered::Refused(rejection), None)),
+                Err(e) => return Err(SinkUnavailable(e.to_string())),
+            }
+        }
         let (tx, mut rx) = oneshot::channel();
         // Listen before the worker can possibly finish.
         lock(&inner.waiters).insert(id, tx);
         // Recording and enqueueing run as a task of their own: if the caller goes away (the
         // client hung up and hyper dropped this future), an order already on disk must still be
         // handed to its stream now, not at the next restart.
-        let recorded = tokio::spawn(inner.clone().record(order.clone()))
+        let recorded = tokio::spawn(inner.clone().record(intent.clone()))
             .await
             .unwrap_or_else(|e| Err(StoreError::from(e)));
         match recorded {
@@ -491,11 +936,7 @@ impl Outbox {
             }
         }
         let delivered = match tokio::time::timeout(inner.policy.respond_within, &mut rx).await {
-            Ok(Ok(Settled::Submitted(order_id))) => Delivered::Submitted { order_id },
-            Ok(Ok(Settled::Rejected(reason))) => Delivered::Rejected { reason },
-            Ok(Ok(Settled::Expired)) => Delivered::Rejected {
-                reason: "expired: not delivered within delivery.max_order_age".into(),
-            },
+            Ok(Ok(settled)) => settled.delivered(),
             Ok(Err(_)) => {
                 lock(&inner.waiters).remove(&id);
                 return Ok((Delivered::Queued, None));
@@ -512,17 +953,27 @@ impl Outbox {
 
 #[async_trait]
 impl OrderSink for Outbox {
-    async fn submit(&self, order: &OrderIntent) -> Result<Delivered, SinkUnavailable> {
-        self.submit_inner(order, false)
+    async fn submit(
+        &self,
+        order: &mts1b_inbound_core::OrderIntent,
+    ) -> Result<Delivered, SinkUnavailable> {
+        self.submit_inner(&Intent::Submit(order.clone()), false)
             .await
             .map(|(delivered, _)| delivered)
     }
 
     async fn submit_following(
         &self,
-        order: &OrderIntent,
+        order: &mts1b_inbound_core::OrderIntent,
     ) -> Result<(Delivered, Option<Settlement>), SinkUnavailable> {
-        self.submit_inner(order, true).await
+        self.submit_inner(&Intent::Submit(order.clone()), true)
+            .await
+    }
+
+    async fn modify(&self, modification: &Intent) -> Result<Delivered, SinkUnavailable> {
+        self.submit_inner(modification, false)
+            .await
+            .map(|(delivered, _)| delivered)
     }
 
     fn not_ready(&self) -> Option<String> {
@@ -541,10 +992,13 @@ impl OrderSink for Outbox {
             .map_err(|e| SinkUnavailable(e.to_string()))?;
         Ok(record.map(|r| OrderStatus {
             status: r.status,
-            client_order_id: r.order.client_order_id.to_string(),
+            intent: r.intent.kind().as_str(),
+            client_order_id: r.intent.id().to_string(),
             attempts: r.attempts,
             order_id: r.order_id,
             last_error: r.last_error,
+            target_key: r.intent.target().map(|t| t.key.to_string()),
+            modifications: r.history,
         }))
     }
 }
@@ -570,6 +1024,7 @@ mod tests {
         DeliveryPolicy {
             respond_within: Duration::from_secs(2),
             max_order_age: Duration::from_secs(60),
+            max_cancel_age: Duration::from_secs(3600),
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(5),
             max_concurrent_calls: 8,

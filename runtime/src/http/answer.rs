@@ -5,7 +5,7 @@ use serde::Serialize;
 use super::status::status_of;
 use crate::delivery::Delivered;
 use crate::pipeline::{Accepted, Handled, Outcome};
-use mts1b_inbound_core::Rejection;
+use mts1b_inbound_core::{IntentKind, Rejection};
 
 /// An answer, free of any HTTP library type (embedders use it as is).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +25,13 @@ struct Success<'a> {
     client_order_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     order_id: Option<&'a str>,
+    /// The order a cancel or replace changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target_key: Option<&'a str>,
+    /// How a modification took effect when the OMS did not apply it ("cancelled before
+    /// delivery: ...").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'a str>,
 }
 
 impl Answer {
@@ -47,11 +54,32 @@ impl Answer {
     }
 
     fn accepted(a: &Accepted) -> Self {
+        let mut detail = None;
         let (status, label, order_id) = match &a.delivered {
             Delivered::Submitted { order_id } => (200, "submitted", Some(order_id.as_str())),
             Delivered::Queued => (202, "queued", None),
-            // Never reached: these become OmsRejected and DuplicateIdempotencyKey outcomes.
-            Delivered::Rejected { .. } => (422, "rejected", None),
+            Delivered::Modified {
+                order_id,
+                detail: how,
+            } => {
+                detail = how.as_deref();
+                let label = match a.kind {
+                    IntentKind::Cancel => "cancelled",
+                    IntentKind::Replace => "replaced",
+                    IntentKind::CancelAll => "cancelled_all",
+                    IntentKind::Submit => "submitted",
+                };
+                (200, label, order_id.as_deref())
+            }
+            Delivered::Cancelled { detail: how } => {
+                detail = Some(how.as_str());
+                (200, "cancelled", None)
+            }
+            // Never reached: these become rejections (OmsRejected, TargetNotActive, the
+            // refusal itself) and DuplicateIdempotencyKey outcomes.
+            Delivered::Rejected { .. } | Delivered::NotActive { .. } | Delivered::Refused(_) => {
+                (422, "rejected", None)
+            }
             Delivered::Duplicate { .. } => (409, "duplicate", None),
         };
         let body = Success {
@@ -59,6 +87,8 @@ impl Answer {
             key: &a.key,
             client_order_id: a.client_order_id.to_string(),
             order_id,
+            target_key: a.target_key.as_deref(),
+            detail,
         };
         Self {
             status,
@@ -129,8 +159,10 @@ mod tests {
             &IdempotencyKey::parse("k").unwrap(),
         );
         let submitted = Answer::of(&Ok(Handled::Order(Accepted {
+            kind: IntentKind::Submit,
             key: "k".into(),
             client_order_id: id,
+            target_key: None,
             delivered: Delivered::Submitted {
                 order_id: "o-1".into(),
             },
@@ -143,8 +175,10 @@ mod tests {
             )
         );
         let queued = Answer::of(&Ok(Handled::Order(Accepted {
+            kind: IntentKind::Submit,
             key: "k".into(),
             client_order_id: id,
+            target_key: None,
             delivered: Delivered::Queued,
         })));
         assert_eq!(queued.status, 202);

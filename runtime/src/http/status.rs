@@ -15,7 +15,8 @@ pub fn status_of(rejection: &Rejection) -> u16 {
         Rejection::UnknownSymbol { .. }
         | Rejection::EnvelopeDenied { .. }
         | Rejection::OmsRejected { .. }
-        | Rejection::StaleAlert { .. } => 422,
+        | Rejection::StaleAlert { .. }
+        | Rejection::TargetNotActive { .. } => 422,
         Rejection::Unauthorized => 401,
         Rejection::Forbidden | Rejection::NotPermitted => 403,
         Rejection::RateLimited { .. } => 429,
@@ -54,6 +55,12 @@ mod tests {
                 422,
             ),
             (Rejection::StaleAlert { age_ms: 1 }, 422),
+            (
+                Rejection::TargetNotActive {
+                    reason: "already filled".into(),
+                },
+                422,
+            ),
             (Rejection::Unauthorized, 401),
             (Rejection::Forbidden, 403),
             (Rejection::NotPermitted, 403),

@@ -12,7 +12,7 @@
 
 use std::path::Path;
 
-use mts1b_inbound_core::{ClientOrderId, OrderIntent, UnixMillis};
+use mts1b_inbound_core::{ClientOrderId, Intent, OrderIntent, StoredModification, UnixMillis};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -21,6 +21,10 @@ const IDS: TableDefinition<u128, u64> = TableDefinition::new("ids");
 const QUEUED: TableDefinition<u64, ()> = TableDefinition::new("queued");
 const STREAMS: TableDefinition<(&str, u64), ()> = TableDefinition::new("streams");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Modifications not yet settled against the outbox ((their stream, arrival sequence)): each is
+/// looked at once, by its stream's worker, before anything more of that stream is sent
+/// ([`Change::Settle`]).
+const UNSETTLED: TableDefinition<(&str, u64), ()> = TableDefinition::new("unsettled");
 /// Records that could not be read back at start (arrival sequence → their bytes as found), kept
 /// aside for an operator instead of stopping the service or blocking their stream.
 const QUARANTINE: TableDefinition<u64, &[u8]> = TableDefinition::new("quarantine");
@@ -35,6 +39,27 @@ pub fn stream_of(order: &OrderIntent) -> String {
     format!("{}\n{}\n{}", order.fund_id, order.strategy_id, order.symbol)
 }
 
+/// The symbol part of the stream of a cancel-all of every symbol: no canonical symbol is `*`.
+pub const EVERY_SYMBOL: &str = "*";
+
+/// The stream `intent` travels in (SPEC §13): an order's own; a cancel's or replace's is its
+/// target's (the same fund, strategy and symbol); a cancel-all of one symbol that symbol's; a
+/// cancel-all of every symbol the scope stream `fund\nstrategy\n*`, a barrier for every
+/// stream of the scope.
+pub fn stream_of_intent(intent: &Intent) -> String {
+    let symbol = intent.symbol().map_or(EVERY_SYMBOL, |s| s.as_str());
+    format!("{}\n{}\n{symbol}", intent.fund_id(), intent.strategy_id())
+}
+
+/// The scope stream of `stream`: the stream of a cancel-all of every symbol of its fund and
+/// strategy.
+pub fn scope_of(stream: &str) -> String {
+    let prefix = stream
+        .rsplit_once('\n')
+        .map_or(stream, |(prefix, _)| prefix);
+    format!("{prefix}\n{EVERY_SYMBOL}")
+}
+
 /// Where an accepted order stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -45,8 +70,16 @@ pub enum Status {
     Submitted,
     /// The OMS refused it.
     Rejected,
-    /// Older than `delivery.max_order_age` before the OMS took it: never sent again.
+    /// Older than `delivery.max_order_age` before the OMS took it: never sent again (a cancel:
+    /// older than `delivery.max_cancel_age`).
     Expired,
+    /// An order cancelled: by the OMS, or in the outbox before it was ever sent.
+    Cancelled,
+    /// An order whose terms the OMS replaced (it works on with the new ones).
+    Replaced,
+    /// A modification that took effect: the OMS applied it, or the outbox did, before its
+    /// target was ever sent.
+    Applied,
 }
 
 impl Status {
@@ -57,10 +90,11 @@ impl Status {
 }
 
 /// One accepted alert and its delivery.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "RecordRepr")]
 pub struct OrderRecord {
-    /// The canonical order.
-    pub order: OrderIntent,
+    /// What it asks for: an order, or a modification of one.
+    pub intent: Intent,
     /// Where it stands.
     pub status: Status,
     /// OMS calls made so far.
@@ -75,6 +109,79 @@ pub struct OrderRecord {
     pub accepted_at: UnixMillis,
     /// When it last changed.
     pub updated_at: UnixMillis,
+    /// What was done to it since (an order's cancels and replaces), oldest first.
+    pub history: Vec<String>,
+}
+
+impl OrderRecord {
+    /// The order, if the record is one (not a modification).
+    pub fn order(&self) -> Option<&OrderIntent> {
+        self.intent.order()
+    }
+}
+
+/// The stored form of a record: an order under `order` (as every record written before
+/// modifications existed), a modification under `modification`.
+#[derive(Deserialize)]
+struct RecordRepr {
+    #[serde(default)]
+    order: Option<OrderIntent>,
+    #[serde(default)]
+    modification: Option<StoredModification>,
+    status: Status,
+    attempts: u32,
+    order_id: Option<String>,
+    last_error: Option<String>,
+    seq: u64,
+    accepted_at: UnixMillis,
+    updated_at: UnixMillis,
+    #[serde(default)]
+    history: Vec<String>,
+}
+
+impl TryFrom<RecordRepr> for OrderRecord {
+    type Error = String;
+
+    fn try_from(r: RecordRepr) -> Result<Self, String> {
+        let intent = match (r.order, r.modification) {
+            (Some(order), None) => Intent::Submit(order),
+            (None, Some(StoredModification(intent))) => intent,
+            _ => return Err("a record holds exactly one of order and modification".into()),
+        };
+        Ok(Self {
+            intent,
+            status: r.status,
+            attempts: r.attempts,
+            order_id: r.order_id,
+            last_error: r.last_error,
+            seq: r.seq,
+            accepted_at: r.accepted_at,
+            updated_at: r.updated_at,
+            history: r.history,
+        })
+    }
+}
+
+impl Serialize for OrderRecord {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut o = s.serialize_struct("OrderRecord", 9)?;
+        match &self.intent {
+            Intent::Submit(order) => o.serialize_field("order", order)?,
+            modification => o.serialize_field("modification", modification)?,
+        }
+        o.serialize_field("status", &self.status)?;
+        o.serialize_field("attempts", &self.attempts)?;
+        o.serialize_field("order_id", &self.order_id)?;
+        o.serialize_field("last_error", &self.last_error)?;
+        o.serialize_field("seq", &self.seq)?;
+        o.serialize_field("accepted_at", &self.accepted_at)?;
+        o.serialize_field("updated_at", &self.updated_at)?;
+        if !self.history.is_empty() {
+            o.serialize_field("history", &self.history)?;
+        }
+        o.end()
+    }
 }
 
 /// Whether a store change must be on disk before the call returns.
@@ -125,6 +232,20 @@ pub enum Transition {
         /// OMS calls made.
         attempts: u32,
     },
+    /// A modification the OMS applied, after `attempts` calls.
+    Applied {
+        /// The OMS's id of the order it changed (none for a cancel-all).
+        order_id: Option<String>,
+        /// OMS calls made.
+        attempts: u32,
+    },
+    /// An order the OMS cancelled or replaced (`status` says which), as `note` tells.
+    Modified {
+        /// [`Status::Cancelled`] or [`Status::Replaced`].
+        status: Status,
+        /// What did it, for the record's history.
+        note: String,
+    },
 }
 
 impl Transition {
@@ -135,7 +256,12 @@ impl Transition {
     /// through what was answered as refused.
     pub fn durability(&self) -> Durability {
         match self {
-            Transition::Submitted { .. } | Transition::Retrying { .. } => Durability::Lazy,
+            // A modification the OMS applied is resent after a crash at worst, and the OMS
+            // dedupes it on its request id; an order's new state is history, not a promise.
+            Transition::Submitted { .. }
+            | Transition::Retrying { .. }
+            | Transition::Applied { .. }
+            | Transition::Modified { .. } => Durability::Lazy,
             Transition::Rejected { .. } | Transition::Expired => Durability::Fsync,
         }
     }
@@ -157,6 +283,15 @@ impl Transition {
                 record.last_error = Some(error);
                 record.attempts = attempts;
             }
+            Transition::Applied { order_id, attempts } => {
+                record.status = Status::Applied;
+                record.order_id = order_id;
+                record.attempts = attempts;
+            }
+            Transition::Modified { status, note } => {
+                record.status = status;
+                record.history.push(note);
+            }
         }
         record.updated_at = now;
     }
@@ -168,8 +303,9 @@ pub enum Change {
     /// Records a newly accepted order as queued, with the next arrival sequence number, unless
     /// the same id is still queued or was accepted within `window` before `now`.
     Record {
-        /// The order (boxed: an order is several times the size of the other changes).
-        order: Box<OrderIntent>,
+        /// The order or modification (boxed: it is several times the size of the other
+        /// changes).
+        intent: Box<Intent>,
         /// When it was accepted.
         now: UnixMillis,
         /// The replay window.
@@ -184,6 +320,15 @@ pub enum Change {
         from: u64,
         /// The most records the pass looks at.
         max_scan: usize,
+    },
+    /// Settles the queued modification at arrival sequence `seq` against the outbox
+    /// ([`Tables::settle`]): applied there to a target still queued (never sent), refused
+    /// for a target no longer active, or left queued for the OMS.
+    Settle {
+        /// The modification's arrival sequence.
+        seq: u64,
+        /// When.
+        now: UnixMillis,
     },
     /// Moves the order `id` on; a record that becomes final leaves the queue.
     Update {
@@ -200,7 +345,11 @@ impl Change {
     fn durability(&self) -> Durability {
         match self {
             // A prune is durable so that redb releases the pages it frees (see `prune`).
-            Change::Record { .. } | Change::Prune { .. } => Durability::Fsync,
+            // A settlement may cancel or rewrite orders before they are sent: durable before
+            // anyone is told.
+            Change::Record { .. } | Change::Prune { .. } | Change::Settle { .. } => {
+                Durability::Fsync
+            }
             Change::Update { transition, .. } => transition.durability(),
         }
     }
@@ -215,6 +364,33 @@ pub enum Applied {
     Updated(Option<Box<OrderRecord>>),
     /// What a pruning pass did.
     Pruned(Pruned),
+    /// What settling a modification did.
+    Settled(Settlement),
+}
+
+/// What settling a queued modification against the outbox did ([`Change::Settle`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Settlement {
+    /// What became of the modification.
+    pub resolution: Resolution,
+    /// The queued records it cancelled before they were sent, with why.
+    pub cancelled: Vec<(ClientOrderId, String)>,
+    /// The modification's record after it.
+    pub record: Option<Box<OrderRecord>>,
+}
+
+/// What became of a modification when it was settled.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Resolution {
+    /// Applied in the outbox: its target had not been sent and never will be as it was.
+    Applied(String),
+    /// Refused: its target is not active (or the change does not fit it), with why.
+    NotActive(String),
+    /// Still queued: for the OMS, in its stream's order.
+    #[default]
+    Deliver,
+    /// Nothing to settle (no such record, or already final).
+    Gone,
 }
 
 impl Applied {
@@ -228,6 +404,13 @@ impl Applied {
     pub(crate) fn pruned(self) -> Result<Pruned, StoreError> {
         match self {
             Applied::Pruned(pruned) => Ok(pruned),
+            _ => Err(mismatch()),
+        }
+    }
+
+    pub(crate) fn settled(self) -> Result<Settlement, StoreError> {
+        match self {
+            Applied::Settled(settlement) => Ok(settlement),
             _ => Err(mismatch()),
         }
     }
@@ -276,6 +459,7 @@ struct Tables<'t> {
     queued: redb::Table<'t, u64, ()>,
     streams: redb::Table<'t, (&'static str, u64), ()>,
     meta: redb::Table<'t, &'static str, u64>,
+    unsettled: redb::Table<'t, (&'static str, u64), ()>,
 }
 
 impl<'t> Tables<'t> {
@@ -286,6 +470,7 @@ impl<'t> Tables<'t> {
             queued: txn.open_table(QUEUED).map_err(err)?,
             streams: txn.open_table(STREAMS).map_err(err)?,
             meta: txn.open_table(META).map_err(err)?,
+            unsettled: txn.open_table(UNSETTLED).map_err(err)?,
         })
     }
 
@@ -312,13 +497,14 @@ impl<'t> Tables<'t> {
 
     fn record(
         &mut self,
-        order: OrderIntent,
+        intent: Intent,
         now: UnixMillis,
         window: std::time::Duration,
     ) -> Result<Recording, StoreError> {
         let window_ms = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
-        let id = order.client_order_id;
-        let stream = stream_of(&order);
+        let id = intent.id();
+        let stream = stream_of_intent(&intent);
+        let modification = intent.order().is_none();
         if let Some(existing) = self.find(&id)? {
             if !existing.status.is_final() || now.millis_since(existing.accepted_at) < window_ms {
                 return Ok(Recording::AlreadyAccepted(existing.accepted_at));
@@ -334,7 +520,7 @@ impl<'t> Tables<'t> {
         self.meta.insert(NEXT_SEQ, seq + 1).map_err(err)?;
         self.put(
             &OrderRecord {
-                order,
+                intent,
                 status: Status::Queued,
                 attempts: 0,
                 order_id: None,
@@ -342,6 +528,7 @@ impl<'t> Tables<'t> {
                 seq,
                 accepted_at: now,
                 updated_at: now,
+                history: Vec::new(),
             },
             true,
         )?;
@@ -350,6 +537,11 @@ impl<'t> Tables<'t> {
         self.streams
             .insert((stream.as_str(), seq), ())
             .map_err(err)?;
+        if modification {
+            self.unsettled
+                .insert((stream.as_str(), seq), ())
+                .map_err(err)?;
+        }
         Ok(Recording::Recorded { seq })
     }
 
@@ -362,16 +554,267 @@ impl<'t> Tables<'t> {
         let Some(mut record) = self.find(id)? else {
             return Ok(None);
         };
+        let was_final = record.status.is_final();
         transition.apply(&mut record, now);
         self.put(&record, false)?;
-        if record.status.is_final() {
-            self.queued.remove(record.seq).map_err(err)?;
-            let stream = stream_of(&record.order);
-            self.streams
+        if record.status.is_final() && !was_final {
+            self.dequeue(&record)?;
+        }
+        Ok(Some(Box::new(record)))
+    }
+
+    /// Takes a record that became final out of the queue, its stream and the unsettled.
+    fn dequeue(&mut self, record: &OrderRecord) -> Result<(), StoreError> {
+        self.queued.remove(record.seq).map_err(err)?;
+        let stream = stream_of_intent(&record.intent);
+        self.streams
+            .remove((stream.as_str(), record.seq))
+            .map_err(err)?;
+        if record.order().is_none() {
+            self.unsettled
                 .remove((stream.as_str(), record.seq))
                 .map_err(err)?;
         }
-        Ok(Some(Box::new(record)))
+        Ok(())
+    }
+
+    /// Makes `record` final as `status` with a history line: what a settlement does to the
+    /// queued records it cancels, and to itself.
+    fn finish(
+        &mut self,
+        mut record: OrderRecord,
+        status: Status,
+        note: String,
+        now: UnixMillis,
+    ) -> Result<OrderRecord, StoreError> {
+        record.status = status;
+        if status == Status::Rejected {
+            record.last_error = Some(note.clone());
+        }
+        record.history.push(note);
+        record.updated_at = now;
+        self.put(&record, false)?;
+        self.dequeue(&record)?;
+        Ok(record)
+    }
+
+    /// Settles the modification at `seq` against the outbox, in its stream, when nothing of
+    /// that stream is being sent (its worker calls it between OMS calls):
+    /// - a cancel or replace whose target is still queued is applied here: the target is
+    ///   cancelled (never sent) or rewritten with the new terms (sent as such), and the
+    ///   modification is final, never sent to the OMS;
+    /// - one whose target expired, was rejected or cancelled is refused (`NotActive`);
+    /// - a cancel-all cancels every queued record of its scope that arrived before it, and is
+    ///   still sent to the OMS (orders already sent may be working);
+    /// - anything else stays queued, for the OMS, in its stream's order.
+    fn settle(&mut self, seq: u64, now: UnixMillis) -> Result<Settlement, StoreError> {
+        let Some(record) = self
+            .records
+            .get(seq)
+            .map_err(err)?
+            .map(|b| decode(b.value()))
+        else {
+            return Ok(Settlement {
+                resolution: Resolution::Gone,
+                ..Settlement::default()
+            });
+        };
+        let record = record?;
+        let stream = stream_of_intent(&record.intent);
+        self.unsettled.remove((stream.as_str(), seq)).map_err(err)?;
+        if record.status.is_final() {
+            return Ok(Settlement {
+                resolution: Resolution::Gone,
+                ..Settlement::default()
+            });
+        }
+        let by = format!(
+            "{} {}",
+            record.intent.kind().as_str(),
+            record.intent.idempotency_key()
+        );
+        let mut cancelled = Vec::new();
+        let resolution = match &record.intent {
+            Intent::Submit(_) => Resolution::Deliver,
+            Intent::Cancel(_) | Intent::Replace(_) => {
+                let target_id = record
+                    .intent
+                    .target()
+                    .map(|t| t.client_order_id)
+                    .ok_or_else(mismatch)?;
+                match self.find(&target_id)? {
+                    None => Resolution::Deliver,
+                    Some(target) => match refusal(&target, &record.intent) {
+                        Some(reason) => Resolution::NotActive(reason),
+                        None if target.status != Status::Queued => Resolution::Deliver,
+                        None => self.apply_before_delivery(target, &record.intent, &by, now)?,
+                    },
+                }
+            }
+            Intent::CancelAll(m) => {
+                let scope: Vec<String> = match &m.change.symbol {
+                    Some(_) => vec![stream.clone()],
+                    None => self.streams_of_scope(&stream)?,
+                };
+                for queued in scope {
+                    for victim in self.queued_before(&queued, seq)? {
+                        let Some(victim) = self
+                            .records
+                            .get(victim)
+                            .map_err(err)?
+                            .map(|b| decode(b.value()))
+                        else {
+                            continue;
+                        };
+                        let victim = victim?;
+                        let id = victim.intent.id();
+                        let note = format!("cancelled before delivery by {by}");
+                        self.finish(victim, Status::Cancelled, note.clone(), now)?;
+                        cancelled.push((id, note));
+                    }
+                }
+                Resolution::Deliver
+            }
+        };
+        if let Resolution::Applied(note) = &resolution {
+            cancelled.extend(
+                record
+                    .intent
+                    .target()
+                    .filter(|_| record.intent.kind() == mts1b_inbound_core::IntentKind::Cancel)
+                    .map(|t| {
+                        (
+                            t.client_order_id,
+                            format!("cancelled before delivery by {by}"),
+                        )
+                    }),
+            );
+            let record = self.finish(record, Status::Applied, note.clone(), now)?;
+            return Ok(Settlement {
+                resolution,
+                cancelled,
+                record: Some(Box::new(record)),
+            });
+        }
+        if let Resolution::NotActive(reason) = &resolution {
+            let record = self.finish(record, Status::Rejected, reason.clone(), now)?;
+            return Ok(Settlement {
+                resolution,
+                cancelled,
+                record: Some(Box::new(record)),
+            });
+        }
+        Ok(Settlement {
+            resolution,
+            cancelled,
+            record: Some(Box::new(record)),
+        })
+    }
+
+    /// Applies a cancel or replace to its `target`, still queued: cancelled, or rewritten.
+    fn apply_before_delivery(
+        &mut self,
+        target: OrderRecord,
+        modification: &Intent,
+        by: &str,
+        now: UnixMillis,
+    ) -> Result<Resolution, StoreError> {
+        match (modification, &target.intent) {
+            (Intent::Replace(m), Intent::Submit(order)) => match m.change.applied_to(order) {
+                Err(e) => Ok(Resolution::NotActive(refused_change(&e))),
+                Ok(replaced) => {
+                    let mut target = target;
+                    target.intent = Intent::Submit(replaced);
+                    target.history.push(format!(
+                        "replaced before delivery by {by}: {}",
+                        m.change.describe()
+                    ));
+                    target.updated_at = now;
+                    // Read back like a new record: the rewritten order is what will be sent.
+                    let bytes = encode(&target)?;
+                    self.records
+                        .insert(target.seq, bytes.as_slice())
+                        .map_err(err)?;
+                    Ok(Resolution::Applied(
+                        "replaced before delivery: the OMS gets the new terms only".into(),
+                    ))
+                }
+            },
+            (Intent::Cancel(_), _) => {
+                self.finish(
+                    target,
+                    Status::Cancelled,
+                    format!("cancelled before delivery by {by}"),
+                    now,
+                )?;
+                Ok(Resolution::Applied(
+                    "cancelled before delivery: the OMS never saw the order".into(),
+                ))
+            }
+            _ => Ok(Resolution::NotActive("the target is not an order".into())),
+        }
+    }
+
+    /// Every stream with queued records in the scope of the scope stream `scope`
+    /// (`fund\nstrategy\n*`), itself excluded.
+    fn streams_of_scope(&self, scope: &str) -> Result<Vec<String>, StoreError> {
+        let prefix = scope.strip_suffix(EVERY_SYMBOL).unwrap_or(scope);
+        let mut found: Vec<String> = Vec::new();
+        for entry in self.streams.range((prefix, 0)..).map_err(err)? {
+            let key = entry.map_err(err)?.0;
+            let (stream, _) = key.value();
+            if !stream.starts_with(prefix) {
+                break;
+            }
+            if stream != scope && found.last().map(String::as_str) != Some(stream) {
+                found.push(stream.to_owned());
+            }
+        }
+        Ok(found)
+    }
+
+    /// The queued records of `stream` that arrived before `seq`.
+    fn queued_before(&self, stream: &str, seq: u64) -> Result<Vec<u64>, StoreError> {
+        self.streams
+            .range((stream, 0)..(stream, seq))
+            .map_err(err)?
+            .map(|entry| entry.map(|(k, _)| k.value().1).map_err(err))
+            .collect()
+    }
+}
+
+/// Why `modification` cannot apply to `target`, if it cannot (SPEC §13): another symbol or
+/// strategy, or a target no longer active.
+pub fn refusal(target: &OrderRecord, modification: &Intent) -> Option<String> {
+    let order = target.order()?;
+    if Some(&order.symbol) != modification.symbol() {
+        return Some(format!("the target order trades {}", order.symbol));
+    }
+    if &order.strategy_id != modification.strategy_id() {
+        return Some(format!(
+            "the target order belongs to strategy {}",
+            order.strategy_id
+        ));
+    }
+    let why = match target.status {
+        Status::Queued | Status::Submitted | Status::Replaced => return None,
+        Status::Rejected => format!(
+            "the target was rejected: {}",
+            target.last_error.as_deref().unwrap_or("no reason given")
+        ),
+        Status::Expired => "the target expired: it was never sent".to_owned(),
+        Status::Cancelled => "the target is already cancelled".to_owned(),
+        Status::Applied => "the target is not an order".to_owned(),
+    };
+    Some(why)
+}
+
+fn refused_change(e: &mts1b_inbound_core::Rejection) -> String {
+    match e {
+        mts1b_inbound_core::Rejection::InvalidPayload { field, detail } => {
+            format!("{field}: {detail}")
+        }
+        other => other.code().to_owned(),
     }
 }
 
@@ -396,7 +839,7 @@ impl Tables<'_> {
                 break;
             }
             if record.status.is_final() {
-                gone.push((seq, record.order.client_order_id));
+                gone.push((seq, record.intent.id()));
             }
         }
         for (seq, id) in &gone {
@@ -441,11 +884,12 @@ fn encode(record: &OrderRecord) -> Result<Vec<u8>, StoreError> {
         Ok(back) if back == *record => Ok(bytes),
         Ok(_) => Err(StoreError(format!(
             "record {} would not read back as written",
-            record.order.client_order_id
+            record.intent.id()
         ))),
         Err(e) => Err(StoreError(format!(
             "record {} would not read back: {}",
-            record.order.client_order_id, e.0
+            record.intent.id(),
+            e.0
         ))),
     }
 }
@@ -543,7 +987,7 @@ fn index_streams(txn: &redb::WriteTransaction) -> Result<(), StoreError> {
         .collect::<Result<_, _>>()?;
     for seq in queued {
         let stream = match tables.records.get(seq).map_err(err)? {
-            Some(bytes) => stream_of(&decode(bytes.value())?.order),
+            Some(bytes) => stream_of_intent(&decode(bytes.value())?.intent),
             None => continue,
         };
         tables
@@ -638,9 +1082,12 @@ impl OrderStore {
             let mut applied = Vec::with_capacity(changes.len());
             for change in changes {
                 applied.push(match change {
-                    Change::Record { order, now, window } => {
-                        Applied::Recorded(tables.record(*order, now, window)?)
-                    }
+                    Change::Record {
+                        intent,
+                        now,
+                        window,
+                    } => Applied::Recorded(tables.record(*intent, now, window)?),
+                    Change::Settle { seq, now } => Applied::Settled(tables.settle(seq, now)?),
                     Change::Update {
                         id,
                         now,
@@ -668,8 +1115,18 @@ impl OrderStore {
         now: UnixMillis,
         window: std::time::Duration,
     ) -> Result<Recording, StoreError> {
+        self.record_intent(&Intent::Submit(order.clone()), now, window)
+    }
+
+    /// Records a newly accepted order or modification, as [`OrderStore::record`] does an order.
+    pub fn record_intent(
+        &self,
+        intent: &Intent,
+        now: UnixMillis,
+        window: std::time::Duration,
+    ) -> Result<Recording, StoreError> {
         self.apply_one(Change::Record {
-            order: Box::new(order.clone()),
+            intent: Box::new(intent.clone()),
             now,
             window,
         })?
@@ -756,6 +1213,22 @@ impl OrderStore {
         Ok((names, queued))
     }
 
+    /// Every modification not yet settled ([`Change::Settle`]): its stream and arrival
+    /// sequence, in stream order (what the outbox resumes at start).
+    pub fn unsettled(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let unsettled = txn.open_table(UNSETTLED).map_err(err)?;
+        unsettled
+            .iter()
+            .map_err(err)?
+            .map(|entry| {
+                let (k, _) = entry.map_err(err)?;
+                let (stream, seq) = k.value();
+                Ok((stream.to_owned(), seq))
+            })
+            .collect()
+    }
+
     /// Every queued record, in arrival order (all in memory: for tests and tools).
     pub fn queued(&self) -> Result<Vec<OrderRecord>, StoreError> {
         let txn = self.db.begin_read().map_err(err)?;
@@ -784,7 +1257,7 @@ impl OrderStore {
             let (_, bytes) = entry.map_err(err)?;
             let record = decode(bytes.value())?;
             if record.accepted_at >= since {
-                out.push((record.order.client_order_id, record.accepted_at));
+                out.push((record.intent.id(), record.accepted_at));
             }
         }
         Ok(out)

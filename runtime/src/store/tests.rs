@@ -35,7 +35,7 @@ fn records_survive_reopening_in_arrival_order() {
         .queued()
         .unwrap()
         .iter()
-        .map(|r| r.order.idempotency_key.to_string())
+        .map(|r| r.intent.idempotency_key().to_string())
         .collect();
     assert_eq!(keys, ["b", "a", "c"]);
     let seqs: Vec<u64> = store.queued().unwrap().iter().map(|r| r.seq).collect();
@@ -70,7 +70,7 @@ fn final_records_leave_the_queue_and_keep_their_outcome() {
         (read.status, read.order_id.as_deref(), read.attempts),
         (Status::Submitted, Some("oms-1"), 2)
     );
-    assert_eq!(read.order, o);
+    assert_eq!(read.order(), Some(&o));
 }
 
 #[test]
@@ -157,7 +157,7 @@ fn a_batch_is_one_transaction_in_which_later_changes_see_earlier_ones() {
     let store = OrderStore::open(&dir("batch")).unwrap();
     let (a, b) = (order("f", "a", T), order("f", "b", T));
     let record = |o: &OrderIntent| Change::Record {
-        order: Box::new(o.clone()),
+        intent: Box::new(Intent::Submit(o.clone())),
         now: T,
         window: WINDOW,
     };
@@ -194,7 +194,7 @@ fn a_batch_is_one_transaction_in_which_later_changes_see_earlier_ones() {
         .queued()
         .unwrap()
         .iter()
-        .map(|r| r.order.idempotency_key.to_string())
+        .map(|r| r.intent.idempotency_key().to_string())
         .collect();
     assert_eq!(queued, ["b"], "a left the queue when it was submitted");
 }
@@ -267,8 +267,8 @@ fn pruning_goes_in_bounded_passes_and_stops_at_the_window() {
                 .get(id)
                 .unwrap()
                 .unwrap()
-                .order
-                .idempotency_key
+                .intent
+                .idempotency_key()
                 .to_string()
         })
         .collect();
@@ -290,6 +290,7 @@ mod round_trip {
     use rust_decimal::Decimal;
 
     use super::super::{OrderRecord, Status, decode, encode};
+    use mts1b_inbound_core::Intent;
 
     fn text<T: std::fmt::Debug>(
         pattern: &'static str,
@@ -364,7 +365,14 @@ mod round_trip {
     prop_compose! {
         fn record()(
             order in order(),
-            status in prop_oneof![Just(Status::Queued), Just(Status::Submitted), Just(Status::Rejected), Just(Status::Expired)],
+            kind in 0..4u8,
+            change in proptest::option::of(1..1000u32),
+            status in prop_oneof![
+                Just(Status::Queued), Just(Status::Submitted), Just(Status::Rejected),
+                Just(Status::Expired), Just(Status::Cancelled), Just(Status::Replaced),
+                Just(Status::Applied),
+            ],
+            history in proptest::collection::vec(any::<String>(), 0..3),
             attempts in any::<u32>(),
             order_id in proptest::option::of(any::<String>()),
             last_error in proptest::option::of(any::<String>()),
@@ -373,7 +381,7 @@ mod round_trip {
             updated_at in any::<i64>(),
         ) -> OrderRecord {
             OrderRecord {
-                order,
+                intent: modification_of(order, kind, change),
                 status,
                 attempts,
                 order_id,
@@ -381,7 +389,54 @@ mod round_trip {
                 seq,
                 accepted_at: UnixMillis(accepted_at),
                 updated_at: UnixMillis(updated_at),
+                history,
             }
+        }
+    }
+
+    /// The order itself (`kind` 0), or a cancel (1), replace (2) or cancel-all (3) of it
+    /// keyed by its key, the replace changing its quantity or, without `change`, its tif.
+    fn modification_of(order: OrderIntent, kind: u8, change: Option<u32>) -> Intent {
+        use mts1b_inbound_core::{Cancel, CancelAll, Modification, Replace, Target};
+        let target = Target::of(&order.source, &order.fund_id, order.idempotency_key.clone());
+        macro_rules! new {
+            ($change:expr) => {
+                Modification::new(
+                    order.source.clone(),
+                    order.fund_id.clone(),
+                    order.strategy_id.clone(),
+                    order.idempotency_key.clone(),
+                    order.actor.clone(),
+                    order.received_at,
+                    $change,
+                )
+            };
+        }
+        match kind {
+            0 => Intent::Submit(order),
+            1 => Intent::Cancel(new!(Cancel {
+                target,
+                symbol: order.symbol.clone(),
+            })),
+            2 => {
+                let quantity = change.map(|q| Quantity::new(q.into()).unwrap());
+                let tif = change
+                    .is_none()
+                    .then_some(mts1b_inbound_core::TimeInForce::Gtc);
+                let replace = Replace::new(
+                    target,
+                    (order.symbol.clone(), order.instrument_class),
+                    quantity,
+                    None,
+                    None,
+                    tif,
+                )
+                .unwrap();
+                Intent::Replace(new!(replace))
+            }
+            _ => Intent::CancelAll(new!(CancelAll {
+                symbol: change.map(|_| order.symbol.clone()),
+            })),
         }
     }
 
@@ -400,7 +455,7 @@ mod round_trip {
         let mut odd = mts1b_inbound_core::testing::order("f", "k", UnixMillis(0));
         odd.alert_time = Some(UnixMillis(UnixMillis::LATEST.0 + 1));
         let record = OrderRecord {
-            order: odd,
+            intent: Intent::Submit(odd),
             status: Status::Queued,
             attempts: 0,
             order_id: None,
@@ -408,6 +463,7 @@ mod round_trip {
             seq: 0,
             accepted_at: UnixMillis(0),
             updated_at: UnixMillis(0),
+            history: Vec::new(),
         };
         let refused = encode(&record).unwrap_err();
         assert!(refused.0.contains("would not read back"), "{refused}");

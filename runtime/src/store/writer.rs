@@ -4,9 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mts1b_inbound_core::{ClientOrderId, OrderIntent, UnixMillis};
+use mts1b_inbound_core::{ClientOrderId, Intent, UnixMillis};
 
-use super::{Applied, Change, OrderRecord, OrderStore, Pruned, Recording, StoreError, Transition};
+use super::{
+    Applied, Change, OrderRecord, OrderStore, Pruned, Recording, Settlement, StoreError, Transition,
+};
 use crate::group_commit::GroupCommit;
 
 /// The most changes one transaction takes: enough to absorb any burst the in-flight cap lets
@@ -43,15 +45,16 @@ impl StoreWriter {
         })
     }
 
-    /// Records a newly accepted order ([`Change::Record`]); on disk when this returns.
+    /// Records a newly accepted order or modification ([`Change::Record`]); on disk when
+    /// this returns.
     pub async fn record(
         &self,
-        order: OrderIntent,
+        intent: Intent,
         now: UnixMillis,
         window: Duration,
     ) -> Result<Recording, StoreError> {
         let change = Change::Record {
-            order: Box::new(order),
+            intent: Box::new(intent),
             now,
             window,
         };
@@ -71,6 +74,15 @@ impl StoreWriter {
             max_scan,
         };
         self.commit.run(NAME, change).await??.pruned()
+    }
+
+    /// Settles the modification at `seq` against the outbox ([`Change::Settle`]); on disk
+    /// when this returns.
+    pub async fn settle(&self, seq: u64, now: UnixMillis) -> Result<Settlement, StoreError> {
+        self.commit
+            .run(NAME, Change::Settle { seq, now })
+            .await??
+            .settled()
     }
 
     /// Moves the order `id` on ([`Change::Update`]), durably or lazily as the transition says.

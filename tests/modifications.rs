@@ -1,0 +1,518 @@
+//! Cancels, replaces and cancel-alls (SPEC §13) end to end: the real binary, delivering to the
+//! real tonic OMS simulator, whose order book shows what each modification did.
+
+#[path = "../examples/oms_simulator/sim.rs"]
+mod sim;
+mod support;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use sim::{Oms, Script};
+use support::process::{Running, bin, serve};
+use support::{Reply, request, temp_dir};
+
+const FUND: &str = "fund-a";
+
+/// The bridge's configuration: the OMS at `oms_port`, `delivery` timings as given.
+fn config(
+    dir: &Path,
+    oms_port: u16,
+    (respond_within, max_order_age): (&str, &str),
+) -> std::path::PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[network]
+ip_allowlist = ["127.0.0.1"]
+
+[funds.fund-a]
+secret = "secret-a"
+max_quantity = "10"
+rate_limit = {{ per_second = 1000, burst = 1000 }}
+
+[delivery]
+sink = "oms"
+respond_within = "{respond_within}"
+max_order_age = "{max_order_age}"
+
+[delivery.oms]
+endpoint = "http://127.0.0.1:{oms_port}"
+timeout = "500ms"
+
+[delivery.retry]
+initial_backoff = "20ms"
+max_backoff = "100ms"
+
+[store]
+path = {:?}
+"#,
+            dir.join("data")
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// The bridge and the OMS simulator.
+struct Desk {
+    bridge: Running,
+    oms: Oms,
+}
+
+impl Desk {
+    async fn start(tag: &str) -> Self {
+        Self::start_with(tag, ("1s", "60s")).await
+    }
+
+    async fn start_with(tag: &str, delivery: (&str, &str)) -> Self {
+        let dir = temp_dir(tag);
+        let oms = sim::start(Script::default()).await;
+        let config = config(&dir, oms.addr.port(), delivery);
+        let bridge = serve(bin().args(["serve", "--config", config.to_str().unwrap()]));
+        Self { bridge, oms }
+    }
+
+    /// The bridge, with the OMS's port reserved but not listening (connections are refused,
+    /// as when the OMS is down); `oms_up` starts the OMS there.
+    async fn start_down(tag: &str) -> (Running, tokio::net::TcpSocket) {
+        let dir = temp_dir(tag);
+        let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+        reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let port = reserved.local_addr().unwrap().port();
+        let config = config(&dir, port, ("1s", "60s"));
+        let bridge = serve(bin().args(["serve", "--config", config.to_str().unwrap()]));
+        (bridge, reserved)
+    }
+
+    async fn oms_up(bridge: Running, reserved: tokio::net::TcpSocket) -> Self {
+        let oms = sim::start_on(reserved.listen(1024).unwrap(), Script::default()).await;
+        Self { bridge, oms }
+    }
+
+    async fn send(&self, alert: &Value) -> Reply {
+        request(
+            self.bridge.public,
+            "POST",
+            "/webhook",
+            &[],
+            alert.to_string().as_bytes(),
+        )
+        .await
+    }
+
+    async fn order(&self, key: &str) -> Value {
+        admin(self.bridge.admin, &format!("/orders/{FUND}/{key}")).await
+    }
+
+    /// Makes the OMS answer UNAVAILABLE to every call (down), or serve again (up).
+    fn oms_down(&self, down: bool) {
+        self.oms.script(Script {
+            unavailable_calls: if down { usize::MAX } else { 0 },
+            ..Script::default()
+        });
+    }
+
+    /// Every call the OMS got, in order: a submit's client order id, a modification's
+    /// `kind:request_id`.
+    fn calls(&self) -> Vec<String> {
+        self.oms.state.lock().unwrap().calls.clone()
+    }
+}
+
+async fn admin(addr: SocketAddr, path: &str) -> Value {
+    request(addr, "GET", path, &[], b"").await.json()
+}
+
+fn order(key: &str, symbol: &str, limit: &str) -> Value {
+    json!({
+        "secret": "secret-a", "strategy_id": "breakout", "fund_id": FUND,
+        "symbol": symbol, "side": "buy", "quantity": "1", "order_type": "limit",
+        "limit_price": limit, "idempotency_key": key,
+    })
+}
+
+fn cancel(key: &str, target: &str, symbol: &str) -> Value {
+    json!({
+        "secret": "secret-a", "strategy_id": "breakout", "fund_id": FUND,
+        "action": "cancel", "target_key": target, "symbol": symbol, "idempotency_key": key,
+    })
+}
+
+fn replace(key: &str, target: &str, symbol: &str, limit: &str) -> Value {
+    json!({
+        "secret": "secret-a", "strategy_id": "breakout", "fund_id": FUND,
+        "action": "replace", "target_key": target, "symbol": symbol, "limit_price": limit,
+        "idempotency_key": key,
+    })
+}
+
+fn cancel_all(key: &str, symbol: Option<&str>) -> Value {
+    let mut alert = json!({
+        "secret": "secret-a", "strategy_id": "breakout", "fund_id": FUND,
+        "action": "cancel_all", "idempotency_key": key,
+    });
+    if let Some(symbol) = symbol {
+        alert["symbol"] = json!(symbol);
+    }
+    alert
+}
+
+/// The client order id the bridge derives for the order keyed `key`.
+fn id_of(key: &str) -> String {
+    use mts1b_tradingview::core::{ClientOrderId, FundId, IdempotencyKey};
+    ClientOrderId::derive(
+        "tradingview",
+        &FundId::parse(FUND).unwrap(),
+        &IdempotencyKey::parse(key).unwrap(),
+    )
+    .to_string()
+}
+
+/// Waits (bounded) until `done` holds.
+async fn until(what: &str, done: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn submit_then_cancel_cancels_the_order_in_the_book() {
+    let desk = Desk::start("mod-cancel").await;
+    let placed = desk
+        .send(&order("entry-1", "BINANCE:BTCUSDT", "95000"))
+        .await;
+    assert_eq!(placed.status, 200, "{}", placed.body);
+    let cancelled = desk
+        .send(&cancel("undo-1", "entry-1", "BINANCE:BTCUSDT"))
+        .await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    let answer = cancelled.json();
+    assert_eq!(
+        (answer["status"].as_str(), answer["target_key"].as_str()),
+        (Some("cancelled"), Some("entry-1")),
+        "{answer}"
+    );
+    assert_eq!(answer["order_id"], placed.json()["order_id"]);
+    let booked = desk.oms.booked(&id_of("entry-1")).unwrap();
+    assert_eq!(booked.state, sim::book::OrderState::Cancelled);
+    assert_eq!(booked.history, ["submitted", "cancelled"]);
+    // The bridge's record says so, and keeps the cancel's own record.
+    let status = desk.order("entry-1").await;
+    assert_eq!(status["status"], "cancelled", "{status}");
+    assert_eq!(
+        status["modifications"],
+        json!(["cancelled by cancel undo-1"])
+    );
+    let own = desk.order("undo-1").await;
+    assert_eq!(
+        (own["intent"].as_str(), own["status"].as_str()),
+        (Some("cancel"), Some("applied")),
+        "{own}"
+    );
+    // The same cancel again is a duplicate; a cancel keyed like the order is not (SPEC §13).
+    let again = desk
+        .send(&cancel("undo-1", "entry-1", "BINANCE:BTCUSDT"))
+        .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    let keyed_alike = desk
+        .send(&cancel("entry-1", "entry-1", "BINANCE:BTCUSDT"))
+        .await;
+    assert_eq!(keyed_alike.status, 422, "{}", keyed_alike.body);
+    assert_eq!(keyed_alike.json()["error"], "target_not_active");
+    assert_eq!(
+        keyed_alike.json()["reason"],
+        "the target is already cancelled"
+    );
+    let metrics = request(desk.bridge.admin, "GET", "/metrics", &[], b"")
+        .await
+        .body;
+    for intent in ["submit", "cancel"] {
+        let sample = format!(
+            "tv_webhooks_total{{fund_id=\"fund-a\",intent=\"{intent}\",outcome=\"accepted\"}} 1"
+        );
+        assert!(metrics.contains(&sample), "{sample}\n{metrics}");
+    }
+}
+
+#[tokio::test]
+async fn submit_replace_then_cancel_all_on_the_symbol_show_in_the_book_in_order() {
+    let desk = Desk::start("mod-replace").await;
+    assert_eq!(
+        desk.send(&order("entry-2", "BINANCE:ETHUSDT", "3500"))
+            .await
+            .status,
+        200
+    );
+    let replaced = desk
+        .send(&replace("move-2", "entry-2", "BINANCE:ETHUSDT", "3450.5"))
+        .await;
+    assert_eq!(replaced.status, 200, "{}", replaced.body);
+    assert_eq!(replaced.json()["status"], "replaced");
+    // A replace that does not fit the order's type is refused before anything is recorded.
+    let misfit = json!({
+        "secret": "secret-a", "strategy_id": "breakout", "fund_id": FUND,
+        "action": "replace", "target_key": "entry-2", "symbol": "BINANCE:ETHUSDT",
+        "stop_price": "3300", "idempotency_key": "misfit",
+    });
+    let refused = desk.send(&misfit).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert_eq!(refused.json()["field"], "stop_price");
+    let cleared = desk
+        .send(&cancel_all("flat-2", Some("BINANCE:ETHUSDT")))
+        .await;
+    assert_eq!(cleared.status, 200, "{}", cleared.body);
+    assert_eq!(cleared.json()["status"], "cancelled_all");
+    let booked = desk.oms.booked(&id_of("entry-2")).unwrap();
+    assert_eq!(
+        booked.history,
+        [
+            "submitted",
+            "replaced: limit 3500 -> 3450.5",
+            "cancelled (cancel-all)"
+        ]
+    );
+    assert_eq!(booked.order.limit_price, "3450.5");
+    let status = desk.order("entry-2").await;
+    assert_eq!(status["status"], "cancelled", "{status}");
+    assert_eq!(
+        status["modifications"],
+        json!([
+            "replaced by replace move-2: limit_price 3450.5",
+            "cancelled by cancel_all flat-2"
+        ])
+    );
+    // Another symbol than the target's is refused too.
+    let elsewhere = desk
+        .send(&cancel("undo-x", "entry-2", "BINANCE:BTCUSDT"))
+        .await;
+    assert_eq!(elsewhere.status, 400, "{}", elsewhere.body);
+    assert_eq!(
+        elsewhere.json()["detail"],
+        "the target order trades ETH-USD"
+    );
+}
+
+#[tokio::test]
+async fn with_the_oms_down_a_cancelled_order_is_never_sent() {
+    let (bridge, reserved) = Desk::start_down("mod-down").await;
+    let send = |alert: Value| {
+        let public = bridge.public;
+        async move {
+            request(
+                public,
+                "POST",
+                "/webhook",
+                &[],
+                alert.to_string().as_bytes(),
+            )
+            .await
+        }
+    };
+    let queued = send(order("entry-3", "BINANCE:BTCUSDT", "95000")).await;
+    assert_eq!(queued.status, 202, "{}", queued.body);
+    let cancelled = send(cancel("undo-3", "entry-3", "BINANCE:BTCUSDT")).await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    assert_eq!(cancelled.json()["status"], "cancelled");
+    assert_eq!(
+        cancelled.json()["detail"],
+        "cancelled before delivery: the OMS never saw the order"
+    );
+    // A queued order replaced before delivery goes out with its new terms only.
+    assert_eq!(
+        send(order("entry-4", "BINANCE:BTCUSDT", "94000"))
+            .await
+            .status,
+        202
+    );
+    let moved = send(replace("move-4", "entry-4", "BINANCE:BTCUSDT", "93000")).await;
+    assert_eq!(moved.status, 200, "{}", moved.body);
+    assert_eq!(
+        moved.json()["detail"],
+        "replaced before delivery: the OMS gets the new terms only"
+    );
+    // The OMS comes back; an order sent after them goes out behind them in their stream.
+    let desk = Desk::oms_up(bridge, reserved).await;
+    assert_eq!(
+        desk.send(&order("entry-5", "BINANCE:BTCUSDT", "92000"))
+            .await
+            .status,
+        200
+    );
+    until("entry-4 delivered", || {
+        desk.oms.booked(&id_of("entry-4")).is_some()
+    })
+    .await;
+    // Every call the OMS ever got: the two orders, in arrival order, and nothing else.
+    assert_eq!(desk.calls(), [id_of("entry-4"), id_of("entry-5")]);
+    assert_eq!(
+        desk.oms
+            .booked(&id_of("entry-4"))
+            .unwrap()
+            .order
+            .limit_price,
+        "93000"
+    );
+    let status = desk.order("entry-3").await;
+    assert_eq!(status["status"], "cancelled", "{status}");
+    assert_eq!(
+        status["modifications"],
+        json!(["cancelled before delivery by cancel undo-3"])
+    );
+    let status = desk.order("entry-4").await;
+    assert_eq!(
+        status["modifications"],
+        json!(["replaced before delivery by replace move-4: limit_price 93000"])
+    );
+}
+
+#[tokio::test]
+async fn a_cancel_of_an_order_the_oms_filled_is_422_with_the_oms_reason() {
+    let desk = Desk::start("mod-filled").await;
+    assert_eq!(
+        desk.send(&order("entry-6", "BINANCE:BTCUSDT", "95000"))
+            .await
+            .status,
+        200
+    );
+    assert!(desk.oms.fill(&id_of("entry-6")));
+    let late = desk
+        .send(&cancel("undo-6", "entry-6", "BINANCE:BTCUSDT"))
+        .await;
+    assert_eq!(late.status, 422, "{}", late.body);
+    let answer = late.json();
+    assert_eq!(answer["error"], "target_not_active", "{answer}");
+    assert!(
+        answer["reason"]
+            .as_str()
+            .unwrap()
+            .contains("already filled"),
+        "{answer}"
+    );
+    // An order the bridge does not know is named to the OMS all the same, which says so.
+    let unknown = desk
+        .send(&cancel("undo-7", "never-sent", "BINANCE:BTCUSDT"))
+        .await;
+    assert_eq!(unknown.status, 422, "{}", unknown.body);
+    assert_eq!(unknown.json()["error"], "target_not_active");
+    assert!(
+        unknown.json()["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not_found")
+    );
+}
+
+#[tokio::test]
+async fn an_expired_target_is_not_active_and_nothing_is_sent() {
+    let desk = Desk::start_with("mod-expired", ("50ms", "300ms")).await;
+    desk.oms_down(true);
+    assert_eq!(
+        desk.send(&order("entry-8", "BINANCE:BTCUSDT", "95000"))
+            .await
+            .status,
+        202
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while desk.order("entry-8").await["status"] != "expired" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "entry-8 never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let calls = desk.calls().len();
+    let refused = desk
+        .send(&cancel("undo-8", "entry-8", "BINANCE:BTCUSDT"))
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert_eq!(
+        refused.json()["reason"],
+        "the target expired: it was never sent"
+    );
+    assert_eq!(desk.calls().len(), calls, "nothing more reached the OMS");
+    // Nothing was recorded: the same key with a target that exists is taken.
+    desk.oms_down(false);
+    assert_eq!(
+        desk.send(&order("entry-9", "BINANCE:BTCUSDT", "95000"))
+            .await
+            .status,
+        200
+    );
+    let taken = desk
+        .send(&cancel("undo-8", "entry-9", "BINANCE:BTCUSDT"))
+        .await;
+    assert_eq!(taken.status, 200, "{}", taken.body);
+}
+
+#[tokio::test]
+async fn a_cancel_all_of_every_symbol_is_a_barrier_for_its_scope() {
+    let desk = Desk::start("mod-barrier").await;
+    // Working at the OMS before the outage.
+    assert_eq!(
+        desk.send(&order("live-1", "BINANCE:BTCUSDT", "95000"))
+            .await
+            .status,
+        200
+    );
+    desk.oms_down(true);
+    for (key, symbol) in [("q-1", "BINANCE:BTCUSDT"), ("q-2", "BINANCE:ETHUSDT")] {
+        assert_eq!(desk.send(&order(key, symbol, "100")).await.status, 202);
+    }
+    let flat = desk.send(&cancel_all("flat-all", None)).await;
+    assert_eq!(flat.status, 202, "the OMS is down: {}", flat.body);
+    // Arrived after the cancel-all: delivered after it, in a stream of its scope.
+    assert_eq!(
+        desk.send(&order("after-1", "BINANCE:ETHUSDT", "3400"))
+            .await
+            .status,
+        202
+    );
+    // Queued orders in the scope were cancelled at once, before the OMS came back.
+    for key in ["q-1", "q-2"] {
+        let status = desk.order(key).await;
+        assert_eq!(status["status"], "cancelled", "{key}: {status}");
+    }
+    desk.oms_down(false);
+    until("after-1 delivered", || {
+        desk.oms.booked(&id_of("after-1")).is_some()
+    })
+    .await;
+    let served: Vec<String> = {
+        let state = desk.oms.state.lock().unwrap();
+        state
+            .calls
+            .iter()
+            .zip(&state.answers)
+            .filter(|(_, answer)| !answer.contains("simulated outage"))
+            .map(|(call, _)| call.clone())
+            .collect()
+    };
+    let cancel_all_at = served
+        .iter()
+        .position(|c| c.starts_with("cancel_all:"))
+        .expect("the cancel-all reached the OMS");
+    let after_at = served.iter().position(|c| *c == id_of("after-1")).unwrap();
+    assert!(cancel_all_at < after_at, "{served:?}");
+    assert!(
+        !served
+            .iter()
+            .any(|c| *c == id_of("q-1") || *c == id_of("q-2")),
+        "{served:?}"
+    );
+    // The order working before the outage was cancelled by the OMS; the new one works.
+    let live = desk.oms.booked(&id_of("live-1")).unwrap();
+    assert_eq!(live.state, sim::book::OrderState::Cancelled);
+    assert_eq!(
+        desk.oms.booked(&id_of("after-1")).unwrap().state,
+        sim::book::OrderState::Open
+    );
+    let status = desk.order("live-1").await;
+    assert_eq!(status["status"], "cancelled", "{status}");
+}
