@@ -30,6 +30,7 @@ fn embedded_defaults_match_the_spec() {
     assert_eq!(s.replay.window.to_string(), "5m");
     assert_eq!(s.delivery.respond_within.to_string(), "2s");
     assert_eq!(s.delivery.max_order_age.to_string(), "1m");
+    assert_eq!(s.delivery.max_cancel_age.to_string(), "1h");
     assert_eq!(s.delivery.sink, Sink::Paper);
     // The product design's "10 req/sec per fund_id", with a burst of one second's worth.
     assert_eq!((s.rate_limit.per_second, s.rate_limit.burst), (10, 10));
@@ -84,6 +85,8 @@ fn reports_every_error_at_once_with_its_path() {
         [delivery]
         respond_within = "3s"
         sink = "kafka"
+        max_order_age = "2m"
+        max_cancel_age = "90s"
         [delivery.retry]
         initial_backoff = "2s"
         max_backoff = "1s"
@@ -106,11 +109,12 @@ fn reports_every_error_at_once_with_its_path() {
         "delivery.sink",
         "delivery.respond_within",
         "delivery.retry.max_backoff",
+        "delivery.max_cancel_age",
         "symbology.exchanges.PHEMEX.class",
     ] {
         assert!(paths.contains(&expected), "missing {expected} in {errs:#?}");
     }
-    assert_eq!(paths.len(), 14, "{errs:#?}");
+    assert_eq!(paths.len(), 15, "{errs:#?}");
 }
 
 #[test]

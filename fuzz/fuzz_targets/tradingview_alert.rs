@@ -1,6 +1,7 @@
 //! The whole TradingView translation of one body: parse, authenticate, normalize, envelope,
 //! through `core::translate`, the very steps the service's pipeline runs (without its stateful
-//! gates). Any panic, abort, timeout or unbounded allocation is a finding.
+//! gates). Any panic, abort, timeout or unbounded allocation is a finding; so is an accepted
+//! intent that echoes the secret, or a modification that does not read back as written.
 #![no_main]
 
 use std::sync::{Arc, LazyLock};
@@ -9,7 +10,7 @@ use libfuzzer_sys::fuzz_target;
 use mts1b_inbound_adapters::tradingview::TradingView;
 use mts1b_inbound_core::{
     Envelope, FundId, FundMap, FundPolicy, FundSecrets, Intent, NoGates, Quantity, RateLimit, RawRequest,
-    Rejection, Secret, SecretLookup, SecretSource, UnixMillis, translate,
+    Rejection, Secret, SecretLookup, SecretSource, StoredModification, UnixMillis, translate,
 };
 
 /// One fund, one secret.
@@ -62,12 +63,25 @@ fn run(world: &World, request: &RawRequest) -> Result<Intent, Rejection> {
 fuzz_target!(|body: &[u8]| {
     let world = &*WORLD;
     let request = RawRequest::with_body(body, UnixMillis(1_709_296_500_000));
-    if let Ok(Intent::Submit(order)) = run(world, &request) {
-        // An accepted order serializes, carries a positive quantity, and never echoes the secret:
-        // its text may appear in the output only as often as the sender wrote it in other fields.
-        let text = serde_json::to_string(&order).unwrap();
-        let echoed = text.matches(SECRET).count();
-        assert!(echoed <= written_outside_secret(body), "secret echoed: {text}");
-        assert!(order.quantity.value() > 0.into());
+    match run(world, &request) {
+        Ok(Intent::Submit(order)) => {
+            // An accepted order serializes, carries a positive quantity, and never echoes the
+            // secret: its text may appear in the output only as often as the sender wrote it in
+            // other fields.
+            let text = serde_json::to_string(&order).unwrap();
+            let echoed = text.matches(SECRET).count();
+            assert!(echoed <= written_outside_secret(body), "secret echoed: {text}");
+            assert!(order.quantity.value() > 0.into());
+        }
+        Ok(modification) => {
+            // A cancel, replace or cancel-all (SPEC §13) never echoes the secret either, and
+            // reads back exactly as the store will write it.
+            let text = serde_json::to_string(&modification).unwrap();
+            let echoed = text.matches(SECRET).count();
+            assert!(echoed <= written_outside_secret(body), "secret echoed: {text}");
+            let back: StoredModification = serde_json::from_str(&text).unwrap();
+            assert_eq!(back.0, modification, "a modification reads back as written");
+        }
+        Err(_) => {}
     }
 });

@@ -624,19 +624,29 @@ fn delivery(c: &mut Check, raw: &RawDelivery, origin: Origin) -> Delivery {
             "must not be shorter than delivery.retry.initial_backoff",
         );
     }
+    let max_order_age = c.positive_duration(
+        "delivery.max_order_age",
+        raw.max_order_age.as_ref(),
+        d::MAX_ORDER_AGE,
+    );
+    let max_cancel_age = c.positive_duration(
+        "delivery.max_cancel_age",
+        raw.max_cancel_age.as_ref(),
+        d::MAX_CANCEL_AGE,
+    );
+    // A cancel waits in its stream behind the order it cancels: one that may expire before
+    // its order is sent would leave that order working (SPEC §13).
+    if max_cancel_age.0 < max_order_age.0 {
+        c.fail(
+            "delivery.max_cancel_age",
+            "must not be shorter than delivery.max_order_age",
+        );
+    }
     Delivery {
         sink,
         respond_within,
-        max_order_age: c.positive_duration(
-            "delivery.max_order_age",
-            raw.max_order_age.as_ref(),
-            d::MAX_ORDER_AGE,
-        ),
-        max_cancel_age: c.positive_duration(
-            "delivery.max_cancel_age",
-            raw.max_cancel_age.as_ref(),
-            d::MAX_CANCEL_AGE,
-        ),
+        max_order_age,
+        max_cancel_age,
         oms: Oms {
             endpoint: c
                 .get(

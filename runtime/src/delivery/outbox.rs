@@ -626,7 +626,9 @@ impl Inner {
         }
     }
 
-    /// The call [`Inner::before_call`] counted has ended.
+    /// The call [`Inner::before_call`] counted has ended. Only a cancel-all waiting for its
+    /// scope's calls needs to hear of it: waking every worker waiting out a backoff at each
+    /// call's end would cost O(streams) per call during an outage.
     fn call_ended(&self, stream: &str) {
         let mut coordination = lock(&self.coordination);
         if let Some(n) = coordination.in_flight.get_mut(stream) {
@@ -635,8 +637,15 @@ impl Inner {
                 coordination.in_flight.remove(stream);
             }
         }
+        let awaited = !coordination.barriers.is_empty()
+            && coordination
+                .barriers
+                .get(&scope_of(stream))
+                .is_some_and(|b| !b.is_empty());
         drop(coordination);
-        self.changed.notify_waiters();
+        if awaited {
+            self.changed.notify_waiters();
+        }
     }
 
     /// One OMS call for `intent`.
@@ -902,13 +911,13 @@ impl Outbox {
     /// registered until the worker settles it).
     async fn submit_inner(
         &self,
-        intent: &Intent,
+        intent: Intent,
         follow: bool,
     ) -> Result<(Delivered, Option<Settlement>), SinkUnavailable> {
         let inner = &self.inner;
         let id = intent.id();
         if intent.order().is_none() {
-            match self.check_target(intent).await {
+            match self.check_target(&intent).await {
                 Ok(None) => {}
                 Ok(Some(rejection)) => return Ok((Delivered::Refused(rejection), None)),
                 Err(e) => return Err(SinkUnavailable(e.to_string())),
@@ -920,7 +929,7 @@ impl Outbox {
         // Recording and enqueueing run as a task of their own: if the caller goes away (the
         // client hung up and hyper dropped this future), an order already on disk must still be
         // handed to its stream now, not at the next restart.
-        let recorded = tokio::spawn(inner.clone().record(intent.clone()))
+        let recorded = tokio::spawn(inner.clone().record(intent))
             .await
             .unwrap_or_else(|e| Err(StoreError::from(e)));
         match recorded {
@@ -957,7 +966,7 @@ impl OrderSink for Outbox {
         &self,
         order: &mts1b_inbound_core::OrderIntent,
     ) -> Result<Delivered, SinkUnavailable> {
-        self.submit_inner(&Intent::Submit(order.clone()), false)
+        self.submit_inner(Intent::Submit(order.clone()), false)
             .await
             .map(|(delivered, _)| delivered)
     }
@@ -966,12 +975,11 @@ impl OrderSink for Outbox {
         &self,
         order: &mts1b_inbound_core::OrderIntent,
     ) -> Result<(Delivered, Option<Settlement>), SinkUnavailable> {
-        self.submit_inner(&Intent::Submit(order.clone()), true)
-            .await
+        self.submit_inner(Intent::Submit(order.clone()), true).await
     }
 
     async fn modify(&self, modification: &Intent) -> Result<Delivered, SinkUnavailable> {
-        self.submit_inner(modification, false)
+        self.submit_inner(modification.clone(), false)
             .await
             .map(|(delivered, _)| delivered)
     }
