@@ -13,44 +13,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use support::process::{Running, bin, serve};
+use support::process::{Running, bin, oms_config, serve};
 use support::{request, temp_dir};
 
 fn config(dir: &Path, oms_port: u16) -> std::path::PathBuf {
-    let path = dir.join("config.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-[network]
-ip_allowlist = ["127.0.0.1"]
-
-[funds.fund-a]
-secret = "secret-a"
-max_quantity = "10"
-rate_limit = {{ per_second = 1000, burst = 1000 }}
-
-[delivery]
-sink = "oms"
-# Long enough that requests killed mid-wait are surely still waiting when the kill comes.
-respond_within = "2s"
-
-[delivery.oms]
-endpoint = "http://127.0.0.1:{oms_port}"
-timeout = "500ms"
-
-[delivery.retry]
-initial_backoff = "20ms"
-max_backoff = "100ms"
-
-[store]
-path = {:?}
-"#,
-            dir.join("data")
-        ),
-    )
-    .unwrap();
-    path
+    // Long enough that requests killed mid-wait are surely still waiting when the kill comes.
+    oms_config(dir, oms_port, r#"respond_within = "2s""#)
 }
 
 fn alert(key: &str) -> String {
@@ -261,16 +229,7 @@ async fn a_cancel_acknowledged_before_a_sigkill_reaches_the_oms_after_its_target
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let served: Vec<String> = {
-        let state = oms.state.lock().unwrap();
-        state
-            .calls
-            .iter()
-            .zip(&state.answers)
-            .filter(|(_, answer)| !answer.contains("simulated outage"))
-            .map(|(call, _)| call.clone())
-            .collect()
-    };
+    let served = oms.served();
     let position = |call: &str| served.iter().position(|c| c == call);
     let undo = served
         .iter()

@@ -117,7 +117,7 @@ async fn every_fixture_answers_over_http_as_its_snapshot_says() {
                         json!({
                             "status": "cancelled_all",
                             "key": modification["idempotency_key"],
-                            "client_order_id": id,
+                            "request_id": id,
                         })
                     ),
                     "{name}"

@@ -11,51 +11,22 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use sim::{Oms, Script};
-use support::process::{Running, bin, serve};
+use support::process::{Running, bin, oms_config, serve};
 use support::{Reply, request, temp_dir};
 
 const FUND: &str = "fund-a";
 
-/// The bridge's configuration: the OMS at `oms_port`, `delivery` timings as given.
+/// The bridge's configuration: the OMS at `oms_port`; `respond_within`, `max_order_age` and
+/// `max_cancel_age` as given.
 fn config(
     dir: &Path,
     oms_port: u16,
-    (respond_within, max_order_age): (&str, &str),
+    (respond_within, max_order_age, max_cancel_age): (&str, &str, &str),
 ) -> std::path::PathBuf {
-    let path = dir.join("config.toml");
-    std::fs::write(
-        &path,
-        format!(
-            r#"
-[network]
-ip_allowlist = ["127.0.0.1"]
-
-[funds.fund-a]
-secret = "secret-a"
-max_quantity = "10"
-rate_limit = {{ per_second = 1000, burst = 1000 }}
-
-[delivery]
-sink = "oms"
-respond_within = "{respond_within}"
-max_order_age = "{max_order_age}"
-
-[delivery.oms]
-endpoint = "http://127.0.0.1:{oms_port}"
-timeout = "500ms"
-
-[delivery.retry]
-initial_backoff = "20ms"
-max_backoff = "100ms"
-
-[store]
-path = {:?}
-"#,
-            dir.join("data")
-        ),
-    )
-    .unwrap();
-    path
+    let delivery = format!(
+        "respond_within = \"{respond_within}\"\nmax_order_age = \"{max_order_age}\"\nmax_cancel_age = \"{max_cancel_age}\""
+    );
+    oms_config(dir, oms_port, &delivery)
 }
 
 /// The bridge and the OMS simulator.
@@ -66,10 +37,10 @@ struct Desk {
 
 impl Desk {
     async fn start(tag: &str) -> Self {
-        Self::start_with(tag, ("1s", "60s")).await
+        Self::start_with(tag, ("1s", "60s", "1h")).await
     }
 
-    async fn start_with(tag: &str, delivery: (&str, &str)) -> Self {
+    async fn start_with(tag: &str, delivery: (&str, &str, &str)) -> Self {
         let dir = temp_dir(tag);
         let oms = sim::start(Script::default()).await;
         let config = config(&dir, oms.addr.port(), delivery);
@@ -84,7 +55,7 @@ impl Desk {
         let reserved = tokio::net::TcpSocket::new_v4().unwrap();
         reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let port = reserved.local_addr().unwrap().port();
-        let config = config(&dir, port, ("1s", "60s"));
+        let config = config(&dir, port, ("1s", "60s", "1h"));
         let bridge = serve(bin().args(["serve", "--config", config.to_str().unwrap()]));
         (bridge, reserved)
     }
@@ -103,6 +74,13 @@ impl Desk {
             alert.to_string().as_bytes(),
         )
         .await
+    }
+
+    /// Sends `alert` and checks the answer's status; returns its body.
+    async fn expect(&self, alert: &Value, status: u16) -> Value {
+        let reply = self.send(alert).await;
+        assert_eq!(reply.status, status, "{alert}: {}", reply.body);
+        reply.json()
     }
 
     async fn order(&self, key: &str) -> Value {
@@ -244,12 +222,8 @@ async fn submit_then_cancel_cancels_the_order_in_the_book() {
 #[tokio::test]
 async fn submit_replace_then_cancel_all_on_the_symbol_show_in_the_book_in_order() {
     let desk = Desk::start("mod-replace").await;
-    assert_eq!(
-        desk.send(&order("entry-2", "BINANCE:ETHUSDT", "3500"))
-            .await
-            .status,
-        200
-    );
+    desk.expect(&order("entry-2", "BINANCE:ETHUSDT", "3500"), 200)
+        .await;
     let replaced = desk
         .send(&replace("move-2", "entry-2", "BINANCE:ETHUSDT", "3450.5"))
         .await;
@@ -339,12 +313,8 @@ async fn with_the_oms_down_a_cancelled_order_is_never_sent() {
     );
     // The OMS comes back; an order sent after them goes out behind them in their stream.
     let desk = Desk::oms_up(bridge, reserved).await;
-    assert_eq!(
-        desk.send(&order("entry-5", "BINANCE:BTCUSDT", "92000"))
-            .await
-            .status,
-        200
-    );
+    desk.expect(&order("entry-5", "BINANCE:BTCUSDT", "92000"), 200)
+        .await;
     until("entry-4 delivered", || {
         desk.oms.booked(&id_of("entry-4")).is_some()
     })
@@ -375,12 +345,8 @@ async fn with_the_oms_down_a_cancelled_order_is_never_sent() {
 #[tokio::test]
 async fn a_cancel_of_an_order_the_oms_filled_is_422_with_the_oms_reason() {
     let desk = Desk::start("mod-filled").await;
-    assert_eq!(
-        desk.send(&order("entry-6", "BINANCE:BTCUSDT", "95000"))
-            .await
-            .status,
-        200
-    );
+    desk.expect(&order("entry-6", "BINANCE:BTCUSDT", "95000"), 200)
+        .await;
     assert!(desk.oms.fill(&id_of("entry-6")));
     let late = desk
         .send(&cancel("undo-6", "entry-6", "BINANCE:BTCUSDT"))
@@ -411,14 +377,10 @@ async fn a_cancel_of_an_order_the_oms_filled_is_422_with_the_oms_reason() {
 
 #[tokio::test]
 async fn an_expired_target_is_not_active_and_nothing_is_sent() {
-    let desk = Desk::start_with("mod-expired", ("50ms", "300ms")).await;
+    let desk = Desk::start_with("mod-expired", ("50ms", "300ms", "1h")).await;
     desk.oms_down(true);
-    assert_eq!(
-        desk.send(&order("entry-8", "BINANCE:BTCUSDT", "95000"))
-            .await
-            .status,
-        202
-    );
+    desk.expect(&order("entry-8", "BINANCE:BTCUSDT", "95000"), 202)
+        .await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while desk.order("entry-8").await["status"] != "expired" {
         assert!(
@@ -439,12 +401,8 @@ async fn an_expired_target_is_not_active_and_nothing_is_sent() {
     assert_eq!(desk.calls().len(), calls, "nothing more reached the OMS");
     // Nothing was recorded: the same key with a target that exists is taken.
     desk.oms_down(false);
-    assert_eq!(
-        desk.send(&order("entry-9", "BINANCE:BTCUSDT", "95000"))
-            .await
-            .status,
-        200
-    );
+    desk.expect(&order("entry-9", "BINANCE:BTCUSDT", "95000"), 200)
+        .await;
     let taken = desk
         .send(&cancel("undo-8", "entry-9", "BINANCE:BTCUSDT"))
         .await;
@@ -455,25 +413,17 @@ async fn an_expired_target_is_not_active_and_nothing_is_sent() {
 async fn a_cancel_all_of_every_symbol_is_a_barrier_for_its_scope() {
     let desk = Desk::start("mod-barrier").await;
     // Working at the OMS before the outage.
-    assert_eq!(
-        desk.send(&order("live-1", "BINANCE:BTCUSDT", "95000"))
-            .await
-            .status,
-        200
-    );
+    desk.expect(&order("live-1", "BINANCE:BTCUSDT", "95000"), 200)
+        .await;
     desk.oms_down(true);
     for (key, symbol) in [("q-1", "BINANCE:BTCUSDT"), ("q-2", "BINANCE:ETHUSDT")] {
-        assert_eq!(desk.send(&order(key, symbol, "100")).await.status, 202);
+        desk.expect(&order(key, symbol, "100"), 202).await;
     }
     let flat = desk.send(&cancel_all("flat-all", None)).await;
     assert_eq!(flat.status, 202, "the OMS is down: {}", flat.body);
     // Arrived after the cancel-all: delivered after it, in a stream of its scope.
-    assert_eq!(
-        desk.send(&order("after-1", "BINANCE:ETHUSDT", "3400"))
-            .await
-            .status,
-        202
-    );
+    desk.expect(&order("after-1", "BINANCE:ETHUSDT", "3400"), 202)
+        .await;
     // Queued orders in the scope were cancelled at once, before the OMS came back.
     for key in ["q-1", "q-2"] {
         let status = desk.order(key).await;
@@ -484,16 +434,7 @@ async fn a_cancel_all_of_every_symbol_is_a_barrier_for_its_scope() {
         desk.oms.booked(&id_of("after-1")).is_some()
     })
     .await;
-    let served: Vec<String> = {
-        let state = desk.oms.state.lock().unwrap();
-        state
-            .calls
-            .iter()
-            .zip(&state.answers)
-            .filter(|(_, answer)| !answer.contains("simulated outage"))
-            .map(|(call, _)| call.clone())
-            .collect()
-    };
+    let served = desk.oms.served();
     let cancel_all_at = served
         .iter()
         .position(|c| c.starts_with("cancel_all:"))
@@ -515,4 +456,64 @@ async fn a_cancel_all_of_every_symbol_is_a_barrier_for_its_scope() {
     );
     let status = desk.order("live-1").await;
     assert_eq!(status["status"], "cancelled", "{status}");
+}
+
+#[tokio::test]
+async fn a_cancel_outlives_max_order_age_and_one_that_expires_is_loud() {
+    // Orders expire after 300 ms, cancels after 1.5 s.
+    let desk = Desk::start_with("mod-late", ("50ms", "300ms", "1500ms")).await;
+    desk.expect(&order("live-1", "BINANCE:BTCUSDT", "95000"), 200)
+        .await;
+    desk.oms_down(true);
+    let sent = tokio::time::Instant::now();
+    let undo = desk
+        .send(&cancel("undo-1", "live-1", "BINANCE:BTCUSDT"))
+        .await;
+    assert_eq!(undo.status, 202, "{}", undo.body);
+    // Still trying once older than an order may grow.
+    while sent.elapsed() < Duration::from_millis(600) {
+        assert_eq!(desk.order("undo-1").await["status"], "queued");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    desk.oms_down(false);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while desk.order("undo-1").await["status"] != "applied" {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "undo-1 never applied"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        desk.oms.booked(&id_of("live-1")).unwrap().state,
+        sim::book::OrderState::Cancelled
+    );
+
+    // One the OMS never takes expires at max_cancel_age, loudly: its order is still working.
+    desk.expect(&order("live-2", "BINANCE:BTCUSDT", "95000"), 200)
+        .await;
+    desk.oms_down(true);
+    let undo = desk
+        .send(&cancel("undo-2", "live-2", "BINANCE:BTCUSDT"))
+        .await;
+    assert_eq!(undo.status, 202, "{}", undo.body);
+    let (line, _) =
+        support::process::wait_for(&desk.bridge.stderr, |l| l.contains("cancel expired"));
+    assert!(line.contains("\"level\":\"ERROR\""), "{line}");
+    assert_eq!(desk.order("undo-2").await["status"], "expired");
+    let metrics = request(desk.bridge.admin, "GET", "/metrics", &[], b"")
+        .await
+        .body;
+    assert!(
+        metrics.contains("mts1b_delivery_cancels_expired_total 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("mts1b_delivery_expired_total 0"),
+        "an expired cancel is not an expired order: {metrics}"
+    );
+    assert_eq!(
+        desk.oms.booked(&id_of("live-2")).unwrap().state,
+        sim::book::OrderState::Open
+    );
 }

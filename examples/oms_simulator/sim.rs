@@ -25,6 +25,9 @@ use rust_decimal::Decimal;
 use tokio::net::TcpListener;
 use tonic::{Request, Response, Status};
 
+/// What the simulator answers a call while its script plays an outage.
+pub const OUTAGE: &str = "simulated outage";
+
 /// What the simulator does with the calls it gets.
 #[derive(Clone, Debug, Default)]
 pub struct Script {
@@ -89,6 +92,19 @@ impl Oms {
         self.state.lock().unwrap().calls.len()
     }
 
+    /// The calls it served, in order: every call but those its script answered as an outage
+    /// (a submit's client order id, a modification's `kind:request_id`).
+    pub fn served(&self) -> Vec<String> {
+        let state = self.state.lock().unwrap();
+        state
+            .calls
+            .iter()
+            .zip(&state.answers)
+            .filter(|(_, answer)| !answer.contains(OUTAGE))
+            .map(|(call, _)| call.clone())
+            .collect()
+    }
+
     /// Changes the script.
     pub fn script(&self, script: Script) {
         self.state.lock().unwrap().script = script;
@@ -127,7 +143,7 @@ impl Service {
         state.calls.push(format!("{kind}:{request_id}"));
         let answer = if state.script.unavailable_calls > 0 {
             state.script.unavailable_calls -= 1;
-            Err(Status::unavailable("simulated outage"))
+            Err(Status::unavailable(OUTAGE))
         } else {
             apply(&mut state.book)
         };
@@ -210,7 +226,7 @@ impl OrderService for Service {
 fn answer(state: &mut OmsState, order: Order) -> Result<SubmitOrderResponse, Status> {
     if state.script.unavailable_calls > 0 {
         state.script.unavailable_calls -= 1;
-        return Err(Status::unavailable("simulated outage"));
+        return Err(Status::unavailable(OUTAGE));
     }
     let quantity: Option<Decimal> = order.quantity.parse().ok();
     if let (Some(limit), Some(quantity)) = (state.script.max_quantity, quantity)

@@ -119,3 +119,42 @@ pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
     assert!(status.success());
     child.wait().unwrap()
 }
+
+/// A configuration file in `dir` for the real binary: one fund (`fund-a`, secret `secret-a`,
+/// rate limit out of the way), alerts from loopback, the OMS at `oms_port` with fast retries,
+/// the store in `dir/data`, and `delivery` (TOML lines for the `[delivery]` table).
+pub fn oms_config(dir: &std::path::Path, oms_port: u16, delivery: &str) -> std::path::PathBuf {
+    let path = dir.join("config.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[network]
+ip_allowlist = ["127.0.0.1"]
+
+[funds.fund-a]
+secret = "secret-a"
+max_quantity = "10"
+rate_limit = {{ per_second = 1000, burst = 1000 }}
+
+[delivery]
+sink = "oms"
+{delivery}
+
+[delivery.oms]
+endpoint = "http://127.0.0.1:{oms_port}"
+timeout = "500ms"
+
+[delivery.retry]
+initial_backoff = "20ms"
+max_backoff = "100ms"
+
+[store]
+path = {:?}
+"#,
+            dir.join("data")
+        ),
+    )
+    .unwrap();
+    path
+}

@@ -111,8 +111,12 @@ pub struct OrderStatus {
     pub status: crate::store::Status,
     /// `submit`, `cancel`, `replace` or `cancel_all`.
     pub intent: &'static str,
-    /// The deterministic client order id.
-    pub client_order_id: String,
+    /// The deterministic client order id (an order's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_order_id: Option<String>,
+    /// A modification's own id (the OMS's `request_id`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
     /// OMS calls made so far.
     pub attempts: u32,
     /// The OMS's id, once submitted.

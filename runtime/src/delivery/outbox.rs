@@ -998,15 +998,23 @@ impl OrderSink for Outbox {
             .get(*id)
             .await
             .map_err(|e| SinkUnavailable(e.to_string()))?;
-        Ok(record.map(|r| OrderStatus {
-            status: r.status,
-            intent: r.intent.kind().as_str(),
-            client_order_id: r.intent.id().to_string(),
-            attempts: r.attempts,
-            order_id: r.order_id,
-            last_error: r.last_error,
-            target_key: r.intent.target().map(|t| t.key.to_string()),
-            modifications: r.history,
+        Ok(record.map(|r| {
+            let id = Some(r.intent.id().to_string());
+            let (client_order_id, request_id) = match r.intent.order() {
+                Some(_) => (id, None),
+                None => (None, id),
+            };
+            OrderStatus {
+                status: r.status,
+                intent: r.intent.kind().as_str(),
+                client_order_id,
+                request_id,
+                attempts: r.attempts,
+                order_id: r.order_id,
+                last_error: r.last_error,
+                target_key: r.intent.target().map(|t| t.key.to_string()),
+                modifications: r.history,
+            }
         }))
     }
 }

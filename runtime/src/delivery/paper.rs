@@ -114,6 +114,17 @@ fn scope_of(fund: &impl Hash, strategy: &impl Hash) -> u64 {
     hashed((fund, strategy))
 }
 
+/// Sets `key` to `value` in the book, keeping in `undo` what it was.
+fn set(
+    book: &mut Book,
+    key: ClientOrderId,
+    value: Known,
+    undo: &mut Vec<(ClientOrderId, Option<Known>)>,
+) {
+    undo.push((key, book.peek(&key).cloned()));
+    book.insert(key, value);
+}
+
 /// Applies `op` (id `id`, not known yet) to the book, keeping in `undo` what it changed.
 fn apply(
     book: &mut Book,
@@ -121,104 +132,69 @@ fn apply(
     op: &Op,
     undo: &mut Vec<(ClientOrderId, Option<Known>)>,
 ) -> Answer {
-    let mut set = |book: &mut Book, key: ClientOrderId, value: Known| {
-        undo.push((key, book.peek(&key).cloned()));
-        book.insert(key, value);
-    };
-    match *op {
+    let cancelled: Vec<ClientOrderId> = match *op {
         Op::Order { scope, symbol } => {
-            set(
-                book,
-                id,
-                Known::Order {
-                    scope,
-                    symbol,
-                    working: true,
-                },
-            );
-            Answer::Applied {
+            let order = Known::Order {
+                scope,
+                symbol,
+                working: true,
+            };
+            set(book, id, order, undo);
+            return Answer::Applied {
                 duplicate: false,
                 cancelled: Vec::new(),
-            }
+            };
         }
         Op::Cancel { target } | Op::Replace { target } => {
-            let cancel = matches!(op, Op::Cancel { .. });
-            match book.peek(&target).cloned() {
-                Some(Known::Order {
-                    scope,
-                    symbol,
+            match book.peek(&target) {
+                Some(Known::Order { working: true, .. }) => {}
+                Some(Known::Order { working: false, .. }) => {
+                    return Answer::Refused(OmsError::permanent(
+                        "failed_precondition",
+                        "failed_precondition: already cancelled",
+                    ));
+                }
+                _ => {
+                    return Answer::Refused(OmsError::permanent(
+                        "not_found",
+                        format!("not_found: no order {target}"),
+                    ));
+                }
+            }
+            match op {
+                Op::Cancel { .. } => vec![target],
+                _ => Vec::new(),
+            }
+        }
+        Op::CancelAll { scope, symbol } => book
+            .iter()
+            .filter_map(|(key, known)| match known {
+                Known::Order {
+                    scope: s,
+                    symbol: sym,
                     working: true,
-                }) => {
-                    if cancel {
-                        set(
-                            book,
-                            target,
-                            Known::Order {
-                                scope,
-                                symbol,
-                                working: false,
-                            },
-                        );
-                    }
-                    set(
-                        book,
-                        id,
-                        Known::Applied {
-                            cancelled: if cancel { vec![target] } else { Vec::new() },
-                        },
-                    );
-                    Answer::Applied {
-                        duplicate: false,
-                        cancelled: if cancel { vec![target] } else { Vec::new() },
-                    }
-                }
-                Some(Known::Order { working: false, .. }) => Answer::Refused(OmsError::permanent(
-                    "failed_precondition",
-                    "failed_precondition: already cancelled",
-                )),
-                _ => Answer::Refused(OmsError::permanent(
-                    "not_found",
-                    format!("not_found: no order {target}"),
-                )),
-            }
+                } if *s == scope && symbol.is_none_or(|want| want == *sym) => Some(*key),
+                _ => None,
+            })
+            .collect(),
+    };
+    for &key in &cancelled {
+        if let Some(Known::Order { scope, symbol, .. }) = book.peek(&key).cloned() {
+            let stopped = Known::Order {
+                scope,
+                symbol,
+                working: false,
+            };
+            set(book, key, stopped, undo);
         }
-        Op::CancelAll { scope, symbol } => {
-            let cancelled: Vec<ClientOrderId> = book
-                .iter()
-                .filter_map(|(key, known)| match known {
-                    Known::Order {
-                        scope: s,
-                        symbol: sym,
-                        working: true,
-                    } if *s == scope && symbol.is_none_or(|want| want == *sym) => Some(*key),
-                    _ => None,
-                })
-                .collect();
-            for &key in &cancelled {
-                if let Some(Known::Order { scope, symbol, .. }) = book.peek(&key).cloned() {
-                    set(
-                        book,
-                        key,
-                        Known::Order {
-                            scope,
-                            symbol,
-                            working: false,
-                        },
-                    );
-                }
-            }
-            set(
-                book,
-                id,
-                Known::Applied {
-                    cancelled: cancelled.clone(),
-                },
-            );
-            Answer::Applied {
-                duplicate: false,
-                cancelled,
-            }
-        }
+    }
+    let applied = Known::Applied {
+        cancelled: cancelled.clone(),
+    };
+    set(book, id, applied, undo);
+    Answer::Applied {
+        duplicate: false,
+        cancelled,
     }
 }
 

@@ -22,7 +22,12 @@ pub struct Answer {
 struct Success<'a> {
     status: &'static str,
     key: &'a str,
-    client_order_id: String,
+    /// An order's id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_order_id: Option<String>,
+    /// A modification's own id (the OMS's `request_id`, SPEC §13).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     order_id: Option<&'a str>,
     /// The order a cancel or replace changed.
@@ -82,10 +87,16 @@ impl Answer {
             }
             Delivered::Duplicate { .. } => (409, "duplicate", None),
         };
+        let id = a.client_order_id.to_string();
+        let (client_order_id, request_id) = match a.kind {
+            IntentKind::Submit => (Some(id), None),
+            _ => (None, Some(id)),
+        };
         let body = Success {
             status: label,
             key: &a.key,
-            client_order_id: a.client_order_id.to_string(),
+            client_order_id,
+            request_id,
             order_id,
             target_key: a.target_key.as_deref(),
             detail,

@@ -1148,6 +1148,11 @@ impl OrderStore {
         .updated()
     }
 
+    /// Settles the modification at `seq`, in a transaction of its own (see [`Change::Settle`]).
+    pub fn settle(&self, seq: u64, now: UnixMillis) -> Result<Settlement, StoreError> {
+        self.apply_one(Change::Settle { seq, now })?.settled()
+    }
+
     fn apply_one(&self, change: Change) -> Result<Applied, StoreError> {
         self.apply(vec![change])?.pop().ok_or_else(mismatch)
     }

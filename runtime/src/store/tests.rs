@@ -531,3 +531,224 @@ fn an_unreadable_record_is_quarantined_at_open_and_never_stops_it() {
     assert!(store.quarantined_at_open().is_empty());
     assert_eq!(store.quarantined(), 1);
 }
+
+/// Settling modifications against the queue (SPEC §13), one transaction each.
+mod settling {
+    use mts1b_inbound_core::testing::order;
+    use mts1b_inbound_core::{
+        Cancel, CancelAll, CanonicalSymbol, Change, Intent, Modification, OrderIntent, Price,
+        Pricing, Replace, Target, UnixMillis,
+    };
+
+    use super::super::{OrderStore, Resolution, Status, Transition};
+    use super::{T, WINDOW, dir};
+
+    fn modification<C: Change>(of: &OrderIntent, key: &str, change: C) -> Modification<C> {
+        Modification::new(
+            of.source.clone(),
+            of.fund_id.clone(),
+            of.strategy_id.clone(),
+            mts1b_inbound_core::IdempotencyKey::parse(key).unwrap(),
+            of.actor.clone(),
+            T,
+            change,
+        )
+    }
+
+    fn target(of: &OrderIntent) -> Target {
+        Target::of(&of.source, &of.fund_id, of.idempotency_key.clone())
+    }
+
+    fn cancel(of: &OrderIntent, key: &str) -> Intent {
+        Intent::Cancel(modification(
+            of,
+            key,
+            Cancel {
+                target: target(of),
+                symbol: of.symbol.clone(),
+            },
+        ))
+    }
+
+    fn replace(of: &OrderIntent, key: &str, limit: Option<&str>, stop: Option<&str>) -> Intent {
+        let price = |p: Option<&str>| p.map(|p| Price::parse(p).unwrap());
+        let change = Replace::new(
+            target(of),
+            (of.symbol.clone(), of.instrument_class),
+            None,
+            price(limit),
+            price(stop),
+            None,
+        )
+        .unwrap();
+        Intent::Replace(modification(of, key, change))
+    }
+
+    fn limit_order(key: &str, symbol: &str) -> OrderIntent {
+        let mut o = order("f", key, T);
+        o.symbol = CanonicalSymbol::parse(symbol).unwrap();
+        o.pricing = Pricing::Limit {
+            limit: Price::parse("100").unwrap(),
+        };
+        o
+    }
+
+    fn record(store: &OrderStore, intent: &Intent) -> u64 {
+        match store.record_intent(intent, T, WINDOW).unwrap() {
+            super::super::Recording::Recorded { seq } => seq,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_cancel_of_a_queued_order_takes_it_off_the_queue_unsent() {
+        let store = OrderStore::open(&dir("settle-cancel")).unwrap();
+        let o = limit_order("a", "BTC-USD");
+        store.record(&o, T, WINDOW).unwrap();
+        let undo = cancel(&o, "undo");
+        let seq = record(&store, &undo);
+        assert_eq!(store.unsettled().unwrap().len(), 1);
+        let settled = store.settle(seq, T).unwrap();
+        assert!(
+            matches!(&settled.resolution, Resolution::Applied(note) if note.contains("never saw")),
+            "{settled:?}"
+        );
+        assert_eq!(settled.cancelled.len(), 1);
+        assert_eq!(settled.cancelled[0].0, o.client_order_id);
+        let target = store.get(&o.client_order_id).unwrap().unwrap();
+        assert_eq!(target.status, Status::Cancelled);
+        assert_eq!(target.history, ["cancelled before delivery by cancel undo"]);
+        assert_eq!(
+            store.get(&undo.id()).unwrap().unwrap().status,
+            Status::Applied
+        );
+        assert!(store.queued().unwrap().is_empty(), "neither is sent");
+        assert!(store.unsettled().unwrap().is_empty());
+        // Settling again changes nothing.
+        assert_eq!(store.settle(seq, T).unwrap().resolution, Resolution::Gone);
+    }
+
+    #[test]
+    fn a_cancel_of_a_sent_order_waits_for_the_oms_and_one_of_an_expired_order_is_refused() {
+        let store = OrderStore::open(&dir("settle-sent")).unwrap();
+        let (sent, expired) = (limit_order("a", "BTC-USD"), limit_order("b", "BTC-USD"));
+        for (o, transition) in [
+            (
+                &sent,
+                Transition::Submitted {
+                    order_id: "oms-1".into(),
+                    attempts: 1,
+                },
+            ),
+            (&expired, Transition::Expired),
+        ] {
+            store.record(o, T, WINDOW).unwrap();
+            store.update(&o.client_order_id, T, transition).unwrap();
+        }
+        let later = record(&store, &cancel(&sent, "undo-a"));
+        assert_eq!(
+            store.settle(later, T).unwrap().resolution,
+            Resolution::Deliver
+        );
+        assert_eq!(store.queued().unwrap().len(), 1, "the cancel, for the OMS");
+        let refused = record(&store, &cancel(&expired, "undo-b"));
+        assert_eq!(
+            store.settle(refused, T).unwrap().resolution,
+            Resolution::NotActive("the target expired: it was never sent".into())
+        );
+        let own = store
+            .get(&cancel(&expired, "undo-b").id())
+            .unwrap()
+            .unwrap();
+        assert_eq!(own.status, Status::Rejected);
+        assert_eq!(store.queued().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_replace_rewrites_a_queued_order_unless_its_type_does_not_take_the_change() {
+        let store = OrderStore::open(&dir("settle-replace")).unwrap();
+        let o = limit_order("a", "BTC-USD");
+        store.record(&o, T, WINDOW).unwrap();
+        let misfit = record(&store, &replace(&o, "move-1", None, Some("90")));
+        assert_eq!(
+            store.settle(misfit, T).unwrap().resolution,
+            Resolution::NotActive("stop_price: the target is a limit order".into())
+        );
+        let moved = record(&store, &replace(&o, "move-2", Some("95"), None));
+        assert!(matches!(
+            store.settle(moved, T).unwrap().resolution,
+            Resolution::Applied(_)
+        ));
+        let rewritten = store.get(&o.client_order_id).unwrap().unwrap();
+        assert_eq!(
+            rewritten.status,
+            Status::Queued,
+            "still to be sent, as rewritten"
+        );
+        assert_eq!(
+            rewritten.order().unwrap().pricing,
+            Pricing::Limit {
+                limit: Price::parse("95").unwrap()
+            }
+        );
+        assert_eq!(
+            rewritten.history,
+            ["replaced before delivery by replace move-2: limit_price 95"]
+        );
+        // The queue still delivers it, and it reads back as rewritten after a restart.
+        let queued: Vec<_> = store
+            .queued()
+            .unwrap()
+            .iter()
+            .map(|r| r.intent.id())
+            .collect();
+        assert_eq!(queued, [o.client_order_id]);
+    }
+
+    #[test]
+    fn a_cancel_all_cancels_its_scopes_queued_orders_that_came_before_it() {
+        let d = dir("settle-all");
+        let store = OrderStore::open(&d).unwrap();
+        let btc = limit_order("a", "BTC-USD");
+        let eth = limit_order("b", "ETH-USD");
+        let mut other_strategy = limit_order("c", "BTC-USD");
+        other_strategy.strategy_id = mts1b_inbound_core::StrategyId::parse("t").unwrap();
+        for o in [&btc, &eth, &other_strategy] {
+            store.record(o, T, WINDOW).unwrap();
+        }
+        let all = Intent::CancelAll(modification(&btc, "flat", CancelAll { symbol: None }));
+        let seq = record(&store, &all);
+        let after = limit_order("d", "BTC-USD");
+        store.record(&after, T, WINDOW).unwrap();
+        drop(store);
+        // Unsettled across a restart.
+        let store = OrderStore::open(&d).unwrap();
+        assert_eq!(store.unsettled().unwrap(), [("f\ns\n*".to_owned(), seq)]);
+        let settled = store.settle(seq, UnixMillis(T.0 + 1)).unwrap();
+        assert_eq!(
+            settled.resolution,
+            Resolution::Deliver,
+            "still sent to the OMS"
+        );
+        let mut cancelled: Vec<_> = settled.cancelled.iter().map(|(id, _)| *id).collect();
+        cancelled.sort();
+        let mut expected = vec![btc.client_order_id, eth.client_order_id];
+        expected.sort();
+        assert_eq!(cancelled, expected);
+        let left: Vec<_> = store
+            .queued()
+            .unwrap()
+            .iter()
+            .map(|r| r.intent.id())
+            .collect();
+        assert_eq!(
+            left,
+            [
+                other_strategy.client_order_id,
+                all.id(),
+                after.client_order_id
+            ],
+            "another strategy's order, the cancel-all itself, and what came after it"
+        );
+    }
+}
