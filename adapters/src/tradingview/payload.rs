@@ -335,12 +335,19 @@ impl RawFields<'_> {
         let action = self
             .choice(at::ACTION, IntentKind::parse)?
             .unwrap_or(IntentKind::Submit);
-        if let Some(field) = FIELDS
-            .iter()
-            .zip(&self.values)
-            .find(|(f, v)| v.is_some() && !f.actions.contains(&action))
-            .map(|(f, _)| f)
-        {
+        // A submit (nearly every alert) refuses one field only: spared the walk over the table.
+        let refused = if action == IntentKind::Submit {
+            self.values[at::TARGET_KEY]
+                .is_some()
+                .then_some(&FIELDS[at::TARGET_KEY])
+        } else {
+            FIELDS
+                .iter()
+                .zip(&self.values)
+                .find(|(f, v)| v.is_some() && !f.actions.contains(&action))
+                .map(|(f, _)| f)
+        };
+        if let Some(field) = refused {
             return Err(Rejection::invalid(
                 field.name,
                 format!("not allowed when action is {}", action.as_str()),

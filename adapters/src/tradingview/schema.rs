@@ -446,6 +446,17 @@ mod tests {
     }
 
     #[test]
+    fn a_submit_refuses_target_key_only() {
+        // The parser's fast path for submits relies on it.
+        let refused: Vec<&str> = FIELDS
+            .iter()
+            .filter(|f| !f.actions.contains(&IntentKind::Submit))
+            .map(|f| f.name)
+            .collect();
+        assert_eq!(refused, ["target_key"]);
+    }
+
+    #[test]
     fn choice_patterns_accept_any_case_only_of_the_names() {
         assert_eq!(any_case_pattern(&["buy"]), "^(?:[Bb][Uu][Yy])$");
         assert_eq!(
