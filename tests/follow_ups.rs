@@ -26,12 +26,17 @@ struct Bench {
 /// The service, an OMS answering after 400 ms (or refusing `refuse`), and a stand-in for the
 /// platforms answering `statuses` first.
 async fn bench(statuses: &[u16], refuse: &[&str]) -> Bench {
-    let oms = sim::start(sim::Script {
+    let script = sim::Script {
         delay: Duration::from_millis(400),
         refuse_symbols: refuse.iter().map(|s| (*s).to_owned()).collect(),
         ..sim::Script::default()
-    })
-    .await;
+    };
+    bench_on(statuses, script, false).await
+}
+
+/// As [`bench`], with the OMS playing `script`, and TradingView alerts taken when `tradingview`.
+async fn bench_on(statuses: &[u16], script: sim::Script, tradingview: bool) -> Bench {
+    let oms = sim::start(script).await;
     let platform = StandIn::start(statuses).await;
     let toml = format!(
         r#"
@@ -54,12 +59,16 @@ timeout = "2s"
 [store]
 path = {data:?}
 
+{network}
 [adapters.tradingview]
-enabled = false
+enabled = {tradingview}
 
 {adapters}
 "#,
         oms = oms.endpoint(),
+        tradingview = tradingview,
+        // TradingView's alerts come from loopback here, not from TradingView's addresses.
+        network = if tradingview { support::LOOPBACK } else { "" },
         data = temp_dir("follow-ups"),
         adapters = adapters_toml(
             r#"["desk"]"#,
@@ -218,5 +227,38 @@ async fn a_queued_discord_order_is_deferred_then_its_reply_edited() {
         "buy 2 AAPL limit 190.5 on desk: submitted (order oms-1). Key: 1180000000000000009"
     );
     assert_eq!(edit["allowed_mentions"]["parse"], serde_json::json!([]));
+    b.service.shutdown().await;
+}
+
+/// SPEC §13: a chat order still queued that a TradingView cancel-all of its fund and strategy
+/// takes off the queue is never sent, and its sender is told so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_chat_order_cancelled_before_delivery_is_told_so() {
+    let down = sim::Script {
+        unavailable_calls: usize::MAX,
+        ..sim::Script::default()
+    };
+    let b = bench_on(&[], down, true).await;
+    let response_url = format!("{}/commands/T0001/1234/abcd", b.platform.base());
+    slack(
+        &b,
+        "9010",
+        "buy 0.05 BINANCE:BTCUSDT limit 95000 fund=desk",
+        &response_url,
+    )
+    .await;
+    let flat = serde_json::json!({
+        "secret": "secret-desk", "fund_id": "desk", "strategy_id": "manual",
+        "action": "cancel_all", "idempotency_key": "flat-1",
+    });
+    let reply = b.service.alert(&flat).await;
+    // Still to be sent to the OMS (down): the order it cancelled in the queue is told now.
+    assert_eq!(reply.status, 202, "{}", reply.body);
+    let received = b.platform.until_received(1).await;
+    let message: Value = serde_json::from_str(&received[0].body).unwrap();
+    assert_eq!(
+        message["text"],
+        "buy 0.05 BTC-USD limit 95000 on desk: cancelled before delivery by cancel_all flat-1; the OMS never saw it. Key: 9010"
+    );
     b.service.shutdown().await;
 }

@@ -207,6 +207,12 @@ pub fn sentence(decision: &Decision<'_>, help: Option<&str>) -> Option<String> {
             },
             order.idempotency_key
         ),
+        Decision::Cancelled { order, detail } => format!(
+            "{}: {}; the OMS never saw it. Key: {}",
+            describe(order),
+            detail,
+            order.idempotency_key
+        ),
         Decision::Refused { rejection, order } => {
             let what = order.map_or_else(|| "Not placed".to_owned(), describe);
             match rejection {

@@ -45,6 +45,14 @@ pub enum Decision<'a> {
         /// ([`InboundAdapter::follow_up`](crate::InboundAdapter::follow_up)).
         follows: bool,
     },
+    /// Accepted, then cancelled before it was ever sent (SPEC §13: a cancel or cancel-all
+    /// took it off the queue).
+    Cancelled {
+        /// The order.
+        order: &'a OrderIntent,
+        /// By what (`cancelled before delivery by cancel_all k`).
+        detail: &'a str,
+    },
     /// Not accepted (a duplicate is refused with `duplicate_idempotency_key`).
     Refused {
         /// Why.

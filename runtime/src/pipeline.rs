@@ -238,10 +238,12 @@ impl<A: InboundAdapter> Pipeline<A> {
                         order: Some(&order),
                     }
                 }
-                // An order's settlement is never a modification's; a cancel of it may have
-                // taken it off the queue before it was sent.
-                Settled::Cancelled(reason)
-                | Settled::NotActive(reason)
+                Settled::Cancelled(detail) => Decision::Cancelled {
+                    order: &order,
+                    detail,
+                },
+                // An order's settlement is never a modification's.
+                Settled::NotActive(reason)
                 | Settled::Modified {
                     detail: Some(reason),
                     ..
@@ -323,6 +325,7 @@ impl<A: InboundAdapter> Endpoint for Pipeline<A> {
             (Ok(Handled::Answered(body)), _) => return Answer::ok(body.clone()),
             (Ok(Handled::Order(accepted)), Some(order)) => match &accepted.delivered {
                 Delivered::Submitted { order_id } => Decision::Submitted { order, order_id },
+                Delivered::Cancelled { detail } => Decision::Cancelled { order, detail },
                 _ => Decision::Queued {
                     order,
                     follows: trace.follows,
