@@ -95,9 +95,7 @@ impl Replace {
             tif,
         })
     }
-}
 
-impl Replace {
     /// The order `order` becomes under this replace: the same order with the new terms, held
     /// to the cross-field rules of a new one (a new limit price on a market order is refused,
     /// as it would be on a new market order).
@@ -105,17 +103,15 @@ impl Replace {
         let order_type = order.pricing.order_type();
         let limit = self.limit_price.or(order.pricing.limit_price());
         let stop = self.stop_price.or(order.pricing.stop_price());
+        // The target's own prices are all there, so the only refusal is a new price its type
+        // does not take: the field is the one `from_parts` names, said in a replace's words.
         let pricing = Pricing::from_parts(order_type, (limit, "limit_price"), (stop, "stop_price"))
-            .map_err(|_| {
-                let field = if self.limit_price.is_some() && order.pricing.limit_price().is_none() {
-                    "limit_price"
-                } else {
-                    "stop_price"
-                };
-                Rejection::invalid(
-                    field,
+            .map_err(|refused| match refused {
+                Rejection::InvalidPayload { field, .. } => Rejection::invalid(
+                    &field,
                     format!("the target is a {} order", order_type.as_str()),
-                )
+                ),
+                other => other,
             })?;
         Ok(OrderIntent {
             quantity: self.quantity.unwrap_or(order.quantity),
@@ -346,6 +342,28 @@ impl<C: Change> Serialize for Modification<C> {
 }
 
 impl<C: Change> Modification<C> {
+    /// A modification from `source` for `fund` and `strategy`, keyed `key`, its id derived.
+    pub fn new(
+        source: Cow<'static, str>,
+        fund_id: FundId,
+        strategy_id: StrategyId,
+        idempotency_key: IdempotencyKey,
+        actor: Actor,
+        received_at: UnixMillis,
+        change: C,
+    ) -> Self {
+        let request_id = ClientOrderId::derive_for(C::KIND, &source, &fund_id, &idempotency_key);
+        Self {
+            request_id,
+            source,
+            fund_id,
+            strategy_id,
+            idempotency_key,
+            actor,
+            received_at,
+            change,
+        }
+    }
     /// Reads a modification back from its serialized form, refusing one of another kind or
     /// whose request id is not the derivation of its own fields.
     fn unflatten(flat: &FlatModification) -> Result<Self, String> {
@@ -393,31 +411,6 @@ impl<'de> Deserialize<'de> for StoredModification {
             other => Err(format!("intent: {other} is not a modification")),
         };
         intent.map(StoredModification).map_err(D::Error::custom)
-    }
-}
-
-impl<C: Change> Modification<C> {
-    /// A modification from `source` for `fund` and `strategy`, keyed `key`, its id derived.
-    pub fn new(
-        source: Cow<'static, str>,
-        fund_id: FundId,
-        strategy_id: StrategyId,
-        idempotency_key: IdempotencyKey,
-        actor: Actor,
-        received_at: UnixMillis,
-        change: C,
-    ) -> Self {
-        let request_id = ClientOrderId::derive_for(C::KIND, &source, &fund_id, &idempotency_key);
-        Self {
-            request_id,
-            source,
-            fund_id,
-            strategy_id,
-            idempotency_key,
-            actor,
-            received_at,
-            change,
-        }
     }
 }
 

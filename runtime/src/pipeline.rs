@@ -231,7 +231,7 @@ impl<A: InboundAdapter> Pipeline<A> {
                 }
                 Settled::Expired => {
                     refused = Rejection::OmsRejected {
-                        reason: "expired: not delivered within delivery.max_order_age".into(),
+                        reason: crate::delivery::EXPIRED.into(),
                     };
                     Decision::Refused {
                         rejection: &refused,

@@ -86,7 +86,7 @@ impl Settled {
             Settled::Submitted(order_id) => Delivered::Submitted { order_id },
             Settled::Rejected(reason) => Delivered::Rejected { reason },
             Settled::Expired => Delivered::Rejected {
-                reason: "expired: not delivered within delivery.max_order_age".into(),
+                reason: EXPIRED.into(),
             },
             Settled::Modified { order_id, detail } => Delivered::Modified { order_id, detail },
             Settled::Cancelled(detail) => Delivered::Cancelled { detail },
@@ -94,6 +94,9 @@ impl Settled {
         }
     }
 }
+
+/// Why an order that expired is refused, in answers and follow-ups.
+pub const EXPIRED: &str = "expired: not delivered within delivery.max_order_age";
 
 /// Resolves when a queued order settles (dropped, unresolved, if the process stops first).
 pub type Settlement = tokio::sync::oneshot::Receiver<Settled>;

@@ -39,8 +39,8 @@ use super::oms::{ErrorClass, OmsAccepted, OmsClient, OmsError, OmsModified};
 use super::{Delivered, OrderSink, OrderStatus, Settled, Settlement, SinkUnavailable};
 use crate::metrics::Metrics;
 use crate::store::{
-    EVERY_SYMBOL, OrderRecord, OrderStore, Recording, Resolution, Status, StoreError, StoreWriter,
-    Transition, refusal, scope_of, stream_of_intent,
+    EVERY_SYMBOL, OrderRecord, OrderStore, Recording, Refusal, Resolution, Status, StoreError,
+    StoreWriter, Transition, refusal, scope_of, stream_of_intent,
 };
 
 /// How delivery behaves (`delivery.*` in the configuration).
@@ -120,10 +120,24 @@ impl Coordination {
     /// the one that holds).
     fn held(&self, stream: &str) -> bool {
         !stream.ends_with(EVERY_SYMBOL)
-            && self
-                .barriers
-                .get(&scope_of(stream))
-                .is_some_and(|b| !b.is_empty())
+            && !self.barriers.is_empty()
+            && self.barriers.contains_key(&scope_of(stream))
+    }
+
+    /// Whether modifications of `stream` wait to be settled.
+    fn has_unsettled(&self, stream: &str) -> bool {
+        self.unsettled.contains_key(stream)
+    }
+
+    /// Takes `seq` off `map`'s set for `stream`, and the set once empty: the maps stay as
+    /// small as what still waits, however many streams modifications ever named.
+    fn forget(map: &mut HashMap<String, BTreeSet<u64>>, stream: &str, seq: u64) {
+        if let Some(set) = map.get_mut(stream) {
+            set.remove(&seq);
+            if set.is_empty() {
+                map.remove(stream);
+            }
+        }
     }
 
     /// Whether any stream of the scope of `scope` has a call in flight.
@@ -497,34 +511,28 @@ impl Inner {
 
     /// Settles the modifications waiting in `stream`, oldest first, and tells whoever waits
     /// on what they did. A scope stream first waits until no stream of its scope has a call
-    /// in flight (none starts one meanwhile: the cancel-all holds them). Returns whether
-    /// anything was settled.
-    async fn settle_unsettled(&self, stream: &str) -> bool {
+    /// in flight (none starts one meanwhile: the cancel-all holds them).
+    async fn settle_unsettled(&self, stream: &str) {
         let scope = stream.ends_with(EVERY_SYMBOL);
-        let mut any = false;
         loop {
             let notified = self.changed.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             let next = {
                 let coordination = lock(&self.coordination);
-                let next = coordination
+                let Some(seq) = coordination
                     .unsettled
                     .get(stream)
-                    .and_then(|s| s.first().copied());
-                match next {
-                    Some(_) if scope && coordination.scope_busy(stream) => None,
-                    next => Some(next),
-                }
+                    .and_then(|s| s.first().copied())
+                else {
+                    return;
+                };
+                (!(scope && coordination.scope_busy(stream))).then_some(seq)
             };
-            let seq = match next {
+            let Some(seq) = next else {
                 // Calls in flight in the scope: wait for them to end.
-                None => {
-                    notified.await;
-                    continue;
-                }
-                Some(None) => return any,
-                Some(Some(seq)) => seq,
+                notified.await;
+                continue;
             };
             let settlement = loop {
                 match self.writer.settle(seq, self.clock.now()).await {
@@ -535,11 +543,8 @@ impl Inner {
                     }
                 }
             };
-            if let Some(set) = lock(&self.coordination).unsettled.get_mut(stream) {
-                set.remove(&seq);
-            }
+            Coordination::forget(&mut lock(&self.coordination).unsettled, stream, seq);
             self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            any = true;
             self.announce(settlement);
         }
     }
@@ -573,9 +578,7 @@ impl Inner {
     fn lift(&self, intent: &Intent, seq: u64) {
         let stream = stream_of_intent(intent);
         if stream.ends_with(EVERY_SYMBOL) {
-            if let Some(set) = lock(&self.coordination).barriers.get_mut(&stream) {
-                set.remove(&seq);
-            }
+            Coordination::forget(&mut lock(&self.coordination).barriers, &stream, seq);
             self.changed.notify_waiters();
         }
     }
@@ -595,11 +598,7 @@ impl Inner {
             if epoch == queued.epoch {
                 let held = {
                     let mut coordination = lock(&self.coordination);
-                    if coordination
-                        .unsettled
-                        .get(stream)
-                        .is_some_and(|s| !s.is_empty())
-                    {
+                    if coordination.has_unsettled(stream) {
                         // Arrived meanwhile: settled first.
                         continue;
                     }
@@ -638,10 +637,7 @@ impl Inner {
             }
         }
         let awaited = !coordination.barriers.is_empty()
-            && coordination
-                .barriers
-                .get(&scope_of(stream))
-                .is_some_and(|b| !b.is_empty());
+            && coordination.barriers.contains_key(&scope_of(stream));
         drop(coordination);
         if awaited {
             self.changed.notify_waiters();
@@ -669,12 +665,7 @@ impl Inner {
             notified.as_mut().enable();
             {
                 let coordination = lock(&self.coordination);
-                if coordination.held(stream)
-                    || coordination
-                        .unsettled
-                        .get(stream)
-                        .is_some_and(|s| !s.is_empty())
-                {
+                if coordination.held(stream) || coordination.has_unsettled(stream) {
                     return;
                 }
             }
@@ -878,27 +869,18 @@ impl Outbox {
         let Some(record) = self.inner.get(target.client_order_id).await? else {
             return Ok(None);
         };
-        let Some(order) = record.order() else {
-            return Ok(Some(Rejection::TargetNotActive {
-                reason: "the target is not an order".into(),
-            }));
-        };
-        if Some(&order.symbol) != modification.symbol() {
-            return Ok(Some(Rejection::invalid(
-                "symbol",
-                format!("the target order trades {}", order.symbol),
-            )));
+        let refused = refusal(&record, modification).map(|refused| {
+            let why = refused.to_string();
+            match refused {
+                Refusal::OtherSymbol(_) => Rejection::invalid("symbol", why),
+                Refusal::OtherStrategy(_) => Rejection::invalid("strategy_id", why),
+                Refusal::NotActive(_) => Rejection::TargetNotActive { reason: why },
+            }
+        });
+        if refused.is_some() {
+            return Ok(refused);
         }
-        if &order.strategy_id != modification.strategy_id() {
-            return Ok(Some(Rejection::invalid(
-                "strategy_id",
-                format!("the target order belongs to strategy {}", order.strategy_id),
-            )));
-        }
-        if let Some(reason) = refusal(&record, modification) {
-            return Ok(Some(Rejection::TargetNotActive { reason }));
-        }
-        if let Intent::Replace(m) = modification
+        if let (Intent::Replace(m), Some(order)) = (modification, record.order())
             && let Err(rejection) = m.change.applied_to(order)
         {
             return Ok(Some(rejection));

@@ -12,7 +12,10 @@
 
 use std::path::Path;
 
-use mts1b_inbound_core::{ClientOrderId, Intent, OrderIntent, StoredModification, UnixMillis};
+use mts1b_inbound_core::{
+    Cancel, CanonicalSymbol, ClientOrderId, Intent, Modification, OrderIntent, Replace,
+    StoredModification, StrategyId, UnixMillis,
+};
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::{Deserialize, Serialize};
 
@@ -33,16 +36,12 @@ const NEXT_SEQ: &str = "next_seq";
 /// The store's file name inside the data folder.
 pub const FILE: &str = "orders.redb";
 
-/// The delivery stream of `order` (fund, strategy, symbol), as the `streams` table keys it: its
-/// orders go to the OMS strictly in arrival order. The parts cannot hold a line break.
-pub fn stream_of(order: &OrderIntent) -> String {
-    format!("{}\n{}\n{}", order.fund_id, order.strategy_id, order.symbol)
-}
-
 /// The symbol part of the stream of a cancel-all of every symbol: no canonical symbol is `*`.
 pub const EVERY_SYMBOL: &str = "*";
 
-/// The stream `intent` travels in (SPEC §13): an order's own; a cancel's or replace's is its
+/// The delivery stream of `intent`, as the `streams` table keys it: (fund, strategy, symbol),
+/// whose records go to the OMS strictly in arrival order (the parts cannot hold a line break).
+/// An order's is its own (SPEC §7); a cancel's or replace's is its
 /// target's (the same fund, strategy and symbol); a cancel-all of one symbol that symbol's; a
 /// cancel-all of every symbol the scope stream `fund\nstrategy\n*`, a barrier for every
 /// stream of the scope.
@@ -608,49 +607,47 @@ impl<'t> Tables<'t> {
     ///   still sent to the OMS (orders already sent may be working);
     /// - anything else stays queued, for the OMS, in its stream's order.
     fn settle(&mut self, seq: u64, now: UnixMillis) -> Result<Settlement, StoreError> {
-        let Some(record) = self
-            .records
-            .get(seq)
-            .map_err(err)?
-            .map(|b| decode(b.value()))
-        else {
-            return Ok(Settlement {
-                resolution: Resolution::Gone,
-                ..Settlement::default()
-            });
+        let gone = || Settlement {
+            resolution: Resolution::Gone,
+            ..Settlement::default()
         };
-        let record = record?;
+        let Some(record) = self.at(seq)? else {
+            return Ok(gone());
+        };
         let stream = stream_of_intent(&record.intent);
         self.unsettled.remove((stream.as_str(), seq)).map_err(err)?;
         if record.status.is_final() {
-            return Ok(Settlement {
-                resolution: Resolution::Gone,
-                ..Settlement::default()
-            });
+            return Ok(gone());
         }
-        let by = format!(
-            "{} {}",
+        let cancelled_by = format!(
+            "cancelled before delivery by {} {}",
             record.intent.kind().as_str(),
             record.intent.idempotency_key()
         );
         let mut cancelled = Vec::new();
         let resolution = match &record.intent {
             Intent::Submit(_) => Resolution::Deliver,
-            Intent::Cancel(_) | Intent::Replace(_) => {
-                let target_id = record
-                    .intent
-                    .target()
-                    .map(|t| t.client_order_id)
-                    .ok_or_else(mismatch)?;
-                match self.find(&target_id)? {
-                    None => Resolution::Deliver,
-                    Some(target) => match refusal(&target, &record.intent) {
-                        Some(reason) => Resolution::NotActive(reason),
-                        None if target.status != Status::Queued => Resolution::Deliver,
-                        None => self.apply_before_delivery(target, &record.intent, &by, now)?,
-                    },
-                }
-            }
+            Intent::Cancel(Modification {
+                change: Cancel { target, .. },
+                ..
+            })
+            | Intent::Replace(Modification {
+                change: Replace { target, .. },
+                ..
+            }) => match self.find(&target.client_order_id)? {
+                None => Resolution::Deliver,
+                Some(found) => match refusal(&found, &record.intent) {
+                    Some(refused) => Resolution::NotActive(refused.to_string()),
+                    None if found.status != Status::Queued => Resolution::Deliver,
+                    None => self.apply_before_delivery(
+                        found,
+                        &record.intent,
+                        &cancelled_by,
+                        now,
+                        &mut cancelled,
+                    )?,
+                },
+            },
             Intent::CancelAll(m) => {
                 let scope: Vec<String> = match &m.change.symbol {
                     Some(_) => vec![stream.clone()],
@@ -658,52 +655,24 @@ impl<'t> Tables<'t> {
                 };
                 for queued in scope {
                     for victim in self.queued_before(&queued, seq)? {
-                        let Some(victim) = self
-                            .records
-                            .get(victim)
-                            .map_err(err)?
-                            .map(|b| decode(b.value()))
-                        else {
+                        let Some(victim) = self.at(victim)? else {
                             continue;
                         };
-                        let victim = victim?;
                         let id = victim.intent.id();
-                        let note = format!("cancelled before delivery by {by}");
-                        self.finish(victim, Status::Cancelled, note.clone(), now)?;
-                        cancelled.push((id, note));
+                        self.finish(victim, Status::Cancelled, cancelled_by.clone(), now)?;
+                        cancelled.push((id, cancelled_by.clone()));
                     }
                 }
                 Resolution::Deliver
             }
         };
-        if let Resolution::Applied(note) = &resolution {
-            cancelled.extend(
-                record
-                    .intent
-                    .target()
-                    .filter(|_| record.intent.kind() == mts1b_inbound_core::IntentKind::Cancel)
-                    .map(|t| {
-                        (
-                            t.client_order_id,
-                            format!("cancelled before delivery by {by}"),
-                        )
-                    }),
-            );
-            let record = self.finish(record, Status::Applied, note.clone(), now)?;
-            return Ok(Settlement {
-                resolution,
-                cancelled,
-                record: Some(Box::new(record)),
-            });
-        }
-        if let Resolution::NotActive(reason) = &resolution {
-            let record = self.finish(record, Status::Rejected, reason.clone(), now)?;
-            return Ok(Settlement {
-                resolution,
-                cancelled,
-                record: Some(Box::new(record)),
-            });
-        }
+        let record = match &resolution {
+            Resolution::Applied(note) => self.finish(record, Status::Applied, note.clone(), now)?,
+            Resolution::NotActive(reason) => {
+                self.finish(record, Status::Rejected, reason.clone(), now)?
+            }
+            Resolution::Deliver | Resolution::Gone => record,
+        };
         Ok(Settlement {
             resolution,
             cancelled,
@@ -711,13 +680,24 @@ impl<'t> Tables<'t> {
         })
     }
 
-    /// Applies a cancel or replace to its `target`, still queued: cancelled, or rewritten.
+    /// The record at arrival sequence `seq`.
+    fn at(&self, seq: u64) -> Result<Option<OrderRecord>, StoreError> {
+        self.records
+            .get(seq)
+            .map_err(err)?
+            .map(|bytes| decode(bytes.value()))
+            .transpose()
+    }
+
+    /// Applies a cancel or replace to its `target`, still queued: cancelled (added to
+    /// `cancelled`, as `cancelled_by` says), or rewritten.
     fn apply_before_delivery(
         &mut self,
         target: OrderRecord,
         modification: &Intent,
-        by: &str,
+        cancelled_by: &str,
         now: UnixMillis,
+        cancelled: &mut Vec<(ClientOrderId, String)>,
     ) -> Result<Resolution, StoreError> {
         match (modification, &target.intent) {
             (Intent::Replace(m), Intent::Submit(order)) => match m.change.applied_to(order) {
@@ -726,7 +706,8 @@ impl<'t> Tables<'t> {
                     let mut target = target;
                     target.intent = Intent::Submit(replaced);
                     target.history.push(format!(
-                        "replaced before delivery by {by}: {}",
+                        "replaced before delivery by replace {}: {}",
+                        modification.idempotency_key(),
                         m.change.describe()
                     ));
                     target.updated_at = now;
@@ -741,16 +722,14 @@ impl<'t> Tables<'t> {
                 }
             },
             (Intent::Cancel(_), _) => {
-                self.finish(
-                    target,
-                    Status::Cancelled,
-                    format!("cancelled before delivery by {by}"),
-                    now,
-                )?;
+                let id = target.intent.id();
+                self.finish(target, Status::Cancelled, cancelled_by.to_owned(), now)?;
+                cancelled.push((id, cancelled_by.to_owned()));
                 Ok(Resolution::Applied(
                     "cancelled before delivery: the OMS never saw the order".into(),
                 ))
             }
+            // `refusal` has answered for anything but an order.
             _ => Ok(Resolution::NotActive("the target is not an order".into())),
         }
     }
@@ -783,30 +762,50 @@ impl<'t> Tables<'t> {
     }
 }
 
-/// Why `modification` cannot apply to `target`, if it cannot (SPEC §13): another symbol or
-/// strategy, or a target no longer active.
-pub fn refusal(target: &OrderRecord, modification: &Intent) -> Option<String> {
+/// Why a modification cannot apply to the order it names (SPEC §13).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The order trades another symbol than the modification names.
+    OtherSymbol(CanonicalSymbol),
+    /// The order belongs to another strategy than the modification's.
+    OtherStrategy(StrategyId),
+    /// The order is no longer active, with why.
+    NotActive(String),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::OtherSymbol(symbol) => write!(f, "the target order trades {symbol}"),
+            Refusal::OtherStrategy(strategy) => {
+                write!(f, "the target order belongs to strategy {strategy}")
+            }
+            Refusal::NotActive(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Why `modification` cannot apply to `target`, if it cannot: another symbol or strategy, or
+/// a target no longer active. A record that is not an order is never a target (a target's id
+/// is derived as an order's): nothing to refuse.
+pub fn refusal(target: &OrderRecord, modification: &Intent) -> Option<Refusal> {
     let order = target.order()?;
     if Some(&order.symbol) != modification.symbol() {
-        return Some(format!("the target order trades {}", order.symbol));
+        return Some(Refusal::OtherSymbol(order.symbol.clone()));
     }
     if &order.strategy_id != modification.strategy_id() {
-        return Some(format!(
-            "the target order belongs to strategy {}",
-            order.strategy_id
-        ));
+        return Some(Refusal::OtherStrategy(order.strategy_id.clone()));
     }
     let why = match target.status {
-        Status::Queued | Status::Submitted | Status::Replaced => return None,
+        Status::Queued | Status::Submitted | Status::Replaced | Status::Applied => return None,
         Status::Rejected => format!(
             "the target was rejected: {}",
             target.last_error.as_deref().unwrap_or("no reason given")
         ),
         Status::Expired => "the target expired: it was never sent".to_owned(),
         Status::Cancelled => "the target is already cancelled".to_owned(),
-        Status::Applied => "the target is not an order".to_owned(),
     };
-    Some(why)
+    Some(Refusal::NotActive(why))
 }
 
 fn refused_change(e: &mts1b_inbound_core::Rejection) -> String {
