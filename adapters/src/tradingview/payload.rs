@@ -332,9 +332,7 @@ impl RawFields<'_> {
             return Err(violation);
         }
         self.braces = braces;
-        let action = self
-            .choice(at::ACTION, IntentKind::parse)?
-            .unwrap_or(IntentKind::Submit);
+        let action = self.action()?;
         // A submit (nearly every alert) refuses one field only: spared the walk over the table.
         let refused = if action == IntentKind::Submit {
             self.values[at::TARGET_KEY]
@@ -425,6 +423,24 @@ impl RawFields<'_> {
             alert_time,
             request,
         })
+    }
+
+    /// What the alert asks for (`submit` when absent). Other bridges' alerts, and templates
+    /// that put `{{strategy.order.action}}` there, send the side as `action`: told where it goes.
+    fn action(&self) -> Result<IntentKind, Rejection> {
+        match self.choice(at::ACTION, IntentKind::parse) {
+            Ok(action) => Ok(action.unwrap_or(IntentKind::Submit)),
+            Err(refused) => match self.text(at::ACTION)?.and_then(Side::parse) {
+                Some(side) => Err(Rejection::invalid(
+                    FIELDS[at::ACTION].name,
+                    format!(
+                        "{:?} is a side: send it as \"side\"; action is submit (the default), cancel, replace or cancel_all",
+                        side.as_str()
+                    ),
+                )),
+                None => Err(refused),
+            },
+        }
     }
 
     /// A new order's side, quantity, type and prices, and time in force.
