@@ -3,6 +3,11 @@
 //! (`fixtures/discord/*.json`: an options array, or a whole interaction), each signed as the
 //! platform signs and run through the service's own steps (`core::translate`), locked by a
 //! snapshot of the order, or of the rejection and the reply the trader reads.
+//!
+//! Cancels and replaces name their target by key; the bridge's records these fixtures see are
+//! [`RECORDED`]: a Slack order keyed `1111.2222.abcd`, a Discord order keyed
+//! `1180000000000000050` and a TradingView alert's order keyed `tv-breakout-42`, all of fund
+//! `paper-tv-test`. Any other key is one the bridge does not remember.
 
 #[path = "support/chat.rs"]
 mod chat;
@@ -16,10 +21,48 @@ use mts1b_tradingview::adapters::discord::Discord;
 use mts1b_tradingview::adapters::slack::Slack;
 use mts1b_tradingview::core::time::parse_rfc3339;
 use mts1b_tradingview::core::{
-    Decision, InboundAdapter, NoGates, RawRequest, Secret, Translation, translate,
+    Admission, CanonicalSymbol, ClientOrderId, Decision, FundId, Gates, IdempotencyKey,
+    InboundAdapter, InstrumentClass, KnownOrder, KnownOrders, RawRequest, Rejection, Secret,
+    StrategyId, Target, Translation, translate,
 };
 use mts1b_tradingview::runtime::http::status::status_of;
 use serde_json::{Value, json};
+
+/// The orders the bridge remembers: (source, key, strategy, symbol), all of `paper-tv-test`.
+const RECORDED: [(&str, &str, &str, &str); 3] = [
+    ("slack", "1111.2222.abcd", "manual", "BTC-USD"),
+    ("discord", "1180000000000000050", "manual", "BTC-USD"),
+    ("tradingview", "tv-breakout-42", "tv_breakout_v1", "ETH-USD"),
+];
+
+/// No stateful gate, and the bridge's records of [`RECORDED`].
+struct Recorded;
+
+impl KnownOrders for Recorded {
+    fn known_order(&self, id: &ClientOrderId) -> Option<KnownOrder> {
+        let fund = FundId::parse("paper-tv-test").unwrap();
+        RECORDED.iter().find_map(|(source, key, strategy, symbol)| {
+            let key = IdempotencyKey::parse(key).unwrap();
+            (Target::of(source, &fund, key).client_order_id == *id).then(|| KnownOrder {
+                strategy_id: StrategyId::parse(strategy).unwrap(),
+                symbol: CanonicalSymbol::parse(symbol).unwrap(),
+                instrument_class: InstrumentClass::Spot,
+            })
+        })
+    }
+}
+
+impl Gates for Recorded {
+    type Pass = ();
+
+    fn admit(&mut self, _admission: Admission<'_>) -> Result<(), Rejection> {
+        Ok(())
+    }
+
+    fn known_orders(&self) -> &dyn KnownOrders {
+        self
+    }
+}
 
 fn received_secs() -> i64 {
     parse_rfc3339(RECEIVED_AT).unwrap().as_millis() / 1000
@@ -37,7 +80,7 @@ fn outcome<A: InboundAdapter>(harness: &Harness, adapter: &A, signed: chat::Sign
         &request,
         &harness.secrets,
         &harness.funds,
-        &mut NoGates,
+        &mut Recorded,
     ) {
         Ok(Translation::Order(t)) => json!({"outcome": "accepted", "intent": t.intent}),
         Ok(Translation::Answered(body)) => {
@@ -47,7 +90,7 @@ fn outcome<A: InboundAdapter>(harness: &Harness, adapter: &A, signed: chat::Sign
             let reply = adapter
                 .render(&Decision::Refused {
                     rejection: &rejection,
-                    order: None,
+                    intent: None,
                 })
                 .map(|body| serde_json::from_str::<Value>(&body).unwrap());
             json!({

@@ -631,13 +631,25 @@ fn discord_command_prints_the_shipped_registration() {
         shipped,
         "examples/discord/order-command.json is stale"
     );
-    let options = shipped[0]["options"].as_array().unwrap();
-    for name in ["quantity", "limit", "stop"] {
-        let option = options.iter().find(|o| o["name"] == name).unwrap();
-        assert_eq!(
-            option["type"], 3,
-            "{name} is a STRING option, never a NUMBER"
-        );
+    let subcommands = shipped[0]["options"].as_array().unwrap();
+    for (subcommand, names) in [
+        ("place", &["quantity", "limit", "stop"][..]),
+        ("replace", &["key", "quantity", "limit", "stop"][..]),
+        ("cancel", &["key"][..]),
+    ] {
+        let options = subcommands
+            .iter()
+            .find(|s| s["name"] == subcommand)
+            .unwrap()["options"]
+            .as_array()
+            .unwrap();
+        for name in names {
+            let option = options.iter().find(|o| o["name"] == *name).unwrap();
+            assert_eq!(
+                option["type"], 3,
+                "{subcommand} {name} is a STRING option, never a NUMBER"
+            );
+        }
     }
 }
 

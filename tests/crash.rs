@@ -267,3 +267,74 @@ async fn a_cancel_acknowledged_before_a_sigkill_reaches_the_oms_after_its_target
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// SPEC §13: a cancel-all of every symbol acknowledged before a SIGKILL holds its scope again
+/// after the restart: an order of another symbol of the same strategy, sent after the restart
+/// while the OMS is still down, never reaches the OMS before the cancel-all does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_all_acknowledged_before_a_sigkill_still_holds_its_scope_after_the_restart() {
+    let dir = temp_dir("crash-cancel-all");
+    let oms = sim::start(sim::Script::default()).await;
+    let config = config(&dir, oms.addr.port());
+    let mut first = serve(bin().args(["serve", "--config", config.to_str().unwrap()]));
+    let send = |public, body: String| async move {
+        request(public, "POST", "/webhook", &[], body.as_bytes()).await
+    };
+    let working = send(first.public, alert("working")).await;
+    assert_eq!(working.status, 200, "{}", working.body);
+    let down = sim::Script {
+        unavailable_calls: usize::MAX,
+        ..sim::Script::default()
+    };
+    oms.script(down.clone());
+    let flat = r#"{"secret":"secret-a","strategy_id":"s","fund_id":"fund-a","action":"cancel_all","idempotency_key":"flat"}"#;
+    let flat = send(first.public, flat.to_owned()).await;
+    assert_eq!(flat.status, 202, "{}", flat.body);
+    sigkill(&mut first);
+
+    let second = serve(bin().args(["serve", "--config", config.to_str().unwrap()]));
+    let after = alert("eth-after").replace("BTC-USD", "ETH-USD");
+    let after = send(second.public, after).await;
+    assert_eq!(after.status, 202, "{}", after.body);
+    // Unheld, the new order's stream would call the OMS at once; held, it waits while the
+    // cancel-all retries. Two cancel-all attempts after the order was acknowledged.
+    let calls = || oms.state.lock().unwrap().calls.clone();
+    let acknowledged_at = calls().len();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while calls()[acknowledged_at..]
+        .iter()
+        .filter(|c| c.starts_with("cancel_all:"))
+        .count()
+        < 2
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the cancel-all is not retried: {:?}",
+            calls()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let eth = client_order_id("eth-after");
+    assert!(!calls().contains(&eth), "{:?}", calls());
+    oms.script(sim::Script::default());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while oms.booked(&eth).is_none() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "`eth-after` never delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let served = oms.served();
+    let position = |call: &str| served.iter().position(|c| c == call);
+    let cleared = served
+        .iter()
+        .position(|c| c.starts_with("cancel_all:"))
+        .expect("the cancel-all reached the OMS");
+    assert!(Some(cleared) < position(&eth), "{served:?}");
+    assert_eq!(
+        oms.booked(&client_order_id("working")).unwrap().state,
+        sim::book::OrderState::Cancelled
+    );
+    drop(second);
+}

@@ -262,3 +262,73 @@ async fn a_queued_chat_order_cancelled_before_delivery_is_told_so() {
     );
     b.service.shutdown().await;
 }
+
+/// SPEC §13 from chat: a cancel the OMS has not answered within `respond_within` is answered
+/// "queued", and its sender hears what the OMS did, as for an order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_queued_slack_cancel_is_followed_up_with_what_the_oms_did() {
+    let b = bench(&[], &[]).await;
+    let response_url = format!("{}/commands/T0001/1234/abcd", b.platform.base());
+    slack(
+        &b,
+        "9020",
+        "buy 0.05 BINANCE:BTCUSDT limit 95000 fund=desk",
+        &response_url,
+    )
+    .await;
+    b.service.until_order("desk", "9020", "submitted").await;
+    // The key the order's reply printed is all the trader types.
+    let reply = slack(&b, "9021", "cancel 9020 fund=desk", &response_url).await;
+    assert_eq!(
+        reply["text"],
+        "cancel order 9020 (BTC-USD, manual) on desk: queued, the OMS has not answered yet; the outcome follows here. Key: 9021"
+    );
+    let received = b.platform.until_received(2).await;
+    let texts: Vec<String> = received
+        .iter()
+        .map(|r| {
+            serde_json::from_str::<Value>(&r.body).unwrap()["text"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        texts[1],
+        "cancel order 9020 (BTC-USD, manual) on desk: done by the OMS (order oms-1). Key: 9021"
+    );
+    b.service.until_order("desk", "9020", "cancelled").await;
+    b.service.shutdown().await;
+}
+
+/// A chat cancel of a chat order still queued (the OMS down) takes it off the queue: the cancel
+/// is answered at once, and the order's sender is told it was never sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slack_cancel_of_a_queued_order_takes_it_off_the_queue() {
+    let down = sim::Script {
+        unavailable_calls: usize::MAX,
+        ..sim::Script::default()
+    };
+    let b = bench_on(&[], down, false).await;
+    let response_url = format!("{}/commands/T0001/1234/abcd", b.platform.base());
+    slack(
+        &b,
+        "9030",
+        "buy 0.05 BINANCE:BTCUSDT limit 95000 fund=desk",
+        &response_url,
+    )
+    .await;
+    let reply = slack(&b, "9031", "cancel 9030 fund=desk", &response_url).await;
+    assert_eq!(
+        reply["text"],
+        "cancel order 9030 (BTC-USD, manual) on desk: cancelled before delivery: the OMS never saw the order. Key: 9031"
+    );
+    let received = b.platform.until_received(1).await;
+    let message: Value = serde_json::from_str(&received[0].body).unwrap();
+    assert_eq!(
+        message["text"],
+        "buy 0.05 BTC-USD limit 95000 on desk: cancelled before delivery by cancel 9031; the OMS never saw it. Key: 9030"
+    );
+    b.service.until_order("desk", "9030", "cancelled").await;
+    b.service.shutdown().await;
+}

@@ -4,6 +4,7 @@
 use crate::decision::{Decision, FollowUp};
 use crate::grant::{Grants, Member};
 use crate::ids::{FundId, IdempotencyKey};
+use crate::modification::KnownOrders;
 use crate::order::{Intent, IntentKind};
 use crate::rejection::Rejection;
 use crate::request::RawRequest;
@@ -149,6 +150,17 @@ pub trait InboundAdapter: Send + Sync + 'static {
     /// Turns an authenticated payload into a canonical intent (symbology, defaults, cross-field
     /// rules).
     fn normalize(&self, alert: Authenticated<Self::Payload>) -> Result<Intent, Rejection>;
+
+    /// As [`InboundAdapter::normalize`], with the orders the bridge has recorded at hand: a
+    /// source whose modifications may name only the target's key (a chat `/order cancel KEY`)
+    /// reads the target's strategy and symbol there. The default ignores them.
+    fn normalize_with(
+        &self,
+        alert: Authenticated<Self::Payload>,
+        _orders: &dyn KnownOrders,
+    ) -> Result<Intent, Rejection> {
+        self.normalize(alert)
+    }
 }
 
 /// Authenticates a parsed payload with its adapter, raw-request check

@@ -3,7 +3,7 @@
 //!
 //! [`InboundAdapter::render`]: crate::InboundAdapter::render
 
-use crate::order::OrderIntent;
+use crate::order::{Intent, OrderIntent};
 use crate::rejection::Rejection;
 
 /// Where a platform takes a later message about a request already answered: Slack's
@@ -37,10 +37,10 @@ pub enum Decision<'a> {
         /// The OMS's id for it.
         order_id: &'a str,
     },
-    /// The order is durably queued; the OMS has not answered yet.
+    /// The order or modification is durably queued; the OMS has not answered yet.
     Queued {
-        /// The order.
-        order: &'a OrderIntent,
+        /// The order or modification.
+        intent: &'a Intent,
         /// True when the runtime will send a follow-up once it settles
         /// ([`InboundAdapter::follow_up`](crate::InboundAdapter::follow_up)).
         follows: bool,
@@ -53,11 +53,22 @@ pub enum Decision<'a> {
         /// By what (`cancelled before delivery by cancel_all k`).
         detail: &'a str,
     },
+    /// A cancel, replace or cancel-all took effect (SPEC §13): the OMS applied it, or the
+    /// bridge did on an order it had not sent yet (`detail` says so).
+    Modified {
+        /// The modification.
+        modification: &'a Intent,
+        /// The OMS's id of the order it changed, when the OMS said.
+        order_id: Option<&'a str>,
+        /// How it took effect, when not by the OMS.
+        detail: Option<&'a str>,
+    },
     /// Not accepted (a duplicate is refused with `duplicate_idempotency_key`).
     Refused {
         /// Why.
         rejection: &'a Rejection,
-        /// The order, when the request got as far as one (a duplicate, an OMS rejection).
-        order: Option<&'a OrderIntent>,
+        /// The order or modification, when the request got as far as one (a duplicate, an
+        /// OMS rejection, a target no longer active).
+        intent: Option<&'a Intent>,
     },
 }

@@ -97,6 +97,14 @@ impl Grants {
             .any(|g| g.covers(member) && g.allows(fund, strategy))
     }
 
+    /// True when some grant lets `member` trade `fund`, for at least one strategy: what a
+    /// modification naming only its target's key may look up there.
+    pub fn permit_fund(&self, member: &Member, fund: &FundId) -> bool {
+        self.0
+            .iter()
+            .any(|g| g.covers(member) && g.funds.contains(fund))
+    }
+
     /// True when some grant names `member` (for any fund): a member none names is refused
     /// before anything is kept for it.
     pub fn names(&self, member: &Member) -> bool {

@@ -41,7 +41,8 @@ pub use ids::{
 };
 pub use instrument::InstrumentClass;
 pub use modification::{
-    Cancel, CancelAll, Change, FlatModification, Modification, Replace, StoredModification, Target,
+    Cancel, CancelAll, Change, FlatModification, KnownOrder, KnownOrders, Modification,
+    NoKnownOrders, Replace, StoredModification, Target,
 };
 pub use net::IpNet;
 pub use order::{Intent, IntentKind, OrderIntent, OrderType, Pricing, Side, TimeInForce};

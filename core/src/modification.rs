@@ -41,6 +41,34 @@ impl Target {
     }
 }
 
+/// What the bridge remembers of an order a modification names: enough to route a chat cancel
+/// or replace that names only the order's key (SPEC §13; a TradingView alert names its symbol).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KnownOrder {
+    /// The order's strategy.
+    pub strategy_id: StrategyId,
+    /// Its canonical symbol.
+    pub symbol: CanonicalSymbol,
+    /// The symbol's class.
+    pub instrument_class: InstrumentClass,
+}
+
+/// Where the orders the bridge has recorded are looked up by their client order id.
+pub trait KnownOrders {
+    /// The order with this client order id, if the bridge still has its record.
+    fn known_order(&self, id: &ClientOrderId) -> Option<KnownOrder>;
+}
+
+/// No record of any order: offline translation (`validate`, fixtures, fuzzing).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoKnownOrders;
+
+impl KnownOrders for NoKnownOrders {
+    fn known_order(&self, _id: &ClientOrderId) -> Option<KnownOrder> {
+        None
+    }
+}
+
 /// Cancel one order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Cancel {

@@ -13,6 +13,7 @@ use crate::decision::FollowUp;
 use crate::fund::FundPolicy;
 use crate::grant::Member;
 use crate::ids::{FundId, IdempotencyKey};
+use crate::modification::{KnownOrders, NoKnownOrders};
 use crate::order::{Intent, IntentKind};
 use crate::rejection::Rejection;
 use crate::request::RawRequest;
@@ -78,6 +79,12 @@ pub trait Gates {
 
     /// Admits one authenticated request once its fund is known, or refuses it.
     fn admit(&mut self, admission: Admission<'_>) -> Result<Self::Pass, Rejection>;
+
+    /// The orders the bridge has recorded, for a modification that names only its target's
+    /// key ([`InboundAdapter::normalize_with`]). None by default.
+    fn known_orders(&self) -> &dyn KnownOrders {
+        &NoKnownOrders
+    }
 }
 
 /// No stateful gate: offline translation (`validate`, fixtures, fuzzing).
@@ -204,7 +211,7 @@ where
         (None, None) => return Err(Rejection::Unauthorized),
     };
     let follow_up = adapter.follow_up(alert.payload());
-    let intent = adapter.normalize(alert)?;
+    let intent = adapter.normalize_with(alert, gates.known_orders())?;
     if intent.kind() != kind {
         return Err(Rejection::invalid(
             "intent",

@@ -41,16 +41,24 @@ pub fn check<A: InboundAdapter>(adapter: &A, funds: &FundMap<FundPolicy>, reques
                 assert!(reply.contains("Key: "), "{reply}");
                 serde_json::to_string(order).unwrap();
             }
-            // A modification serializes like any intent.
+            // A modification serializes like any intent, and its reply prints its key too.
             modification => {
                 serde_json::to_string(modification).unwrap();
+                let reply = adapter.render(&Decision::Modified {
+                    modification,
+                    order_id: Some("o-1"),
+                    detail: None,
+                });
+                let reply = reply.expect("an accepted modification is told");
+                serde_json::from_str::<serde_json::Value>(&reply).expect("a reply is JSON");
+                assert!(reply.contains("Key: "), "{reply}");
             }
         },
         Ok(Translation::Answered(body)) => {
             serde_json::from_str::<serde_json::Value>(&body).expect("an answer is JSON");
         }
         Err(rejection) => {
-            if let Some(body) = adapter.render(&Decision::Refused { rejection: &rejection, order: None }) {
+            if let Some(body) = adapter.render(&Decision::Refused { rejection: &rejection, intent: None }) {
                 serde_json::from_str::<serde_json::Value>(&body).expect("a reply is JSON");
             }
         }

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use mts1b_inbound_core::rejection::bounded;
 use mts1b_inbound_core::{
     Admission, ClientOrderId, Clock, Decision, FollowUp, FundId, FundMap, FundPolicy, Gates,
-    InboundAdapter, Intent, IntentKind, Member, OrderIntent, RateLimit, RawRequest, Rejection,
-    SecretSource, Translated, Translation, translate,
+    InboundAdapter, Intent, IntentKind, KnownOrder, KnownOrders, Member, RateLimit, RawRequest,
+    Rejection, SecretSource, Translated, Translation, translate,
 };
 
 use crate::delivery::{Delivered, OrderSink, Settled, Settlement};
@@ -91,9 +91,10 @@ pub struct Trace {
     pub previous_secret: bool,
     /// The chat member who sent it (`workspace/user`), once the platform's signature named it.
     pub member: Option<String>,
-    /// The order, once the request got as far as one: the adapter's reply describes it.
-    pub order: Option<OrderIntent>,
-    /// True when a follow-up will tell the sender how its queued order settled.
+    /// The order or modification, once the request got as far as one: the adapter's reply
+    /// describes it.
+    pub translated: Option<Intent>,
+    /// True when a follow-up will tell the sender how its queued request settled.
     pub follows: bool,
     /// What the request asked for, once that was read.
     pub intent: Option<IntentKind>,
@@ -154,6 +155,7 @@ impl<A: InboundAdapter> Pipeline<A> {
         let submitted = match intent {
             Intent::Submit(order) if follow => shared.sink.submit_following(order).await,
             Intent::Submit(order) => shared.sink.submit(order).await.map(|d| (d, None)),
+            modification if follow => shared.sink.modify_following(modification).await,
             modification => shared.sink.modify(modification).await.map(|d| (d, None)),
         };
         let (delivered, settlement) = match submitted {
@@ -203,10 +205,10 @@ impl<A: InboundAdapter> Pipeline<A> {
         }
     }
 
-    /// Tells the sender, at `to`, how its queued `order` settles: a task that waits for the
-    /// settlement (the outbox settles every order by `delivery.max_order_age`), renders it
+    /// Tells the sender, at `to`, how its queued order or modification settles: a task that
+    /// waits for the settlement (the outbox settles every record by its age limit), renders it
     /// with the adapter and sends it. A process that stops first owes it no more.
-    fn follow_up(&self, shared: &Shared, order: OrderIntent, to: FollowUp, settlement: Settlement) {
+    fn follow_up(&self, shared: &Shared, intent: Intent, to: FollowUp, settlement: Settlement) {
         let adapter = self.adapter.clone();
         let sender = shared.follow_ups.clone();
         let results = shared.follow_up_results.clone();
@@ -215,54 +217,63 @@ impl<A: InboundAdapter> Pipeline<A> {
                 return;
             };
             let refused;
-            let decision = match &settled {
-                Settled::Submitted(order_id) => Decision::Submitted {
-                    order: &order,
-                    order_id,
-                },
-                Settled::Rejected(reason) => {
+            let decision = match (&settled, &intent) {
+                (Settled::Submitted(order_id), Intent::Submit(order)) => {
+                    Decision::Submitted { order, order_id }
+                }
+                (Settled::Cancelled(detail), Intent::Submit(order)) => {
+                    Decision::Cancelled { order, detail }
+                }
+                (Settled::Modified { order_id, detail }, modification)
+                    if modification.order().is_none() =>
+                {
+                    Decision::Modified {
+                        modification,
+                        order_id: order_id.as_deref(),
+                        detail: detail.as_deref(),
+                    }
+                }
+                (Settled::Rejected(reason), _) => {
                     refused = Rejection::OmsRejected {
                         reason: reason.clone(),
                     };
                     Decision::Refused {
                         rejection: &refused,
-                        order: Some(&order),
+                        intent: Some(&intent),
                     }
                 }
-                Settled::Expired => {
+                (Settled::Expired, _) => {
+                    let reason = match intent.kind() {
+                        IntentKind::Cancel | IntentKind::CancelAll => {
+                            crate::delivery::EXPIRED_CANCEL
+                        }
+                        IntentKind::Submit | IntentKind::Replace => crate::delivery::EXPIRED,
+                    };
                     refused = Rejection::OmsRejected {
-                        reason: crate::delivery::EXPIRED.into(),
+                        reason: reason.into(),
                     };
                     Decision::Refused {
                         rejection: &refused,
-                        order: Some(&order),
+                        intent: Some(&intent),
                     }
                 }
-                Settled::Cancelled(detail) => Decision::Cancelled {
-                    order: &order,
-                    detail,
-                },
-                // An order's settlement is never a modification's.
-                Settled::NotActive(reason)
-                | Settled::Modified {
-                    detail: Some(reason),
-                    ..
-                } => {
-                    refused = Rejection::OmsRejected {
+                (Settled::NotActive(reason), _) => {
+                    refused = Rejection::TargetNotActive {
                         reason: reason.clone(),
                     };
                     Decision::Refused {
                         rejection: &refused,
-                        order: Some(&order),
+                        intent: Some(&intent),
                     }
                 }
-                Settled::Modified { detail: None, .. } => return,
+                // An order's settlement is never a modification's, nor the reverse.
+                _ => return,
             };
             let Some(body) = adapter.render_follow_up(&decision) else {
                 return;
             };
             let adapter = adapter.name();
-            let key = bounded(order.idempotency_key.as_str());
+            let key = bounded(intent.idempotency_key().as_str());
             match sender.send(&to, body).await {
                 Ok(_) => {
                     results.with_label_values(&["sent"]).inc();
@@ -320,19 +331,28 @@ impl<A: InboundAdapter> Endpoint for Pipeline<A> {
     }
 
     fn answer(&self, outcome: &Outcome, trace: &Trace) -> Answer {
-        let order = trace.order.as_ref();
-        let decision = match (outcome, order) {
+        let intent = trace.translated.as_ref();
+        let decision = match (outcome, intent) {
             (Ok(Handled::Answered(body)), _) => return Answer::ok(body.clone()),
-            (Ok(Handled::Order(accepted)), Some(order)) => match &accepted.delivered {
-                Delivered::Submitted { order_id } => Decision::Submitted { order, order_id },
-                Delivered::Cancelled { detail } => Decision::Cancelled { order, detail },
+            (Ok(Handled::Order(accepted)), Some(intent)) => match (&accepted.delivered, intent) {
+                (Delivered::Submitted { order_id }, Intent::Submit(order)) => {
+                    Decision::Submitted { order, order_id }
+                }
+                (Delivered::Cancelled { detail }, Intent::Submit(order)) => {
+                    Decision::Cancelled { order, detail }
+                }
+                (Delivered::Modified { order_id, detail }, modification) => Decision::Modified {
+                    modification,
+                    order_id: order_id.as_deref(),
+                    detail: detail.as_deref(),
+                },
                 _ => Decision::Queued {
-                    order,
+                    intent,
                     follows: trace.follows,
                 },
             },
             (Ok(Handled::Order(_)), None) => return Answer::of(outcome),
-            (Err(rejection), order) => Decision::Refused { rejection, order },
+            (Err(rejection), intent) => Decision::Refused { rejection, intent },
         };
         match self.adapter.render(&decision) {
             Some(body) => Answer::ok(body),
@@ -379,17 +399,13 @@ impl<A: InboundAdapter> Endpoint for Pipeline<A> {
             Translation::Order(translated) => translated,
             Translation::Answered(body) => return Ok(Handled::Answered(body)),
         };
-        // Follow-ups are owed about queued orders; a modification's answer is its outcome.
-        let follow_up = follow_up.filter(|_| intent.order().is_some());
         let (delivered, settlement) =
             Self::deliver(shared, &intent, claim, follow_up.is_some()).await;
-        if let Intent::Submit(order) = intent {
-            if let (Some(to), Some(settlement)) = (follow_up, settlement) {
-                trace.follows = true;
-                self.follow_up(shared, order.clone(), to, settlement);
-            }
-            trace.order = Some(order);
+        if let (Some(to), Some(settlement)) = (follow_up, settlement) {
+            trace.follows = true;
+            self.follow_up(shared, intent.clone(), to, settlement);
         }
+        trace.translated = Some(intent);
         delivered.map(Handled::Order)
     }
 }
@@ -423,6 +439,10 @@ impl<'s> Gates for StatefulGates<'s, '_> {
         self.members.check(key).map_err(throttled)
     }
 
+    fn known_orders(&self) -> &dyn KnownOrders {
+        self
+    }
+
     fn admit(&mut self, admission: Admission<'_>) -> Result<Self::Pass, Rejection> {
         let Admission {
             adapter,
@@ -448,6 +468,12 @@ impl<'s> Gates for StatefulGates<'s, '_> {
                     key: self.trace.key.clone().unwrap_or_default(),
                 })?;
         Ok(Some(claim))
+    }
+}
+
+impl KnownOrders for StatefulGates<'_, '_> {
+    fn known_order(&self, id: &ClientOrderId) -> Option<KnownOrder> {
+        self.shared.sink.known_order(id)
     }
 }
 

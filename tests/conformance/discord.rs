@@ -1,8 +1,8 @@
 //! Discord: a signed `/order` interaction, ephemeral type 4 replies after authentication.
 
 use super::support::Reply;
-use super::support::chat::{Signed, discord_command, discord_signed};
-use super::{Seen, Source, Who, seen_in_text};
+use super::support::chat::{Signed, discord_signed, discord_subcommand};
+use super::{Change, DESK, Seen, Source, Who, seen_in_text};
 
 pub(crate) struct Discord;
 
@@ -37,7 +37,28 @@ impl Source for Discord {
             ("fund", fund),
             ("limit", "95000"),
         ];
-        discord_signed(&discord_command(key, user, roles, &options), at_secs)
+        discord_signed(
+            &discord_subcommand(key, user, roles, "place", &options),
+            at_secs,
+        )
+    }
+
+    fn modification(&self, key: &str, change: Change<'_>, at_secs: i64) -> Signed {
+        let (subcommand, options): (&str, Vec<(&str, &str)>) = match change {
+            Change::Cancel { target } => ("cancel", vec![("key", target), ("fund", DESK)]),
+            Change::Limit { target, limit } => (
+                "replace",
+                vec![("key", target), ("fund", DESK), ("limit", limit)],
+            ),
+            Change::CancelAll => (
+                "cancel-all",
+                vec![("fund", DESK), ("symbol", "BINANCE:BTCUSDT")],
+            ),
+        };
+        discord_signed(
+            &discord_subcommand(key, "200", &["300"], subcommand, &options),
+            at_secs,
+        )
     }
 
     fn forged(&self, valid: Signed) -> Signed {

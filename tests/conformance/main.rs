@@ -36,11 +36,26 @@ pub(crate) enum Who {
     Stranger,
 }
 
+/// A change to an order of fund `desk` on `BINANCE:BTCUSDT`, strategy `manual` (SPEC §13).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Change<'a> {
+    /// Cancel the order keyed `target`.
+    Cancel { target: &'a str },
+    /// Move the limit of the order keyed `target`.
+    Limit { target: &'a str, limit: &'a str },
+    /// Cancel every order of the symbol.
+    CancelAll,
+}
+
 /// What a reply says happened, as the platform shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Seen {
     /// Accepted, with the key the reply prints.
     Accepted(String),
+    /// A modification took effect, with its key.
+    Modified(String),
+    /// The order a modification names is not active, with the OMS's reason.
+    NotActive(String),
     Duplicate,
     RateLimited,
     NotPermitted,
@@ -51,11 +66,16 @@ pub(crate) enum Seen {
 /// What a chat reply's text says happened (Slack and Discord say it in the same words).
 pub(crate) fn seen_in_text(text: &str) -> Seen {
     if let Some((_, key)) = text.split_once("Key: ") {
+        if text.contains(": done by the OMS") {
+            return Seen::Modified(key.to_owned());
+        }
         assert!(
             text.contains("submitted") || text.contains("queued"),
             "{text}"
         );
         Seen::Accepted(key.to_owned())
+    } else if let Some((_, reason)) = text.split_once("the order it changes is not active: ") {
+        Seen::NotActive(reason.to_owned())
     } else if text.starts_with("Already received") {
         Seen::Duplicate
     } else if text.contains("too many orders") {
@@ -80,6 +100,9 @@ pub(crate) trait Source: Sync {
     fn signed_in_headers(&self) -> bool;
     /// An order of `fund` keyed `key` (digits), sent by `who`, signed at `at_secs`.
     fn order(&self, key: &str, fund: &str, who: Who, at_secs: i64) -> Signed;
+    /// A change keyed `key`, sent by the granted principal: for a chat source, as a trader
+    /// types it, naming only the target's key (the bridge remembers the rest).
+    fn modification(&self, key: &str, change: Change<'_>, at_secs: i64) -> Signed;
     /// The same request with its credential broken.
     fn forged(&self, valid: Signed) -> Signed;
     /// How the platform sees a reply; panics on a reply the platform would not take.
@@ -435,6 +458,158 @@ pub(crate) async fn unknown_principal(source: &dyn Source) {
     bench.service.shutdown().await;
 }
 
+/// The OMS's id of the order keyed `key` (digits) placed through `source` for `desk`.
+fn booked_state(
+    bench: &Bench,
+    source: &dyn Source,
+    key: &str,
+) -> (sim::book::OrderState, Vec<String>) {
+    let booked = bench
+        .oms
+        .booked(&client_order_id(source, DESK, key))
+        .expect("the OMS booked the order");
+    (booked.state, booked.history)
+}
+
+/// Submit, then cancel by the order's key: the OMS's book shows it cancelled, the reply says
+/// so with the cancel's key, a replay of the cancel is a duplicate the OMS never sees, and the
+/// outcomes are counted by intent.
+pub(crate) async fn submit_then_cancel(source: &dyn Source) {
+    let bench = Bench::start().await;
+    let placed = bench
+        .send(
+            source,
+            &source.order("1040", DESK, Who::Granted, now_secs()),
+        )
+        .await;
+    assert_eq!(
+        source.seen(&placed),
+        Seen::Accepted("1040".into()),
+        "{}",
+        placed.body
+    );
+    let cancel = source.modification("1041", Change::Cancel { target: "1040" }, now_secs());
+    let cancelled = bench.send(source, &cancel).await;
+    assert_eq!(
+        source.seen(&cancelled),
+        Seen::Modified("1041".into()),
+        "{}",
+        cancelled.body
+    );
+    let (state, history) = booked_state(&bench, source, "1040");
+    assert_eq!(state, sim::book::OrderState::Cancelled);
+    assert_eq!(history, ["submitted", "cancelled"]);
+    let calls = bench.oms.calls();
+    let again = bench.send(source, &cancel).await;
+    assert_eq!(source.seen(&again), Seen::Duplicate, "{}", again.body);
+    assert_eq!(bench.oms.calls(), calls, "the replay never reached the OMS");
+    let prefix = source.prefix();
+    for (intent, outcome) in [
+        ("submit", "accepted"),
+        ("cancel", "accepted"),
+        ("cancel", "duplicate"),
+    ] {
+        let sample = format!(
+            "{prefix}_webhooks_total{{fund_id=\"desk\",intent=\"{intent}\",outcome=\"{outcome}\"}}"
+        );
+        assert_eq!(bench.metric(&sample).await, 1.0, "{sample}");
+    }
+    bench.service.shutdown().await;
+}
+
+/// Submit, replace its limit, cancel everything on the symbol: the book shows each step, in
+/// order.
+pub(crate) async fn replace_then_cancel_all(source: &dyn Source) {
+    let bench = Bench::start().await;
+    let placed = bench
+        .send(
+            source,
+            &source.order("1050", DESK, Who::Granted, now_secs()),
+        )
+        .await;
+    assert_eq!(
+        source.seen(&placed),
+        Seen::Accepted("1050".into()),
+        "{}",
+        placed.body
+    );
+    let moved = source.modification(
+        "1051",
+        Change::Limit {
+            target: "1050",
+            limit: "94000",
+        },
+        now_secs(),
+    );
+    let reply = bench.send(source, &moved).await;
+    assert_eq!(
+        source.seen(&reply),
+        Seen::Modified("1051".into()),
+        "{}",
+        reply.body
+    );
+    let reply = bench
+        .send(
+            source,
+            &source.modification("1052", Change::CancelAll, now_secs()),
+        )
+        .await;
+    assert_eq!(
+        source.seen(&reply),
+        Seen::Modified("1052".into()),
+        "{}",
+        reply.body
+    );
+    let (state, history) = booked_state(&bench, source, "1050");
+    assert_eq!(state, sim::book::OrderState::Cancelled);
+    assert_eq!(
+        history,
+        [
+            "submitted",
+            "replaced: limit 95000 -> 94000",
+            "cancelled (cancel-all)"
+        ]
+    );
+    bench.service.shutdown().await;
+}
+
+/// A cancel of an order the OMS has filled: 422 `target_not_active` (a chat reply saying so),
+/// with the OMS's reason.
+pub(crate) async fn cancel_of_a_filled_order(source: &dyn Source) {
+    let bench = Bench::start().await;
+    let placed = bench
+        .send(
+            source,
+            &source.order("1060", DESK, Who::Granted, now_secs()),
+        )
+        .await;
+    assert_eq!(
+        source.seen(&placed),
+        Seen::Accepted("1060".into()),
+        "{}",
+        placed.body
+    );
+    assert!(bench.oms.fill(&client_order_id(source, DESK, "1060")));
+    let reply = bench
+        .send(
+            source,
+            &source.modification("1061", Change::Cancel { target: "1060" }, now_secs()),
+        )
+        .await;
+    assert_eq!(
+        source.seen(&reply),
+        Seen::NotActive("failed_precondition: already filled".into()),
+        "{}",
+        reply.body
+    );
+    let sample = format!(
+        "{}_webhook_rejections_total{{error=\"target_not_active\"}}",
+        source.prefix()
+    );
+    assert_eq!(bench.metric(&sample).await, 1.0, "{sample}");
+    bench.service.shutdown().await;
+}
+
 macro_rules! conformance {
     ($($module:ident: $source:expr),* $(,)?) => {$(
         mod $module {
@@ -473,6 +648,21 @@ macro_rules! conformance {
             #[tokio::test]
             async fn an_unknown_principal_is_refused() {
                 unknown_principal(&$source).await;
+            }
+
+            #[tokio::test]
+            async fn submit_then_cancel() {
+                super::submit_then_cancel(&$source).await;
+            }
+
+            #[tokio::test]
+            async fn replace_then_cancel_all() {
+                super::replace_then_cancel_all(&$source).await;
+            }
+
+            #[tokio::test]
+            async fn a_cancel_of_a_filled_order_is_not_active() {
+                cancel_of_a_filled_order(&$source).await;
             }
         }
     )*};

@@ -2,7 +2,7 @@
 
 use super::support::Reply;
 use super::support::chat::{SLACK_SECRET, Signed, slack_form, slack_signed};
-use super::{Seen, Source, Who, seen_in_text};
+use super::{Change, DESK, Seen, Source, Who, seen_in_text};
 
 pub(crate) struct Slack;
 
@@ -33,6 +33,21 @@ impl Source for Slack {
         slack_signed(
             SLACK_SECRET,
             &slack_form("T0001", user, key, &text),
+            at_secs,
+        )
+    }
+
+    fn modification(&self, key: &str, change: Change<'_>, at_secs: i64) -> Signed {
+        let text = match change {
+            Change::Cancel { target } => format!("cancel {target} fund={DESK}"),
+            Change::Limit { target, limit } => {
+                format!("replace {target} fund={DESK} limit={limit}")
+            }
+            Change::CancelAll => format!("cancel-all fund={DESK} BINANCE:BTCUSDT"),
+        };
+        slack_signed(
+            SLACK_SECRET,
+            &slack_form("T0001", "U0001", key, &text),
             at_secs,
         )
     }

@@ -2,7 +2,7 @@
 
 use super::support::Reply;
 use super::support::chat::Signed;
-use super::{Seen, Source, Who};
+use super::{Change, DESK, Seen, Source, Who};
 
 pub(crate) struct TradingView;
 
@@ -39,6 +39,29 @@ impl Source for TradingView {
         }
     }
 
+    fn modification(&self, key: &str, change: Change<'_>, _at_secs: i64) -> Signed {
+        let mut body = serde_json::json!({
+            "secret": format!("secret-{DESK}"), "strategy_id": "manual", "fund_id": DESK,
+            "symbol": "BINANCE:BTCUSDT", "idempotency_key": key,
+        });
+        match change {
+            Change::Cancel { target } => {
+                body["action"] = "cancel".into();
+                body["target_key"] = target.into();
+            }
+            Change::Limit { target, limit } => {
+                body["action"] = "replace".into();
+                body["target_key"] = target.into();
+                body["limit_price"] = limit.into();
+            }
+            Change::CancelAll => body["action"] = "cancel_all".into(),
+        }
+        Signed {
+            headers: vec![("content-type".into(), "text/plain".into())],
+            body: body.to_string().into_bytes(),
+        }
+    }
+
     fn forged(&self, valid: Signed) -> Signed {
         let mut body: serde_json::Value = serde_json::from_slice(&valid.body).unwrap();
         body["secret"] = "forged".into();
@@ -51,7 +74,15 @@ impl Source for TradingView {
     fn seen(&self, reply: &Reply) -> Seen {
         let body = reply.json();
         match reply.status {
+            200 if ["cancelled", "replaced", "cancelled_all"]
+                .contains(&body["status"].as_str().unwrap()) =>
+            {
+                Seen::Modified(body["key"].as_str().unwrap().to_owned())
+            }
             200 | 202 => Seen::Accepted(body["key"].as_str().unwrap().to_owned()),
+            422 if body["error"] == "target_not_active" => {
+                Seen::NotActive(body["reason"].as_str().unwrap().to_owned())
+            }
             409 => Seen::Duplicate,
             429 => {
                 assert!(reply.header("retry-after").is_some());

@@ -111,6 +111,23 @@ pub fn discord_command(id: &str, user: &str, roles: &[&str], options: &[(&str, &
     .to_string()
 }
 
+/// The `/order SUBCOMMAND` interaction of the current registration (`place`, `cancel`,
+/// `replace`, `cancel-all`), its options STRING options as Discord sends them.
+pub fn discord_subcommand(
+    id: &str,
+    user: &str,
+    roles: &[&str],
+    subcommand: &str,
+    options: &[(&str, &str)],
+) -> String {
+    let mut interaction: serde_json::Value =
+        serde_json::from_str(&discord_command(id, user, roles, options)).unwrap();
+    let options = interaction["data"]["options"].take();
+    interaction["data"]["options"] =
+        serde_json::json!([{"name": subcommand, "type": 1, "options": options}]);
+    interaction.to_string()
+}
+
 /// Discord's PING.
 pub fn discord_ping(id: &str) -> String {
     format!(

@@ -1,22 +1,38 @@
 //! Interaction bodies: a PING, or the `/order` application command read from its options.
 //!
+//! `/order` has four subcommands: `place` (a new order), `cancel`, `replace` and `cancel-all`
+//! (SPEC §13), with the options and meaning of Slack's `/order` words. An interaction whose
+//! options sit at the top level, without a subcommand, is the `/order` of the registration
+//! before modifications existed, and is read as `place`: a bridge upgraded before its command
+//! is registered again keeps taking orders.
+//!
 //! Quantities and prices are STRING options (type 3), never NUMBER (type 10): Discord carries a
 //! NUMBER as a double, and `0.1` would reach the bridge already rounded. An option of any type
 //! other than STRING is refused, naming it. The command's registration (what Discord shows the
 //! trader) is [`registration`].
 
 use mts1b_inbound_core::rejection::bounded;
-use mts1b_inbound_core::{IdempotencyKey, Member, PlatformId, Rejection, UnixMillis};
+use mts1b_inbound_core::{IdempotencyKey, IntentKind, Member, PlatformId, Rejection, UnixMillis};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::chat::OrderRequest;
+use crate::chat::{ModifyRequest, OrderRequest, Request};
 
 /// The command's name.
 pub const COMMAND: &str = "order";
 
+/// Discord's SUB_COMMAND option type.
+const SUB_COMMAND: u64 = 1;
 /// Discord's STRING option type.
 const STRING: u64 = 3;
+
+/// The subcommands, with what each asks for.
+pub const SUBCOMMANDS: [(&str, IntentKind); 4] = [
+    ("place", IntentKind::Submit),
+    ("cancel", IntentKind::Cancel),
+    ("replace", IntentKind::Replace),
+    ("cancel-all", IntentKind::CancelAll),
+];
 
 /// A signed interaction, read.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,11 +85,11 @@ pub enum InteractionKind {
     /// Discord checking the endpoint (type 1): answered `{"type":1}`.
     Ping,
     /// The `/order` command (type 2).
-    Order {
+    Command {
         /// Who sent it: guild, user, roles.
         member: Member,
-        /// What it asks.
-        order: Box<OrderRequest>,
+        /// What it asks: an order or a change to one.
+        request: Box<Request>,
     },
 }
 
@@ -114,6 +130,9 @@ struct RawOption {
     #[serde(rename = "type")]
     kind: u64,
     value: Option<Value>,
+    /// A subcommand's options.
+    #[serde(default)]
+    options: Vec<RawOption>,
 }
 
 fn snowflake(field: &str, text: &str) -> Result<PlatformId, Rejection> {
@@ -169,9 +188,9 @@ pub fn parse_interaction(body: &[u8]) -> Result<Interaction, Rejection> {
                     format!("{:?} is not the /{COMMAND} command", bounded(&data.name)),
                 ));
             }
-            InteractionKind::Order {
+            InteractionKind::Command {
                 member,
-                order: Box::new(options(data.options)?),
+                request: Box::new(request(data.options)?),
             }
         }
         other => {
@@ -201,23 +220,53 @@ pub fn parse_interaction(body: &[u8]) -> Result<Interaction, Rejection> {
     })
 }
 
-fn options(options: Vec<RawOption>) -> Result<OrderRequest, Rejection> {
-    let mut order = OrderRequest::default();
+/// The request of `/order`'s options: one subcommand, or (the registration before
+/// subcommands) an order's options at the top level.
+fn request(options: Vec<RawOption>) -> Result<Request, Rejection> {
+    if !options.iter().any(|o| o.kind == SUB_COMMAND) {
+        let mut order = OrderRequest::default();
+        fill(&mut order, options, OrderRequest::slot)?;
+        return Ok(Request::Order(order));
+    }
+    let [subcommand] = <[RawOption; 1]>::try_from(options)
+        .map_err(|_| Rejection::invalid("data.options", "a subcommand comes alone"))?;
+    let kind = SUBCOMMANDS
+        .iter()
+        .find(|(name, _)| *name == subcommand.name)
+        .map(|(_, kind)| *kind)
+        .ok_or_else(|| {
+            Rejection::invalid(
+                "data.options",
+                format!(
+                    "{:?} is not a subcommand of /{COMMAND}",
+                    bounded(&subcommand.name)
+                ),
+            )
+        })?;
+    Ok(match kind {
+        IntentKind::Submit => {
+            let mut order = OrderRequest::default();
+            fill(&mut order, subcommand.options, OrderRequest::slot)?;
+            Request::Order(order)
+        }
+        kind => {
+            let mut modify = ModifyRequest::new(kind);
+            fill(&mut modify, subcommand.options, ModifyRequest::slot)?;
+            Request::Modify(modify)
+        }
+    })
+}
+
+/// Fills `request` from STRING options, each named once and known to `slot`.
+fn fill<R>(
+    request: &mut R,
+    options: Vec<RawOption>,
+    slot: for<'r> fn(&'r mut R, &str) -> Option<&'r mut Option<String>>,
+) -> Result<(), Rejection> {
     for option in options {
         let name = bounded(&option.name);
-        let slot = match option.name.as_str() {
-            "side" => &mut order.side,
-            "quantity" => &mut order.quantity,
-            "symbol" => &mut order.symbol,
-            "type" => &mut order.order_type,
-            "limit" => &mut order.limit,
-            "stop" => &mut order.stop,
-            "fund" => &mut order.fund,
-            "strategy" => &mut order.strategy,
-            "tif" => &mut order.tif,
-            "thesis" => &mut order.thesis,
-            _ => return Err(Rejection::invalid(&name, "unknown option")),
-        };
+        let slot = slot(request, &option.name)
+            .ok_or_else(|| Rejection::invalid(&name, "unknown option"))?;
         if option.kind != STRING {
             return Err(Rejection::invalid(
                 &name,
@@ -235,41 +284,101 @@ fn options(options: Vec<RawOption>) -> Result<OrderRequest, Rejection> {
         }
         *slot = Some(value);
     }
-    Ok(order)
+    Ok(())
 }
 
-/// The `/order` command's registration, as `PUT /applications/{id}/commands` takes it: side,
-/// type and tif as choices, quantity and prices as STRING options.
+/// The `/order` command's registration, as `PUT /applications/{id}/commands` takes it: the
+/// subcommands `place`, `cancel`, `replace` and `cancel-all`; side, type, tif, source and
+/// reduce_only as choices; keys, quantities and prices as STRING options. Required options
+/// come first, as Discord requires.
 pub fn registration() -> Value {
-    let choices = |names: &[&str]| -> Vec<Value> {
+    let choices = |names: &[&str]| -> Value {
         names
             .iter()
             .map(|n| serde_json::json!({"name": n, "value": n}))
-            .collect()
+            .collect::<Vec<_>>()
+            .into()
     };
     let string = |name: &str, description: &str, required: bool| serde_json::json!({"type": STRING, "name": name, "description": description, "required": required});
-    let mut side = string("side", "buy or sell", true);
-    side["choices"] = choices(&["buy", "sell"]).into();
-    let mut order_type = string("type", "order type", true);
-    order_type["choices"] = choices(&["market", "limit", "stop", "stop_limit"]).into();
-    let mut tif = string("tif", "time in force (day by default)", false);
-    tif["choices"] = choices(&["day", "gtc", "ioc", "fok"]).into();
+    let with_choices = |mut option: Value, names: &[&str]| {
+        option["choices"] = choices(names);
+        option
+    };
+    let fund = string("fund", "the fund", true);
+    let tif = with_choices(
+        string("tif", "time in force (day by default)", false),
+        &["day", "gtc", "ioc", "fok"],
+    );
+    let key = string(
+        "key",
+        "the key the order's reply printed (an alert's idempotency_key)",
+        true,
+    );
+    let source = with_choices(
+        string("source", "who placed it (this platform by default)", false),
+        &crate::chat::SOURCES,
+    );
+    let target_strategy = string(
+        "strategy",
+        "its strategy, if the bridge no longer remembers the order",
+        false,
+    );
+    let target_symbol = string(
+        "symbol",
+        "its symbol, if the bridge no longer remembers the order",
+        false,
+    );
+    let limit = |description| string("limit", description, false);
+    let stop = |description| string("stop", description, false);
+    let subcommand = |name: &str, description: &str, options: Vec<Value>| serde_json::json!({"type": SUB_COMMAND, "name": name, "description": description, "options": options});
     serde_json::json!([{
         "name": COMMAND,
         "type": 1,
-        "description": "Place an order through the MTS1B bridge",
+        "description": "Place, change or cancel orders through the MTS1B bridge",
         "contexts": [0],
         "options": [
-            side,
-            string("quantity", "a decimal, such as 0.05", true),
-            string("symbol", "as TradingView writes it: BINANCE:BTCUSDT, CME_MINI:ES1!", true),
-            order_type,
-            string("fund", "the fund to trade for", true),
-            string("limit", "limit price (limit and stop_limit orders)", false),
-            string("stop", "stop price (stop and stop_limit orders)", false),
-            tif,
-            string("strategy", "strategy id (manual by default)", false),
-            string("thesis", "why, for the audit trail", false),
+            subcommand("place", "Place an order", vec![
+                with_choices(string("side", "buy or sell", true), &["buy", "sell"]),
+                string("quantity", "a decimal, such as 0.05", true),
+                string("symbol", "as TradingView writes it: BINANCE:BTCUSDT, CME_MINI:ES1!", true),
+                with_choices(
+                    string("type", "order type", true),
+                    &["market", "limit", "stop", "stop_limit"],
+                ),
+                fund.clone(),
+                limit("limit price (limit and stop_limit orders)"),
+                stop("stop price (stop and stop_limit orders)"),
+                tif.clone(),
+                string("strategy", "strategy id (manual by default)", false),
+                with_choices(
+                    string("reduce_only", "only reduce a position (false by default)", false),
+                    &["true", "false"],
+                ),
+                string("thesis", "why, for the audit trail", false),
+            ]),
+            subcommand("cancel", "Cancel an order", vec![
+                key.clone(),
+                fund.clone(),
+                source.clone(),
+                target_strategy.clone(),
+                target_symbol.clone(),
+            ]),
+            subcommand("replace", "Change an order's quantity, prices or time in force", vec![
+                key,
+                fund.clone(),
+                string("quantity", "the new total quantity", false),
+                limit("the new limit price"),
+                stop("the new stop price"),
+                tif,
+                source,
+                target_strategy,
+                target_symbol,
+            ]),
+            subcommand("cancel-all", "Cancel every order of a strategy, or of one symbol", vec![
+                fund,
+                string("symbol", "only this symbol, as TradingView writes it", false),
+                string("strategy", "the strategy (manual by default)", false),
+            ]),
         ]
     }])
 }

@@ -17,7 +17,8 @@ use std::sync::Arc;
 use ed25519_dalek::{Signature, VerifyingKey};
 use mts1b_inbound_core::{
     Authenticated, Decision, FollowUp, FollowUpMethod, Grants, IdempotencyKey, InboundAdapter,
-    Intent, Principal, RawRequest, Rejection, SecretSource, SymbolTable, member_principal,
+    Intent, IntentKind, KnownOrders, NoKnownOrders, Principal, RawRequest, Rejection, SecretSource,
+    SymbolTable, member_principal,
 };
 
 use crate::chat::{self, Origin};
@@ -156,7 +157,7 @@ impl InboundAdapter for Discord {
                 previous_secret: false,
                 member: None,
             },
-            InteractionKind::Order { member, .. } => member_principal(NAME, member.clone()),
+            InteractionKind::Command { member, .. } => member_principal(NAME, member.clone()),
         })
     }
 
@@ -187,20 +188,36 @@ impl InboundAdapter for Discord {
         )
     }
 
+    fn intent_kind(&self, interaction: &Interaction) -> IntentKind {
+        match &interaction.kind {
+            InteractionKind::Command { request, .. } => request.kind(),
+            InteractionKind::Ping => IntentKind::Submit,
+        }
+    }
+
     fn normalize(&self, interaction: Authenticated<Interaction>) -> Result<Intent, Rejection> {
+        self.normalize_with(interaction, &NoKnownOrders)
+    }
+
+    fn normalize_with(
+        &self,
+        interaction: Authenticated<Interaction>,
+        orders: &dyn KnownOrders,
+    ) -> Result<Intent, Rejection> {
         let received_at = interaction.received_at();
         let (_, interaction) = interaction.into_parts();
-        let InteractionKind::Order { member, order } = interaction.kind else {
+        let InteractionKind::Command { member, request } = interaction.kind else {
             return Err(Rejection::invalid("type", "a PING places no order"));
         };
         let origin = Origin {
             adapter: NAME,
             member: &member,
+            grants: &self.grants,
             key: &interaction.id,
             sent_at: interaction.sent_at,
             received_at,
         };
-        order.into_intent(origin, &self.symbols)
+        request.into_intent(origin, &self.symbols, orders)
     }
 
     fn render(&self, decision: &Decision<'_>) -> Option<String> {
@@ -501,14 +518,123 @@ mod tests {
     #[test]
     fn the_registration_declares_every_option_as_a_string() {
         let registration = command::registration();
-        let options = registration[0]["options"].as_array().unwrap();
-        assert!(options.iter().all(|o| o["type"] == 3));
-        // Discord requires the required options first.
-        let first_optional = options.iter().position(|o| o["required"] == false).unwrap();
-        assert!(
-            options[first_optional..]
+        let subcommands = registration[0]["options"].as_array().unwrap();
+        let names: Vec<&str> = subcommands
+            .iter()
+            .map(|s| s["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, command::SUBCOMMANDS.map(|(name, _)| name));
+        for subcommand in subcommands {
+            assert_eq!(subcommand["type"], 1, "{subcommand}");
+            let options = subcommand["options"].as_array().unwrap();
+            assert!(options.iter().all(|o| o["type"] == 3), "{subcommand}");
+            // Discord requires the required options first.
+            let first_optional = options
                 .iter()
-                .all(|o| o["required"] == false)
+                .position(|o| o["required"] == false)
+                .unwrap_or(options.len());
+            assert!(
+                options[first_optional..]
+                    .iter()
+                    .all(|o| o["required"] == false)
+            );
+            // Every option the registration offers, filled with a value, is one the parser
+            // takes for that subcommand (a value it refuses is a refusal of the value, never
+            // "unknown option").
+            let filled: Vec<String> = options
+                .iter()
+                .map(|o| {
+                    let name = o["name"].as_str().unwrap();
+                    let value = o["choices"][0]["value"].as_str().unwrap_or("1");
+                    option(name, value)
+                })
+                .collect();
+            let body = command(&format!(
+                r#"{{"name":{},"type":1,"options":[{}]}}"#,
+                subcommand["name"],
+                filled.join(",")
+            ));
+            let parsed = parse_interaction(body.as_bytes()).unwrap();
+            assert!(
+                matches!(parsed.kind, InteractionKind::Command { .. }),
+                "{subcommand}"
+            );
+        }
+    }
+
+    fn subcommand(name: &str, options: &[String]) -> String {
+        command(&format!(
+            r#"{{"name":"{name}","type":1,"options":[{}]}}"#,
+            options.join(",")
+        ))
+    }
+
+    #[test]
+    fn subcommands_place_and_change_orders() {
+        let placed = subcommand("place", &[limit_buy()]);
+        let Ok(Ok(Intent::Submit(order))) = run(&signed_request(&placed)) else {
+            panic!("no order");
+        };
+        assert_eq!(
+            chat::describe(&order),
+            "buy 0.05 BTC-USD limit 95000 on paper-tv-test"
         );
+        // A cancel of an order the bridge does not remember names its symbol.
+        let cancel = subcommand(
+            "cancel",
+            &[
+                option("key", "1180000000000000001"),
+                option("fund", "paper-tv-test"),
+                option("symbol", "BINANCE:BTCUSDT"),
+            ],
+        );
+        let Ok(Ok(Intent::Cancel(m))) = run(&signed_request(&cancel)) else {
+            panic!("no cancel");
+        };
+        assert_eq!(m.strategy_id.as_str(), "manual");
+        assert_eq!(
+            m.change.target.client_order_id,
+            mts1b_inbound_core::ClientOrderId::derive(
+                NAME,
+                &m.fund_id,
+                &IdempotencyKey::parse("1180000000000000001").unwrap()
+            )
+        );
+        let all = subcommand(
+            "cancel-all",
+            &[option("fund", "paper-tv-test"), option("strategy", "grid")],
+        );
+        assert!(matches!(
+            run(&signed_request(&all)),
+            Ok(Ok(Intent::CancelAll(m))) if m.strategy_id.as_str() == "grid" && m.change.symbol.is_none()
+        ));
+        let refused = |body: &str| run(&signed_request(body)).unwrap_err();
+        // An option of another subcommand.
+        assert_eq!(
+            refused(&subcommand(
+                "cancel",
+                &[option("fund", "paper-tv-test"), option("limit", "1")]
+            )),
+            Rejection::invalid("limit", "unknown option")
+        );
+        assert!(matches!(
+            refused(&subcommand("amend", &[])),
+            Rejection::InvalidPayload { detail, .. } if detail.contains("not a subcommand")
+        ));
+        let two = command(
+            r#"{"name":"cancel","type":1,"options":[]},{"name":"replace","type":1,"options":[]}"#,
+        );
+        assert_eq!(
+            refused(&two),
+            Rejection::invalid("data.options", "a subcommand comes alone")
+        );
+        let nested = subcommand(
+            "cancel",
+            &[r#"{"name":"cancel","type":1,"options":[]}"#.to_owned()],
+        );
+        assert!(matches!(
+            refused(&nested),
+            Rejection::InvalidPayload { field, .. } if field == "cancel"
+        ));
     }
 }

@@ -2,6 +2,9 @@
 //!
 //! ```text
 //! /order SIDE QUANTITY SYMBOL TYPE [PRICE] fund=FUND [strategy=ID] [tif=TIF] [thesis="why"]
+//! /order cancel KEY fund=FUND [source=SOURCE] [strategy=ID] [symbol=SYMBOL]
+//! /order replace KEY fund=FUND [qty=QUANTITY] [limit=PRICE] [stop=PRICE] [tif=TIF] [source=…]
+//! /order cancel-all fund=FUND [SYMBOL] [strategy=ID]
 //! /order help
 //! ```
 //! `TYPE` is `market`, `limit PRICE`, `stop PRICE` or `stop_limit stop=PRICE limit=PRICE` (two
@@ -10,53 +13,78 @@
 //! curly quotes a phone or a Mac types). Words are case-insensitive where the alert schema's
 //! are (side, type, tif); symbols, decimals and ids follow SPEC §3 and §4 exactly.
 
-use mts1b_inbound_core::Rejection;
 use mts1b_inbound_core::rejection::bounded;
+use mts1b_inbound_core::{IntentKind, Rejection};
 
-use crate::chat::OrderRequest;
+use crate::chat::{ModifyRequest, OrderRequest, Request};
 
 /// What a command asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     /// The grammar.
     Help,
-    /// An order.
-    Order(Box<OrderRequest>),
+    /// An order, or a change to one.
+    Request(Box<Request>),
 }
 
 /// The most words a command may have.
 pub const MAX_WORDS: usize = 16;
-
-/// The options a command may name.
-pub const OPTIONS: [&str; 6] = ["fund", "strategy", "tif", "thesis", "limit", "stop"];
 
 /// What a reply to a malformed command ends with.
 pub const HELP_HINT: &str = "Send `/order help` for the grammar.";
 
 /// The reply to `/order help` (and to an empty `/order`).
 pub const HELP: &str = "Place an order:\n\
-`/order SIDE QUANTITY SYMBOL TYPE [PRICE] fund=FUND [strategy=ID] [tif=day|gtc|ioc|fok] [thesis=\"why\"]`\n\
+`/order SIDE QUANTITY SYMBOL TYPE [PRICE] fund=FUND [strategy=ID] [tif=day|gtc|ioc|fok] [reduce_only=true] [thesis=\"why\"]`\n\
 • SIDE: buy or sell • QUANTITY: a decimal such as 0.05 • SYMBOL: as TradingView writes it (BINANCE:BTCUSDT, BYBIT:BTCUSDT.P, CME_MINI:ES1!, NASDAQ:AAPL)\n\
 • TYPE: market | limit PRICE | stop PRICE | stop_limit stop=PRICE limit=PRICE\n\
 • strategy defaults to manual, tif to day\n\
+Change an order (KEY: the key its reply printed, or an alert's idempotency_key with source=tradingview):\n\
+`/order cancel KEY fund=FUND [source=tradingview]`\n\
+`/order replace KEY fund=FUND [qty=QUANTITY] [limit=PRICE] [stop=PRICE] [tif=TIF]` (at least one; qty is the new total)\n\
+`/order cancel-all fund=FUND [SYMBOL] [strategy=ID]` (strategy defaults to manual)\n\
 Examples:\n\
 `/order buy 0.05 BINANCE:BTCUSDT limit 95000 fund=paper-tv-test`\n\
 `/order sell 1 CME_MINI:ES1! stop 5000 fund=futures-desk tif=gtc thesis=\"stop under the range\"`\n\
+`/order replace 1234.5678.abcd fund=paper-tv-test limit=94000`\n\
 Each reply that accepts an order shows its key.";
 
 /// Reads the text of a slash command (as Slack sends it: `&`, `<` and `>` escaped).
 pub fn read(text: &str) -> Result<Command, Rejection> {
     let text = unescape(text);
     let words = words(&text)?;
-    let first = words.first().map(String::as_str);
-    if first.is_none() || first.is_some_and(|w| w.eq_ignore_ascii_case("help")) {
+    let Some(first) = words.first() else {
         return Ok(Command::Help);
-    }
+    };
+    let modification = match first.to_ascii_lowercase().as_str() {
+        "help" => return Ok(Command::Help),
+        "cancel" => Some(IntentKind::Cancel),
+        "replace" => Some(IntentKind::Replace),
+        "cancel-all" | "cancel_all" => Some(IntentKind::CancelAll),
+        _ => None,
+    };
+    let request = match modification {
+        Some(kind) => Request::Modify(read_modification(kind, &words[1..])?),
+        None => Request::Order(read_order(&words)?),
+    };
+    Ok(Command::Request(Box::new(request)))
+}
+
+/// `SIDE QUANTITY SYMBOL TYPE [PRICE] key=value…`
+fn read_order(words: &[String]) -> Result<OrderRequest, Rejection> {
     let mut order = OrderRequest::default();
     let mut positional = 0;
-    for word in &words {
+    for word in words {
         match word.split_once('=') {
-            Some((key, value)) => option(&mut order, key, value)?,
+            Some((key, value)) => {
+                let key = key.to_ascii_lowercase();
+                let slot = OrderRequest::OPTIONS
+                    .contains(&key.as_str())
+                    .then(|| order.slot(&key))
+                    .flatten()
+                    .ok_or_else(|| unknown_option(&key, &OrderRequest::OPTIONS))?;
+                set(slot, &key, value)?;
+            }
             None if positional < 5 => {
                 let slot = match positional {
                     0 => &mut order.side,
@@ -65,28 +93,67 @@ pub fn read(text: &str) -> Result<Command, Rejection> {
                     3 => &mut order.order_type,
                     _ => price_slot(&mut order)?,
                 };
-                if slot.is_some() {
-                    return Err(Rejection::invalid(
-                        &positional_name(positional),
-                        "given twice",
-                    ));
-                }
-                *slot = Some(word.clone());
+                set(slot, &positional_name(positional), word)?;
                 positional += 1;
             }
-            None => {
-                return Err(Rejection::invalid(
-                    "text",
-                    format!("unexpected {:?}: options are key=value", bounded(word)),
-                ));
-            }
+            None => return Err(unexpected(word)),
         }
     }
     let missing = ["side", "quantity", "symbol", "type"];
     if positional < 4 {
         return Err(Rejection::invalid(missing[positional], "required"));
     }
-    Ok(Command::Order(Box::new(order)))
+    Ok(order)
+}
+
+/// `cancel KEY key=value…`, `replace KEY key=value…`, `cancel-all [SYMBOL] key=value…`.
+fn read_modification(kind: IntentKind, words: &[String]) -> Result<ModifyRequest, Rejection> {
+    let mut request = ModifyRequest::new(kind);
+    // The one word a modification takes by position.
+    let positional = match kind {
+        IntentKind::CancelAll => "symbol",
+        _ => "key",
+    };
+    let mut positional_seen = false;
+    for word in words {
+        let (key, value) = match word.split_once('=') {
+            Some((key, value)) => (key.to_ascii_lowercase(), value),
+            None if !positional_seen => {
+                positional_seen = true;
+                (positional.to_owned(), word.as_str())
+            }
+            None => return Err(unexpected(word)),
+        };
+        let options = ModifyRequest::options(kind);
+        let slot = (options.contains(&key.as_str()) || key == positional)
+            .then(|| request.slot(&key))
+            .flatten()
+            .ok_or_else(|| unknown_option(&key, options))?;
+        set(slot, &key, value)?;
+    }
+    Ok(request)
+}
+
+fn set(slot: &mut Option<String>, name: &str, value: &str) -> Result<(), Rejection> {
+    if slot.is_some() {
+        return Err(Rejection::invalid(name, "given twice"));
+    }
+    *slot = Some(value.to_owned());
+    Ok(())
+}
+
+fn unknown_option(key: &str, options: &[&str]) -> Rejection {
+    Rejection::invalid(
+        key,
+        format!("unknown option; the options are {}", options.join(", ")),
+    )
+}
+
+fn unexpected(word: &str) -> Rejection {
+    Rejection::invalid(
+        "text",
+        format!("unexpected {:?}: options are key=value", bounded(word)),
+    )
 }
 
 fn positional_name(i: usize) -> String {
@@ -111,28 +178,6 @@ fn price_slot(order: &mut OrderRequest) -> Result<&mut Option<String>, Rejection
             format!("a {} order takes no price", bounded(kind)),
         ))
     }
-}
-
-fn option(order: &mut OrderRequest, key: &str, value: &str) -> Result<(), Rejection> {
-    let slot = match key.to_ascii_lowercase().as_str() {
-        "fund" => &mut order.fund,
-        "strategy" => &mut order.strategy,
-        "tif" => &mut order.tif,
-        "thesis" => &mut order.thesis,
-        "limit" => &mut order.limit,
-        "stop" => &mut order.stop,
-        _ => {
-            return Err(Rejection::invalid(
-                key,
-                format!("unknown option; the options are {}", OPTIONS.join(", ")),
-            ));
-        }
-    };
-    if slot.is_some() {
-        return Err(Rejection::invalid(key, "given twice"));
-    }
-    *slot = Some(value.to_owned());
-    Ok(())
 }
 
 /// Undoes Slack's escaping of `&`, `<` and `>` in command text.
@@ -193,7 +238,20 @@ mod tests {
 
     fn order(text: &str) -> OrderRequest {
         match read(text) {
-            Ok(Command::Order(o)) => *o,
+            Ok(Command::Request(r)) => match *r {
+                Request::Order(o) => o,
+                other => panic!("{text}: {other:?}"),
+            },
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    fn modification(text: &str) -> ModifyRequest {
+        match read(text) {
+            Ok(Command::Request(r)) => match *r {
+                Request::Modify(m) => m,
+                other => panic!("{text}: {other:?}"),
+            },
             other => panic!("{text}: {other:?}"),
         }
     }
@@ -225,6 +283,68 @@ mod tests {
         for help in ["", "   ", "help", "HELP me"] {
             assert_eq!(read(help), Ok(Command::Help), "{help:?}");
         }
+    }
+
+    #[test]
+    fn reads_modifications() {
+        let m = modification("cancel 398738663015.47445629121.803a fund=f");
+        assert_eq!(m.kind, IntentKind::Cancel);
+        assert_eq!(
+            m.target_key.as_deref(),
+            Some("398738663015.47445629121.803a")
+        );
+        assert_eq!(m.fund.as_deref(), Some("f"));
+        let m = modification(
+            "Cancel key=a=b fund=f source=tradingview strategy=trend symbol=BINANCE:BTCUSDT",
+        );
+        assert_eq!(m.target_key.as_deref(), Some("a=b"));
+        assert_eq!(m.source.as_deref(), Some("tradingview"));
+        assert_eq!(m.strategy.as_deref(), Some("trend"));
+        assert_eq!(m.symbol.as_deref(), Some("BINANCE:BTCUSDT"));
+        let m = modification("replace k1 fund=f qty=2 limit=94000 stop=93000 tif=gtc");
+        assert_eq!(m.kind, IntentKind::Replace);
+        assert_eq!(
+            (
+                m.quantity.as_deref(),
+                m.limit.as_deref(),
+                m.stop.as_deref(),
+                m.tif.as_deref()
+            ),
+            (Some("2"), Some("94000"), Some("93000"), Some("gtc"))
+        );
+        let m = modification("cancel-all fund=f BYBIT:BTCUSDT.P strategy=grid");
+        assert_eq!(m.kind, IntentKind::CancelAll);
+        assert_eq!(m.symbol.as_deref(), Some("BYBIT:BTCUSDT.P"));
+        assert_eq!(m.strategy.as_deref(), Some("grid"));
+        assert_eq!(modification("CANCEL_ALL fund=f").symbol, None);
+        let refused = |text: &str| read(text).unwrap_err();
+        assert_eq!(
+            refused("cancel k1 fund=f qty=2"),
+            Rejection::invalid(
+                "qty",
+                "unknown option; the options are fund, source, strategy, symbol"
+            )
+        );
+        assert_eq!(
+            refused("cancel k1 k2 fund=f"),
+            Rejection::invalid("text", "unexpected \"k2\": options are key=value")
+        );
+        assert_eq!(
+            refused("cancel k1 key=k2 fund=f"),
+            Rejection::invalid("key", "given twice")
+        );
+        assert_eq!(
+            refused("cancel-all BINANCE:BTCUSDT symbol=BINANCE:ETHUSDT fund=f"),
+            Rejection::invalid("symbol", "given twice")
+        );
+        assert!(matches!(
+            refused("cancel-all fund=f source=slack"),
+            Rejection::InvalidPayload { field, .. } if field == "source"
+        ));
+        assert!(matches!(
+            refused("buy 1 X market fund=f source=slack"),
+            Rejection::InvalidPayload { field, .. } if field == "source"
+        ));
     }
 
     #[test]

@@ -18,8 +18,8 @@ use std::sync::Arc;
 use hmac::{Hmac, KeyInit, Mac};
 use mts1b_inbound_core::{
     Authenticated, Decision, FollowUp, FollowUpMethod, Grants, IdempotencyKey, InboundAdapter,
-    Intent, Member, PlatformId, Principal, RawRequest, Rejection, Secret, SecretSource,
-    SymbolTable, UnixMillis, member_principal,
+    Intent, IntentKind, KnownOrders, Member, NoKnownOrders, PlatformId, Principal, RawRequest,
+    Rejection, Secret, SecretSource, SymbolTable, UnixMillis, member_principal,
 };
 use sha2::Sha256;
 
@@ -199,20 +199,36 @@ impl InboundAdapter for Slack {
         Some(message.to_string())
     }
 
+    fn intent_kind(&self, command: &SlashCommand) -> IntentKind {
+        match &command.command {
+            Command::Request(request) => request.kind(),
+            Command::Help => IntentKind::Submit,
+        }
+    }
+
     fn normalize(&self, command: Authenticated<SlashCommand>) -> Result<Intent, Rejection> {
+        self.normalize_with(command, &NoKnownOrders)
+    }
+
+    fn normalize_with(
+        &self,
+        command: Authenticated<SlashCommand>,
+        orders: &dyn KnownOrders,
+    ) -> Result<Intent, Rejection> {
         let received_at = command.received_at();
         let (_, command) = command.into_parts();
-        let Command::Order(order) = command.command else {
+        let Command::Request(request) = command.command else {
             return Err(Rejection::invalid("text", "not an order"));
         };
         let origin = Origin {
             adapter: NAME,
             member: &command.member,
+            grants: &self.grants,
             key: &command.trigger_id,
             sent_at: command.sent_at,
             received_at,
         };
-        order.into_intent(origin, &self.symbols)
+        request.into_intent(origin, &self.symbols, orders)
     }
 
     fn render(&self, decision: &Decision<'_>) -> Option<String> {
@@ -428,7 +444,7 @@ mod tests {
         let rendered = s
             .render(&Decision::Refused {
                 rejection: &Rejection::DuplicateIdempotencyKey { key: "k".into() },
-                order: None,
+                intent: None,
             })
             .unwrap();
         assert!(rendered.contains("Already received"), "{rendered}");
@@ -436,7 +452,7 @@ mod tests {
         assert_eq!(
             s.render(&Decision::Refused {
                 rejection: &Rejection::Unauthorized,
-                order: None
+                intent: None
             }),
             None
         );

@@ -6,7 +6,7 @@ pub mod outbox;
 pub mod paper;
 
 use async_trait::async_trait;
-use mts1b_inbound_core::{ClientOrderId, Intent, OrderIntent, Rejection};
+use mts1b_inbound_core::{ClientOrderId, Intent, KnownOrder, OrderIntent, Rejection};
 
 pub use outbox::{DeliveryPolicy, Outbox};
 pub use paper::PaperOms;
@@ -97,6 +97,8 @@ impl Settled {
 
 /// Why an order that expired is refused, in answers and follow-ups.
 pub const EXPIRED: &str = "expired: not delivered within delivery.max_order_age";
+/// Why a cancel or cancel-all that expired is refused, in follow-ups.
+pub const EXPIRED_CANCEL: &str = "expired: not delivered within delivery.max_cancel_age";
 
 /// Resolves when a queued order settles (dropped, unresolved, if the process stops first).
 pub type Settlement = tokio::sync::oneshot::Receiver<Settled>;
@@ -158,6 +160,24 @@ pub trait OrderSink: Send + Sync {
         Ok(Delivered::Rejected {
             reason: "this order sink cannot modify orders".into(),
         })
+    }
+
+    /// As [`OrderSink::modify`]; for a modification answered `Queued`, also how it will
+    /// settle, when the sink can tell (a chat user is told). None by default.
+    async fn modify_following(
+        &self,
+        modification: &Intent,
+    ) -> Result<(Delivered, Option<Settlement>), SinkUnavailable> {
+        self.modify(modification)
+            .await
+            .map(|delivered| (delivered, None))
+    }
+
+    /// What the sink remembers of the order with this client order id, for a chat
+    /// modification that names only its target's key. None by default. Called on the request
+    /// path, so it must answer from memory or a local read.
+    fn known_order(&self, _id: &ClientOrderId) -> Option<KnownOrder> {
+        None
     }
 
     /// Returns why the sink cannot take orders now, if it cannot (for `/readyz`).

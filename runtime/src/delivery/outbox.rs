@@ -32,7 +32,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use mts1b_inbound_core::{ClientOrderId, Clock, Intent, IntentKind, Rejection, UnixMillis};
+use mts1b_inbound_core::{
+    ClientOrderId, Clock, Intent, IntentKind, KnownOrder, Rejection, UnixMillis,
+};
 use tokio::sync::{Notify, Semaphore, oneshot};
 
 use super::oms::{ErrorClass, OmsAccepted, OmsClient, OmsError, OmsModified};
@@ -964,6 +966,25 @@ impl OrderSink for Outbox {
         self.submit_inner(modification.clone(), false)
             .await
             .map(|(delivered, _)| delivered)
+    }
+
+    async fn modify_following(
+        &self,
+        modification: &Intent,
+    ) -> Result<(Delivered, Option<Settlement>), SinkUnavailable> {
+        self.submit_inner(modification.clone(), true).await
+    }
+
+    // One read of the embedded store (a local file, mostly in its page cache): chat commands
+    // are few, and the lookup spares the trader typing the order's symbol and strategy.
+    fn known_order(&self, id: &ClientOrderId) -> Option<KnownOrder> {
+        let record = self.inner.store.get(id).ok()??;
+        let order = record.order()?;
+        Some(KnownOrder {
+            strategy_id: order.strategy_id.clone(),
+            symbol: order.symbol.clone(),
+            instrument_class: order.instrument_class,
+        })
     }
 
     fn not_ready(&self) -> Option<String> {
