@@ -89,3 +89,12 @@ pub const INITIAL_BACKOFF: &str = "100ms";
 pub const MAX_BACKOFF: &str = "5s";
 /// SPEC §9: data in `./data`.
 pub const STORE_PATH: &str = "./data";
+
+/// `cluster.backend`: one replica on its own disk, needing nothing else (SPEC §14).
+pub const CLUSTER_BACKEND: &str = "embedded";
+/// `cluster.nats.prefix`: the buckets are `MTS1B_TV_replay`, `MTS1B_TV_budgets`, ...
+pub const NATS_PREFIX: &str = "MTS1B_TV";
+/// `cluster.nats.replicas`: three copies survive the loss of any one NATS node.
+pub const NATS_REPLICAS: usize = 3;
+/// `cluster.nats.timeout`: well inside TradingView's 3 s, leaving time to answer 503.
+pub const NATS_TIMEOUT: &str = "1s";

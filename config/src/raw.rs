@@ -111,6 +111,7 @@ section!(RawConfig {
     funds: BTreeMap<String, RawFund>,
     delivery: RawDelivery,
     store: RawStore,
+    cluster: RawCluster,
     adapters: RawAdapters,
     symbology: RawSymbology,
 });
@@ -160,6 +161,16 @@ section!(RawDelivery {
 section!(RawOms { endpoint: Option<Text>, timeout: Option<Text> });
 section!(RawRetry { initial_backoff: Option<Text>, max_backoff: Option<Text> });
 section!(RawStore { path: Option<Text> });
+section!(RawCluster { backend: Option<Text>, nats: RawNats });
+section!(RawNats {
+    servers: Option<TextList>,
+    creds_file: Option<Text>,
+    user: Option<Text>,
+    password: Option<Text>,
+    prefix: Option<Text>,
+    replicas: Option<Text>,
+    timeout: Option<Text>,
+});
 section!(RawAdapters {
     tradingview: RawTradingView,
     slack: RawSlack,

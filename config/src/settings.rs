@@ -21,6 +21,10 @@ fn rfc3339<S: Serializer>(at: &Option<UnixMillis>, s: S) -> Result<S::Ok, S::Err
 }
 
 /// Serializes a secret as `[redacted]` (or null when absent): `check-config` never prints one.
+fn redacted_one<S: Serializer>(_secret: &Arc<Secret>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str("[redacted]")
+}
+
 fn redacted<S: Serializer>(secret: &Option<Arc<Secret>>, s: S) -> Result<S::Ok, S::Error> {
     match secret {
         Some(_) => s.serialize_str("[redacted]"),
@@ -47,6 +51,8 @@ pub struct Settings {
     pub delivery: Delivery,
     /// The embedded durable store.
     pub store: Store,
+    /// Which state backend, and how to reach NATS.
+    pub cluster: Cluster,
     /// Which adapters are enabled, and their credentials.
     pub adapters: Adapters,
     /// The symbology table: built-in defaults plus config.
@@ -190,6 +196,58 @@ pub struct Retry {
 pub struct Store {
     /// The data folder.
     pub path: PathBuf,
+}
+
+/// `cluster.*` (SPEC §14).
+#[derive(Clone, Debug, Serialize)]
+pub struct Cluster {
+    /// `embedded` (the default) or `nats`.
+    pub backend: Backend,
+    /// `cluster.nats.*`, when given (or required by `backend = "nats"`).
+    pub nats: Option<Nats>,
+}
+
+/// Where the state replicas share lives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// redb and in-process state: one replica.
+    Embedded,
+    /// NATS JetStream: several replicas.
+    Nats,
+}
+
+/// `cluster.nats.*`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Nats {
+    /// `nats://host:port` or `tls://host:port`, at least one.
+    pub servers: Vec<String>,
+    /// How the bridge proves itself.
+    pub auth: NatsAuth,
+    /// What buckets and streams are named after (`MTS1B_TV`).
+    pub prefix: String,
+    /// Copies JetStream keeps (1 to 5; 3 survives the loss of a node).
+    pub replicas: usize,
+    /// How long a request waits for NATS before it is answered 503.
+    pub timeout: HumanDuration,
+}
+
+/// `cluster.nats.creds_file`, or `user` and `password`, or neither.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NatsAuth {
+    /// No credentials.
+    None,
+    /// A `.creds` file.
+    CredsFile(PathBuf),
+    /// A user and password (the password redacted when printed).
+    UserPassword {
+        /// The user.
+        user: String,
+        /// The password.
+        #[serde(serialize_with = "redacted_one")]
+        password: Arc<Secret>,
+    },
 }
 
 /// `adapters.*`.

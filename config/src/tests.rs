@@ -601,3 +601,66 @@ strategies = ["not ok"]
         );
     }
 }
+
+#[test]
+fn the_cluster_backend_is_embedded_unless_nats_is_chosen_and_nats_says_why_not_yet() {
+    let s = load_str(FUND, env(&[])).unwrap();
+    assert_eq!(s.cluster.backend, crate::settings::Backend::Embedded);
+    assert!(s.cluster.nats.is_none());
+    // Everything about NATS checked, each error at its path, the backend refused with its
+    // reason: one replica's own disk is not what `nats` promises.
+    let toml = format!(
+        r#"{FUND}
+[cluster]
+backend = "nats"
+[cluster.nats]
+servers = ["nats://10.0.0.1:4222", "10.0.0.2:4222"]
+creds_file = "/etc/mts1b/bridge.creds"
+user = "bridge"
+replicas = 7
+prefix = "has.dot"
+"#
+    );
+    let refused = errors(&toml, &[]);
+    assert_eq!(refused.len(), 5, "{refused:#?}");
+    for path in [
+        "cluster.backend",
+        "cluster.nats.servers[1]",
+        "cluster.nats.creds_file",
+        "cluster.nats.replicas",
+        "cluster.nats.prefix",
+    ] {
+        assert!(
+            refused.iter().any(|e| e.starts_with(path)),
+            "{path}: {refused:#?}"
+        );
+    }
+    assert!(refused.iter().any(|e| e.contains("not available yet")));
+    // A nats section beside the embedded backend is checked, kept, and not used; its password
+    // comes from the environment and is never printed.
+    let toml =
+        format!("{FUND}\n[cluster.nats]\nservers = [\"tls://nats-1:4222\"]\nuser = \"bridge\"\n");
+    let s = load_str(
+        &toml,
+        env(&[("MTS1B_TV_CLUSTER__NATS__PASSWORD", "hunter2")]),
+    )
+    .unwrap();
+    let nats = s.cluster.nats.as_ref().unwrap();
+    assert_eq!(nats.servers, ["tls://nats-1:4222"]);
+    assert_eq!((nats.prefix.as_str(), nats.replicas), ("MTS1B_TV", 3));
+    assert!(matches!(
+        &nats.auth,
+        crate::settings::NatsAuth::UserPassword { user, .. } if user == "bridge"
+    ));
+    let printed = serde_json::to_string(&s.cluster).unwrap();
+    assert!(
+        !printed.contains("hunter2") && printed.contains("[redacted]"),
+        "{printed}"
+    );
+    let half =
+        format!("{FUND}\n[cluster.nats]\nservers = [\"nats://n:4222\"]\nuser = \"bridge\"\n");
+    assert_eq!(
+        errors(&half, &[]),
+        ["cluster.nats.user: a user and a password go together"]
+    );
+}

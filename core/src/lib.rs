@@ -53,5 +53,6 @@ pub use symbol_pattern::SymbolPattern;
 pub use symbology::{Mapped, SymbolRefusal, SymbolTable, Timing};
 pub use time::{Clock, ManualClock, SystemClock, UnixMillis};
 pub use translate::{
-    Admission, AnyFund, Funds, Gates, NoGates, Translated, Translation, translate,
+    Admission, AnyFund, AwaitedGates, Funds, Gates, NoGates, Translated, Translation, translate,
+    translate_awaiting,
 };

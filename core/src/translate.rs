@@ -6,7 +6,9 @@
 //! they check is exactly what the service answers, with the same code and the same rejection.
 
 use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
 use std::hash::BuildHasher;
+use std::task::{Context, Poll, Waker};
 
 use crate::adapter::{InboundAdapter, authenticate_verified};
 use crate::decision::FollowUp;
@@ -84,6 +86,56 @@ pub trait Gates {
     /// key ([`InboundAdapter::normalize_with`]). None by default.
     fn known_orders(&self) -> &dyn KnownOrders {
         &NoKnownOrders
+    }
+}
+
+/// The stateful gates, awaited: what a gate that asks another process answers (a replay window
+/// or a rate limit shared by several replicas over NATS, SPEC §14). [`Gates`] are these with
+/// nothing to wait for ([`translate`] runs them; [`translate_awaiting`] runs these).
+pub trait AwaitedGates {
+    /// What passing them yields.
+    type Pass;
+
+    /// As [`Gates::admit_member`].
+    fn admit_member<'a>(
+        &'a mut self,
+        adapter: &'static str,
+        member: &'a Member,
+    ) -> impl Future<Output = Result<(), Rejection>> + 'a;
+
+    /// As [`Gates::admit`].
+    fn admit<'a>(
+        &'a mut self,
+        admission: Admission<'a>,
+    ) -> impl Future<Output = Result<Self::Pass, Rejection>> + 'a;
+
+    /// As [`Gates::known_orders`].
+    fn known_orders(&self) -> &dyn KnownOrders;
+}
+
+/// Sync gates, as awaited ones that are always ready.
+struct Ready<'g, G>(&'g mut G);
+
+impl<G: Gates> AwaitedGates for Ready<'_, G> {
+    type Pass = G::Pass;
+
+    fn admit_member<'a>(
+        &'a mut self,
+        adapter: &'static str,
+        member: &'a Member,
+    ) -> impl Future<Output = Result<(), Rejection>> + 'a {
+        std::future::ready(self.0.admit_member(adapter, member))
+    }
+
+    fn admit<'a>(
+        &'a mut self,
+        admission: Admission<'a>,
+    ) -> impl Future<Output = Result<Self::Pass, Rejection>> + 'a {
+        std::future::ready(self.0.admit(admission))
+    }
+
+    fn known_orders(&self) -> &dyn KnownOrders {
+        self.0.known_orders()
     }
 }
 
@@ -174,6 +226,31 @@ where
     F: Funds + ?Sized,
     G: Gates,
 {
+    let mut ready = Ready(gates);
+    let translation = std::pin::pin!(translate_awaiting(adapter, req, secrets, funds, &mut ready));
+    match translation.poll(&mut Context::from_waker(Waker::noop())) {
+        Poll::Ready(translated) => translated,
+        // Never: sync gates answer at once, and nothing else in a translation waits.
+        Poll::Pending => Err(Rejection::Unavailable {
+            reason: "a translation waited on a sync gate",
+        }),
+    }
+}
+
+/// [`translate`] with gates that are awaited (the runtime's, which may ask NATS): the same
+/// steps in the same order, the one copy of them.
+pub async fn translate_awaiting<A, F, G>(
+    adapter: &A,
+    req: &RawRequest,
+    secrets: &dyn SecretSource,
+    funds: &F,
+    gates: &mut G,
+) -> Result<Translation<G::Pass>, Rejection>
+where
+    A: InboundAdapter + ?Sized,
+    F: Funds + ?Sized,
+    G: AwaitedGates,
+{
     // A header-signed request is proven on its raw bytes first: a forged one is 401 unread.
     adapter.verify(req, secrets)?;
     let payload = adapter.parse(req)?;
@@ -188,14 +265,16 @@ where
     let proven = match (&principal.fund_id, principal.member) {
         (Some(fund), _) => {
             let policy = funds.policy(fund).ok_or(Rejection::Unauthorized)?;
-            let pass = gates.admit(Admission {
-                adapter: adapter.name(),
-                kind,
-                fund,
-                policy,
-                key: adapter.idempotency_key(alert.payload()),
-                previous_secret: principal.previous_secret,
-            })?;
+            let pass = gates
+                .admit(Admission {
+                    adapter: adapter.name(),
+                    kind,
+                    fund,
+                    policy,
+                    key: adapter.idempotency_key(alert.payload()),
+                    previous_secret: principal.previous_secret,
+                })
+                .await?;
             Proven::Fund { pass, policy }
         }
         (None, Some(member)) => {
@@ -204,7 +283,7 @@ where
             if !adapter.grants().names(&member) {
                 return Err(Rejection::NotPermitted);
             }
-            gates.admit_member(adapter.name(), &member)?;
+            gates.admit_member(adapter.name(), &member).await?;
             let key = adapter.idempotency_key(alert.payload()).clone();
             Proven::Member { member, key }
         }
@@ -238,14 +317,16 @@ where
             }
             // A grant naming an unconfigured fund is refused at start-up; this is the backstop.
             let policy = funds.policy(fund_id).ok_or(Rejection::NotPermitted)?;
-            let pass = gates.admit(Admission {
-                adapter: adapter.name(),
-                kind,
-                fund: fund_id,
-                policy,
-                key: &key,
-                previous_secret: false,
-            })?;
+            let pass = gates
+                .admit(Admission {
+                    adapter: adapter.name(),
+                    kind,
+                    fund: fund_id,
+                    policy,
+                    key: &key,
+                    previous_secret: false,
+                })
+                .await?;
             (pass, policy)
         }
     };
@@ -560,5 +641,87 @@ mod tests {
             translate(&toy, &req, &NoSecrets, &any, &mut NoGates),
             Err(Rejection::EnvelopeDenied { .. })
         ));
+    }
+
+    /// A gate that answers on its second poll, as one asking another process does.
+    struct Later(Recorder);
+
+    struct YieldOnce(bool);
+
+    impl Future for YieldOnce {
+        type Output = ();
+
+        fn poll(mut self: std::pin::Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<()> {
+            if self.0 {
+                Poll::Ready(())
+            } else {
+                self.0 = true;
+                Poll::Pending
+            }
+        }
+    }
+
+    impl AwaitedGates for Later {
+        type Pass = usize;
+
+        async fn admit_member<'a>(
+            &'a mut self,
+            adapter: &'static str,
+            member: &'a Member,
+        ) -> Result<(), Rejection> {
+            YieldOnce(false).await;
+            self.0.admit_member(adapter, member)
+        }
+
+        async fn admit<'a>(&'a mut self, admission: Admission<'a>) -> Result<usize, Rejection> {
+            YieldOnce(false).await;
+            self.0.admit(admission)
+        }
+
+        fn known_orders(&self) -> &dyn KnownOrders {
+            &NoKnownOrders
+        }
+    }
+
+    #[test]
+    fn awaited_gates_run_the_same_steps_in_the_same_order() {
+        let (toy, mut gates) = (Toy::default(), Later(Recorder::default()));
+        let configured = funds(&["a", "closed"], "10");
+        let mut run = |body: &str| {
+            let req = RawRequest::with_body(body, UnixMillis(0));
+            let mut translation = std::pin::pin!(translate_awaiting(
+                &toy,
+                &req,
+                &NoSecrets,
+                &configured,
+                &mut gates
+            ));
+            let mut polls = 0;
+            loop {
+                polls += 1;
+                if let Poll::Ready(done) = translation
+                    .as_mut()
+                    .poll(&mut Context::from_waker(Waker::noop()))
+                {
+                    return (done.map(|t| t.into_intent().is_some()), polls);
+                }
+            }
+        };
+        assert_eq!(run("a/a/k1"), (Ok(true), 2));
+        assert_eq!(run("-/a/k2"), (Ok(true), 3), "a member passes two gates");
+        assert_eq!(
+            run("closed/closed/k3"),
+            (Err(Rejection::RateLimited { retry_after_ms: 1 }), 2)
+        );
+        // Refused at the gate: normalize ran for the two admitted only.
+        assert_eq!(toy.normalized.load(Ordering::Relaxed), 2);
+        assert_eq!(
+            gates.0.0,
+            [
+                ("a".to_owned(), "k1".to_owned()),
+                ("member".to_owned(), "T1/U1".to_owned()),
+                ("a".to_owned(), "k2".to_owned())
+            ]
+        );
     }
 }

@@ -8,6 +8,7 @@
 //!
 //! [`InboundAdapter`]: mts1b_inbound_core::InboundAdapter
 
+pub mod cluster;
 pub mod delivery;
 pub mod follow_up;
 pub mod gates;

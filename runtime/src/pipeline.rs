@@ -1,6 +1,7 @@
 //! One alert through the gates of SPEC §6, for any adapter, in one readable function.
 
 use std::borrow::Cow;
+use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -8,9 +9,9 @@ use std::time::Instant;
 use async_trait::async_trait;
 use mts1b_inbound_core::rejection::bounded;
 use mts1b_inbound_core::{
-    Admission, ClientOrderId, Clock, Decision, FollowUp, FundId, FundMap, FundPolicy, Gates,
+    Admission, AwaitedGates, ClientOrderId, Clock, Decision, FollowUp, FundId, FundMap, FundPolicy,
     InboundAdapter, Intent, IntentKind, KnownOrder, KnownOrders, Member, RateLimit, RawRequest,
-    Rejection, SecretSource, Translated, Translation, translate,
+    Rejection, SecretSource, Translated, Translation, translate_awaiting,
 };
 
 use crate::delivery::{Delivered, OrderSink, Settled, Settlement};
@@ -384,13 +385,14 @@ impl<A: InboundAdapter> Endpoint for Pipeline<A> {
             members: &self.gates.members,
             trace,
         };
-        let translation = translate(
+        let translation = translate_awaiting(
             &*self.adapter,
             req,
             &*shared.secrets,
             &shared.funds,
             &mut gates,
-        )?;
+        )
+        .await?;
         let Translated {
             intent,
             pass: claim,
@@ -428,22 +430,36 @@ fn throttled(throttle: Throttle) -> Rejection {
     }
 }
 
-impl<'s> Gates for StatefulGates<'s, '_> {
+impl<'s> AwaitedGates for StatefulGates<'s, '_> {
     /// Held until the alert is durably accepted; dropped (released) on any later rejection.
     /// Always a claim: `Option` only so a duplicate found by the store can settle it.
     type Pass = Option<Claim<'s>>;
 
-    fn admit_member(&mut self, _adapter: &'static str, member: &Member) -> Result<(), Rejection> {
+    fn admit_member<'a>(
+        &'a mut self,
+        _adapter: &'static str,
+        member: &'a Member,
+    ) -> impl Future<Output = Result<(), Rejection>> + 'a {
         let key = member.key();
         self.trace.member = Some(key.clone());
-        self.members.check(key).map_err(throttled)
+        std::future::ready(self.members.check(key).map_err(throttled))
     }
 
     fn known_orders(&self) -> &dyn KnownOrders {
         self
     }
 
-    fn admit(&mut self, admission: Admission<'_>) -> Result<Self::Pass, Rejection> {
+    fn admit<'a>(
+        &'a mut self,
+        admission: Admission<'a>,
+    ) -> impl Future<Output = Result<Self::Pass, Rejection>> + 'a {
+        std::future::ready(self.admit_now(admission))
+    }
+}
+
+impl<'s> StatefulGates<'s, '_> {
+    /// The fund's rate limit, then the replay window's claim (both in this process).
+    fn admit_now(&mut self, admission: Admission<'_>) -> Result<Option<Claim<'s>>, Rejection> {
         let Admission {
             adapter,
             kind,

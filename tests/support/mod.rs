@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod chat;
+pub mod nats;
 pub mod process;
 pub mod stand_in;
 

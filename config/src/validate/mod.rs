@@ -18,6 +18,7 @@ use crate::settings::*;
 use crate::{ConfigError, Origin};
 
 mod adapters;
+mod cluster;
 mod symbology;
 
 /// Collects errors while converting; every getter returns a usable value so checking goes on.
@@ -162,6 +163,7 @@ pub(crate) fn validate(raw: &RawConfig, origin: Origin) -> Result<Settings, Vec<
     if store.path.as_os_str().is_empty() {
         c.fail("store.path", "must not be empty");
     }
+    let cluster = cluster::cluster(&mut c, &raw.cluster);
     let adapters = adapters::adapters(&mut c, &raw.adapters, &funds);
     let symbology = symbology::symbology(&mut c, &raw.symbology);
     if c.errors.is_empty() {
@@ -174,6 +176,7 @@ pub(crate) fn validate(raw: &RawConfig, origin: Origin) -> Result<Settings, Vec<
             funds,
             delivery,
             store,
+            cluster,
             adapters,
             symbology,
         })

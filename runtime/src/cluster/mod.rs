@@ -1,0 +1,159 @@
+//! The cluster backend (SPEC §14): the state several replicas of the bridge share, on NATS
+//! JetStream, built from what Debian's nats-server 2.9 offers (streams with de-duplication by
+//! message id, key-value buckets with a bucket-wide TTL, pull consumers, R3 replication).
+//!
+//! What carries each guarantee (the whole design: README "Several replicas"):
+//! - one replay window: a key-value bucket whose `max_age` is the window; a claim is an atomic
+//!   `create` of the alert's client order id (of any number of replicas exactly one wins),
+//!   committed by a compare-and-set update, released by a delete that expects the claim's
+//!   revision ([`replay`]);
+//! - one rate-limit budget per fund: a GCRA "theoretical arrival time" per fund in a key-value
+//!   bucket, advanced by compare-and-set, so the replicas spend one budget ([`budget`]);
+//! - the durable record and the delivery queue: a stream (to come).
+//!
+//! Built so far: the connection, the key encoding, the shared replay window and the shared
+//! budgets, each tested against real nats-server processes. `serve` refuses `cluster.backend =
+//! "nats"` with a clear error until the record and delivery are built on the stream.
+
+pub mod budget;
+pub mod keys;
+pub mod replay;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use async_nats::jetstream::{kv, stream};
+
+/// How to reach the NATS cluster (`cluster.nats.*`).
+#[derive(Clone, Debug)]
+pub struct NatsSettings {
+    /// Server URLs (`nats://127.0.0.1:4222`); the client fails over between them.
+    pub servers: Vec<String>,
+    /// Credentials: a `.creds` file, or a user and password, or none.
+    pub credentials: Credentials,
+    /// What the bridge's buckets and streams are named after (`MTS1B_TV`).
+    pub prefix: String,
+    /// Copies JetStream keeps of each (1, or 3 to survive the loss of one node).
+    pub replicas: usize,
+    /// How long a request waits for NATS before it is answered 503.
+    pub timeout: Duration,
+}
+
+/// How the bridge proves itself to NATS.
+#[derive(Clone)]
+pub enum Credentials {
+    /// None (a server without authorization).
+    None,
+    /// A `.creds` file (a user JWT and its nkey seed), as `nsc` writes it.
+    CredsFile(PathBuf),
+    /// A user and its password.
+    UserPassword {
+        /// The user.
+        user: String,
+        /// Its password (never printed).
+        password: String,
+    },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::None => f.write_str("None"),
+            Credentials::CredsFile(path) => f.debug_tuple("CredsFile").field(path).finish(),
+            Credentials::UserPassword { user, .. } => f
+                .debug_struct("UserPassword")
+                .field("user", user)
+                .field("password", &"[redacted]")
+                .finish(),
+        }
+    }
+}
+
+/// Why the cluster cannot be used now: answered 503, nothing recorded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("NATS unavailable: {0}")]
+pub struct ClusterUnavailable(pub String);
+
+impl ClusterUnavailable {
+    fn of(what: &str, e: impl std::fmt::Display) -> Self {
+        Self(format!("{what}: {e}"))
+    }
+}
+
+/// A connection to the cluster and its JetStream context.
+#[derive(Clone, Debug)]
+pub struct Cluster {
+    /// The JetStream context.
+    pub jetstream: jetstream::Context,
+    /// The settings it was opened with.
+    pub settings: NatsSettings,
+}
+
+impl Cluster {
+    /// Connects to the servers (retrying in the background once connected).
+    pub async fn connect(settings: NatsSettings) -> Result<Self, ClusterUnavailable> {
+        let options = match &settings.credentials {
+            Credentials::None => async_nats::ConnectOptions::new(),
+            Credentials::CredsFile(path) => async_nats::ConnectOptions::with_credentials_file(path)
+                .await
+                .map_err(|e| ClusterUnavailable::of("cluster.nats.creds_file", e))?,
+            Credentials::UserPassword { user, password } => {
+                async_nats::ConnectOptions::with_user_and_password(user.clone(), password.clone())
+            }
+        }
+        .connection_timeout(settings.timeout)
+        .request_timeout(Some(settings.timeout))
+        .name("mts1b-tradingview");
+        let client = options
+            .connect(settings.servers.as_slice())
+            .await
+            .map_err(|e| ClusterUnavailable::of("connect", e))?;
+        let mut jetstream = jetstream::new(client);
+        jetstream.set_timeout(settings.timeout);
+        Ok(Self {
+            jetstream,
+            settings,
+        })
+    }
+
+    /// The bucket `{prefix}_{name}`, created with `max_age` (zero: no expiry) if it is
+    /// missing; one value per key, on disk, with the configured replicas.
+    pub async fn bucket(
+        &self,
+        name: &str,
+        max_age: Duration,
+    ) -> Result<kv::Store, ClusterUnavailable> {
+        let bucket = format!("{}_{name}", self.settings.prefix);
+        if let Ok(store) = self.jetstream.get_key_value(&bucket).await {
+            return Ok(store);
+        }
+        // The bucket's stream, as a key-value bucket of ADR-8 is: async-nats's own
+        // `create_key_value` first reads the account's info in a shape only 2.10+ servers
+        // answer (`reserved_memory`), so on Debian's 2.9 it cannot create one.
+        let stream = stream::Config {
+            name: format!("KV_{bucket}"),
+            subjects: vec![format!("$KV.{bucket}.>")],
+            max_messages_per_subject: 1,
+            max_age,
+            storage: stream::StorageType::File,
+            num_replicas: self.settings.replicas,
+            allow_rollup: true,
+            deny_delete: true,
+            allow_direct: true,
+            discard: stream::DiscardPolicy::New,
+            ..Default::default()
+        };
+        let unavailable =
+            |e: &dyn std::fmt::Display| ClusterUnavailable::of(&format!("bucket {bucket}"), e);
+        // Creating it again with the same settings is a no-op; a replica that lost the race to
+        // create it, or one configured differently, uses the bucket that is there.
+        let created = self.jetstream.create_stream(stream).await;
+        match self.jetstream.get_key_value(&bucket).await {
+            Ok(store) => Ok(store),
+            Err(e) => Err(unavailable(
+                &created.err().map_or(e.to_string(), |c| c.to_string()),
+            )),
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! One replay window for every replica (SPEC §14): a key-value bucket `{prefix}_replay` whose
+//! `max_age` is `replay.window`, keyed by the alert's client order id (a UUID: a valid key as
+//! it is).
+//!
+//! A claim is an atomic `create` (of the same alert sent to N replicas at once exactly one
+//! wins, the others are duplicates); it is committed (`accepted <ms>`) by a compare-and-set
+//! update once the order is durably recorded, or released everywhere by a delete that expects
+//! the claim's revision (a rejection after the claim, a 503). A claim left by a replica that
+//! died mid-request would block the sender's resend for the whole window: one older than
+//! `stale_after` (longer than any request may take) and never committed is taken over by the
+//! next claimant, again by compare-and-set, so only one takes it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::kv::{self, CreateErrorKind, Operation, UpdateErrorKind};
+use bytes::Bytes;
+use mts1b_inbound_core::{ClientOrderId, Clock, UnixMillis};
+
+use super::{Cluster, ClusterUnavailable};
+
+/// The shared replay window.
+#[derive(Clone)]
+pub struct SharedReplayWindow {
+    kv: kv::Store,
+    clock: Arc<dyn Clock>,
+    stale_after: Duration,
+}
+
+/// Why a claim was not granted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotClaimed {
+    /// Accepted within the window, or being handled by a replica right now.
+    Duplicate {
+        /// When it was accepted, if it was.
+        accepted_at: Option<UnixMillis>,
+    },
+    /// NATS could not answer: 503, nothing recorded.
+    Unavailable(ClusterUnavailable),
+}
+
+/// A key this replica holds. Drop it unsettled and it is released (in the background).
+pub struct SharedClaim {
+    kv: kv::Store,
+    key: String,
+    revision: u64,
+    settled: bool,
+}
+
+/// What a key's value says.
+#[derive(Debug, PartialEq, Eq)]
+enum Slot {
+    Claimed(UnixMillis),
+    Accepted(UnixMillis),
+}
+
+impl Slot {
+    fn write(&self) -> Bytes {
+        Bytes::from(match self {
+            Slot::Claimed(at) => format!("claimed {}", at.0),
+            Slot::Accepted(at) => format!("accepted {}", at.0),
+        })
+    }
+
+    fn read(value: &[u8]) -> Option<Self> {
+        let text = std::str::from_utf8(value).ok()?;
+        let (state, at) = text.split_once(' ')?;
+        let at = UnixMillis(at.parse().ok()?);
+        match state {
+            "claimed" => Some(Slot::Claimed(at)),
+            "accepted" => Some(Slot::Accepted(at)),
+            _ => None,
+        }
+    }
+}
+
+impl SharedReplayWindow {
+    /// The window of `cluster`, `window` long (the bucket is created if missing); claims older
+    /// than `stale_after` and never committed are taken over.
+    pub async fn open(
+        cluster: &Cluster,
+        window: Duration,
+        stale_after: Duration,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, ClusterUnavailable> {
+        Ok(Self {
+            kv: cluster.bucket("replay", window).await?,
+            clock,
+            stale_after,
+        })
+    }
+
+    /// Reserves `id` for this replica, unless some replica holds it or accepted it within the
+    /// window.
+    pub async fn claim(&self, id: &ClientOrderId) -> Result<SharedClaim, NotClaimed> {
+        let key = id.to_string();
+        let now = self.clock.now();
+        let unavailable = |what: &str, e: &dyn std::fmt::Display| {
+            NotClaimed::Unavailable(ClusterUnavailable(format!("replay {what}: {e}")))
+        };
+        // Twice at most: a key released or expired between our create and our read is free,
+        // and the second create takes it (or meets whoever took it first).
+        let mut attempts = 0;
+        let entry = loop {
+            attempts += 1;
+            match self.kv.create(&key, Slot::Claimed(now).write()).await {
+                Ok(revision) => return Ok(self.held(key, revision)),
+                Err(e) if e.kind() == CreateErrorKind::AlreadyExists => {}
+                Err(e) => return Err(unavailable("claim", &e)),
+            }
+            let entry = self
+                .kv
+                .entry(&key)
+                .await
+                .map_err(|e| unavailable("read", &e))?;
+            match entry.filter(|e| e.operation == Operation::Put) {
+                Some(entry) => break entry,
+                None if attempts < 2 => continue,
+                None => return Err(NotClaimed::Duplicate { accepted_at: None }),
+            }
+        };
+        match Slot::read(&entry.value) {
+            Some(Slot::Accepted(at)) => Err(NotClaimed::Duplicate {
+                accepted_at: Some(at),
+            }),
+            Some(Slot::Claimed(at))
+                if now.millis_since(at)
+                    > i64::try_from(self.stale_after.as_millis()).unwrap_or(i64::MAX) =>
+            {
+                match self
+                    .kv
+                    .update(&key, Slot::Claimed(now).write(), entry.revision)
+                    .await
+                {
+                    Ok(revision) => Ok(self.held(key, revision)),
+                    Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => {
+                        Err(NotClaimed::Duplicate { accepted_at: None })
+                    }
+                    Err(e) => Err(unavailable("take over", &e)),
+                }
+            }
+            _ => Err(NotClaimed::Duplicate { accepted_at: None }),
+        }
+    }
+
+    fn held(&self, key: String, revision: u64) -> SharedClaim {
+        SharedClaim {
+            kv: self.kv.clone(),
+            key,
+            revision,
+            settled: false,
+        }
+    }
+}
+
+impl SharedClaim {
+    /// Marks the key accepted at `at`, for the rest of the window, on every replica.
+    pub async fn commit(mut self, at: UnixMillis) -> Result<(), ClusterUnavailable> {
+        self.settled = true;
+        self.kv
+            .update(&self.key, Slot::Accepted(at).write(), self.revision)
+            .await
+            .map(|_| ())
+            .map_err(|e| ClusterUnavailable(format!("replay commit: {e}")))
+    }
+
+    /// Frees the key on every replica: a resend is taken.
+    pub async fn release(mut self) -> Result<(), ClusterUnavailable> {
+        self.settled = true;
+        self.kv
+            .delete_expect_revision(&self.key, Some(self.revision))
+            .await
+            .map_err(|e| ClusterUnavailable(format!("replay release: {e}")))
+    }
+}
+
+impl Drop for SharedClaim {
+    // A request dropped mid-way (its client hung up) releases its claim, as the embedded
+    // window's does; if this fails too, the claim goes stale and is taken over.
+    fn drop(&mut self) {
+        if self.settled {
+            return;
+        }
+        let (kv, key, revision) = (
+            self.kv.clone(),
+            std::mem::take(&mut self.key),
+            self.revision,
+        );
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let _ = kv.delete_expect_revision(&key, Some(revision)).await;
+            });
+        }
+    }
+}
