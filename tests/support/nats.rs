@@ -59,10 +59,104 @@ impl NatsServer {
     }
 }
 
+/// A cluster of JetStream servers on loopback (`mts1b-0`, `mts1b-1`, ...), each of which can
+/// be killed and started again on its folder.
+pub struct NatsCluster {
+    /// The running nodes (`None`: killed).
+    pub nodes: Vec<Option<NatsServer>>,
+    ports: Vec<(u16, u16)>,
+    dirs: Vec<PathBuf>,
+}
+
+impl NatsCluster {
+    /// `n` nodes routed to each other.
+    pub fn start(tag: &str, n: usize) -> Self {
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let dirs: Vec<PathBuf> = (0..n)
+            .map(|i| super::temp_dir(&format!("nats-{tag}-{i}")))
+            .collect();
+        let mut cluster = Self {
+            nodes: (0..n).map(|_| None).collect(),
+            ports,
+            dirs,
+        };
+        for i in 0..n {
+            cluster.start_node(i);
+        }
+        cluster
+    }
+
+    /// The name of node `i`.
+    pub fn name(i: usize) -> String {
+        format!("mts1b-{i}")
+    }
+
+    /// Starts node `i` (again) on its folder and ports.
+    pub fn start_node(&mut self, i: usize) {
+        let (port, cluster_port) = self.ports[i];
+        let routes: Vec<String> = self
+            .ports
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, (_, c))| format!("nats://127.0.0.1:{c}"))
+            .collect();
+        let child = Command::new(NATS_SERVER)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-n"])
+            .arg(Self::name(i))
+            .args(["--cluster_name", "mts1b", "--cluster"])
+            .arg(format!("nats://127.0.0.1:{cluster_port}"))
+            .args(["--routes", &routes.join(","), "-sd"])
+            .arg(&self.dirs[i])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server runs");
+        let server = NatsServer {
+            child,
+            port,
+            dir: PathBuf::new(),
+        };
+        server.until_listening();
+        self.nodes[i] = Some(server);
+    }
+
+    /// SIGKILLs the node named `name`; returns its index.
+    pub fn kill(&mut self, name: &str) -> usize {
+        let i = (0..self.nodes.len())
+            .find(|i| Self::name(*i) == name)
+            .expect("a node of this cluster");
+        if let Some(mut node) = self.nodes[i].take() {
+            let _ = node.child.kill();
+            let _ = node.child.wait();
+        }
+        i
+    }
+
+    /// Every node's URL (the client fails over between them).
+    pub fn urls(&self) -> Vec<String> {
+        self.ports
+            .iter()
+            .map(|(p, _)| format!("nats://127.0.0.1:{p}"))
+            .collect()
+    }
+}
+
+impl Drop for NatsCluster {
+    fn drop(&mut self) {
+        self.nodes.clear();
+        for dir in &self.dirs {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
 impl Drop for NatsServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if !self.dir.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
     }
 }

@@ -9,14 +9,17 @@
 //!   revision ([`replay`]);
 //! - one rate-limit budget per fund: a GCRA "theoretical arrival time" per fund in a key-value
 //!   bucket, advanced by compare-and-set, so the replicas spend one budget ([`budget`]);
-//! - the durable record and the delivery queue: a stream (to come).
+//! - the durable record: the stream `{prefix}_ORDERS`, one subject per (fund, strategy,
+//!   symbol), de-duplicated by id ([`log`]); delivery from it is to come.
 //!
-//! Built so far: the connection, the key encoding, the shared replay window and the shared
-//! budgets, each tested against real nats-server processes. `serve` refuses `cluster.backend =
-//! "nats"` with a clear error until the record and delivery are built on the stream.
+//! Built so far: the connection, the key encoding, the shared replay window, the shared
+//! budgets and the order log, each tested against real nats-server processes. The
+//! configuration refuses `cluster.backend = "nats"` with a clear error until the pipeline uses
+//! them and delivery runs from the log.
 
 pub mod budget;
 pub mod keys;
+pub mod log;
 pub mod replay;
 
 use std::path::PathBuf;

@@ -1,0 +1,123 @@
+//! The replicated order record (SPEC §14): every accepted order and modification is a message
+//! of the stream `{prefix}_ORDERS`, on the subject of its (fund, strategy, symbol) stream
+//! (`{prefix}.orders.<fund>.<strategy>.<symbol>`, each an encoded token), with its id as
+//! `Nats-Msg-Id`. The answer waits for JetStream's acknowledgement: a 2xx means the stream holds
+//! it, on as many nodes as `cluster.nats.replicas`. A resend within the stream's duplicate
+//! window (the replay window) is acknowledged as a duplicate of the stored message, with the
+//! same sequence: the sender whose first acknowledgement timed out gets the answer the first
+//! would have had.
+
+use std::time::Duration;
+
+use async_nats::jetstream::message::PublishMessage as Publish;
+use async_nats::jetstream::stream;
+use bytes::Bytes;
+use mts1b_inbound_core::Intent;
+
+use super::{Cluster, ClusterUnavailable, keys};
+
+/// The stream of accepted orders.
+#[derive(Clone, Debug)]
+pub struct OrderLog {
+    cluster: Cluster,
+    stream: String,
+    subjects: String,
+}
+
+/// What an append did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored now, at this stream sequence.
+    Stored(u64),
+    /// Already stored (the same id within the duplicate window), at this sequence.
+    AlreadyStored(u64),
+}
+
+impl OrderLog {
+    /// The stream of `cluster` (created if missing): file storage, the configured replicas,
+    /// de-duplication by id over `duplicate_window`, messages kept for `keep` (longer than any
+    /// order may wait: `delivery.max_cancel_age` and more).
+    pub async fn open(
+        cluster: &Cluster,
+        duplicate_window: Duration,
+        keep: Duration,
+    ) -> Result<Self, ClusterUnavailable> {
+        let prefix = &cluster.settings.prefix;
+        let (name, subjects) = (format!("{prefix}_ORDERS"), format!("{prefix}.orders"));
+        let config = stream::Config {
+            name: name.clone(),
+            subjects: vec![format!("{subjects}.>")],
+            storage: stream::StorageType::File,
+            num_replicas: cluster.settings.replicas,
+            duplicate_window,
+            max_age: keep,
+            ..Default::default()
+        };
+        let created = cluster.jetstream.create_stream(config).await;
+        if let Err(e) = cluster.jetstream.get_stream(&name).await {
+            let why = created.err().map_or(e.to_string(), |c| c.to_string());
+            return Err(ClusterUnavailable(format!("stream {name}: {why}")));
+        }
+        Ok(Self {
+            cluster: cluster.clone(),
+            stream: name,
+            subjects,
+        })
+    }
+
+    /// The stream's name.
+    pub fn stream(&self) -> &str {
+        &self.stream
+    }
+
+    /// The subject of `intent`'s (fund, strategy, symbol) stream; a cancel-all of every symbol
+    /// has its scope's own (the symbol token of `*`).
+    pub fn subject_of(&self, intent: &Intent) -> String {
+        let symbol = intent.symbol().map_or("*", |s| s.as_str());
+        format!(
+            "{}.{}.{}.{}",
+            self.subjects,
+            keys::token(intent.fund_id().as_str()),
+            keys::token(intent.strategy_id().as_str()),
+            keys::token(symbol)
+        )
+    }
+
+    /// Appends `intent`, keyed by its id, and waits for JetStream's acknowledgement.
+    pub async fn append(&self, intent: &Intent) -> Result<Appended, ClusterUnavailable> {
+        let body = serde_json::to_vec(intent)
+            .map_err(|e| ClusterUnavailable(format!("order record: {e}")))?;
+        self.append_raw(
+            &self.subject_of(intent),
+            &intent.id().to_string(),
+            body.into(),
+        )
+        .await
+    }
+
+    /// Appends `body` on `subject` with message id `id`.
+    pub async fn append_raw(
+        &self,
+        subject: &str,
+        id: &str,
+        body: Bytes,
+    ) -> Result<Appended, ClusterUnavailable> {
+        let unavailable = |e: &dyn std::fmt::Display| ClusterUnavailable(format!("publish: {e}"));
+        let ack = self
+            .cluster
+            .jetstream
+            .send_publish(
+                subject.to_owned(),
+                Publish::build().payload(body).message_id(id),
+            )
+            .await
+            .map_err(|e| unavailable(&e))?
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(if ack.duplicate {
+            Appended::AlreadyStored(ack.sequence)
+        } else {
+            Appended::Stored(ack.sequence)
+        })
+    }
+}
