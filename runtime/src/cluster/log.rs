@@ -12,7 +12,7 @@ use std::time::Duration;
 use async_nats::jetstream::message::PublishMessage as Publish;
 use async_nats::jetstream::stream;
 use bytes::Bytes;
-use mts1b_inbound_core::Intent;
+use mts1b_inbound_core::{Intent, OrderIntent, StoredModification};
 
 use super::{Cluster, ClusterUnavailable, keys};
 
@@ -85,8 +85,7 @@ impl OrderLog {
 
     /// Appends `intent`, keyed by its id, and waits for JetStream's acknowledgement.
     pub async fn append(&self, intent: &Intent) -> Result<Appended, ClusterUnavailable> {
-        let body = serde_json::to_vec(intent)
-            .map_err(|e| ClusterUnavailable(format!("order record: {e}")))?;
+        let body = encode(intent).map_err(|e| ClusterUnavailable(format!("order record: {e}")))?;
         self.append_raw(
             &self.subject_of(intent),
             &intent.id().to_string(),
@@ -119,5 +118,23 @@ impl OrderLog {
         } else {
             Appended::Stored(ack.sequence)
         })
+    }
+}
+
+/// A message's body: an order as the embedded store writes one (`OrderIntent`'s JSON), a
+/// modification in its flat form (which names its kind).
+pub fn encode(intent: &Intent) -> Result<Vec<u8>, serde_json::Error> {
+    match intent {
+        Intent::Submit(order) => serde_json::to_vec(order),
+        modification => serde_json::to_vec(modification),
+    }
+}
+
+/// Reads a message's body back, re-validated: a modification if it names its kind, else an
+/// order.
+pub fn decode(body: &[u8]) -> Result<Intent, serde_json::Error> {
+    match serde_json::from_slice::<StoredModification>(body) {
+        Ok(StoredModification(intent)) => Ok(intent),
+        Err(_) => serde_json::from_slice::<OrderIntent>(body).map(Intent::Submit),
     }
 }

@@ -10,15 +10,20 @@
 //! - one rate-limit budget per fund: a GCRA "theoretical arrival time" per fund in a key-value
 //!   bucket, advanced by compare-and-set, so the replicas spend one budget ([`budget`]);
 //! - the durable record: the stream `{prefix}_ORDERS`, one subject per (fund, strategy,
-//!   symbol), de-duplicated by id ([`log`]); delivery from it is to come.
+//!   symbol), de-duplicated by id ([`log`]);
+//! - one deliverer per stream: a lease per subject in a bucket whose `max_age` is its term
+//!   ([`lease`]), and the stream's delivered mark advanced by compare-and-set ([`deliver`]).
 //!
 //! Built so far: the connection, the key encoding, the shared replay window, the shared
-//! budgets and the order log, each tested against real nats-server processes. The
+//! budgets, the order log, the leases and the per-stream deliverer (new orders), each tested
+//! against real nats-server processes. The
 //! configuration refuses `cluster.backend = "nats"` with a clear error until the pipeline uses
 //! them and delivery runs from the log.
 
 pub mod budget;
+pub mod deliver;
 pub mod keys;
+pub mod lease;
 pub mod log;
 pub mod replay;
 

@@ -1,0 +1,201 @@
+//! Delivery from the order log (SPEC §14): the replica holding a stream's lease sends that
+//! stream's orders to the OMS in stream-sequence order, from the stream's delivered mark.
+//!
+//! The mark (bucket `{prefix}_progress`, one key per subject) is the sequence of the last
+//! message of the subject that is settled: sent and answered, or expired. It advances by
+//! compare-and-set after the OMS answered, so a replica that dies between the OMS's answer and
+//! the mark leaves exactly that one order to be sent again by the next holder, with the same
+//! client order id (the OMS de-duplicates it). Before every OMS call the holder renews its lease
+//! and stops the moment it cannot: a stream has one deliverer at a time.
+//!
+//! Built: new orders (a transient failure retried with back-off, a permanent one settled as
+//! rejected, an order older than `delivery.max_order_age` never sent). Not yet: modifications,
+//! the order status record, the follow-ups, and which streams a replica picks up (the caller
+//! names the stream); the configuration refuses the backend until they are.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::kv::{self, CreateErrorKind, UpdateErrorKind};
+use async_nats::jetstream::stream::{RawMessageErrorKind, Stream};
+use bytes::Bytes;
+use mts1b_inbound_core::{Clock, Intent, OrderIntent};
+
+use super::lease::{Lease, Leases, NotHeld};
+use super::log::OrderLog;
+use super::{Cluster, ClusterUnavailable, keys};
+use crate::delivery::oms::{ErrorClass, OmsClient};
+
+/// What became of one order of the stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The OMS accepted it, with its id.
+    Submitted(String),
+    /// The OMS refused it for good.
+    Rejected(String),
+    /// Older than `max_order_age` when its turn came: never sent.
+    Expired,
+}
+
+/// Why a drain stopped before the stream was empty.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// Another replica holds the stream now.
+    LeaseLost,
+    /// NATS could not answer.
+    Unavailable(ClusterUnavailable),
+    /// A message this replica cannot deliver yet (a modification), left for a later version.
+    Unsupported(u64),
+}
+
+/// Sends the orders of the log's streams.
+pub struct Deliverer {
+    stream: Stream,
+    progress: kv::Store,
+    leases: Leases,
+    oms: Arc<dyn OmsClient>,
+    clock: Arc<dyn Clock>,
+    max_order_age: Duration,
+    backoff: Duration,
+}
+
+impl Deliverer {
+    /// A deliverer of `log` to `oms`, holding streams through `leases`.
+    pub async fn open(
+        cluster: &Cluster,
+        log: &OrderLog,
+        leases: Leases,
+        oms: Arc<dyn OmsClient>,
+        clock: Arc<dyn Clock>,
+        max_order_age: Duration,
+    ) -> Result<Self, ClusterUnavailable> {
+        let stream = cluster
+            .jetstream
+            .get_stream(log.stream())
+            .await
+            .map_err(|e| ClusterUnavailable(format!("stream {}: {e}", log.stream())))?;
+        Ok(Self {
+            stream,
+            progress: cluster.bucket("progress", Duration::ZERO).await?,
+            leases,
+            oms,
+            clock,
+            max_order_age,
+            backoff: Duration::from_millis(100),
+        })
+    }
+
+    /// The stream's delivered mark and its revision (0 and none before its first order).
+    async fn mark(&self, key: &str) -> Result<(u64, Option<u64>), ClusterUnavailable> {
+        let entry = self
+            .progress
+            .entry(key)
+            .await
+            .map_err(|e| ClusterUnavailable(format!("progress: {e}")))?;
+        Ok(match entry.filter(|e| e.operation == kv::Operation::Put) {
+            Some(e) => (
+                std::str::from_utf8(&e.value)
+                    .ok()
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or(0),
+                Some(e.revision),
+            ),
+            None => (0, None),
+        })
+    }
+
+    /// Moves the mark to `seq`, expecting `revision`; a lost race means another replica
+    /// delivers the stream now.
+    async fn advance(&self, key: &str, revision: Option<u64>, seq: u64) -> Result<u64, Stopped> {
+        let value = Bytes::from(seq.to_string());
+        match revision {
+            Some(revision) => self
+                .progress
+                .update(key, value, revision)
+                .await
+                .map_err(|e| {
+                    if e.kind() == UpdateErrorKind::WrongLastRevision {
+                        Stopped::LeaseLost
+                    } else {
+                        Stopped::Unavailable(ClusterUnavailable(format!("progress: {e}")))
+                    }
+                }),
+            None => self.progress.create(key, value).await.map_err(|e| {
+                if e.kind() == CreateErrorKind::AlreadyExists {
+                    Stopped::LeaseLost
+                } else {
+                    Stopped::Unavailable(ClusterUnavailable(format!("progress: {e}")))
+                }
+            }),
+        }
+    }
+
+    /// Sends the orders of `subject` after its mark, in order, while `lease` holds; returns
+    /// what became of each once the stream is empty, or why it stopped.
+    pub async fn drain(
+        &self,
+        subject: &str,
+        lease: &mut Lease,
+    ) -> Result<Vec<(u64, Outcome)>, (Vec<(u64, Outcome)>, Stopped)> {
+        let key = keys::token(subject);
+        let mut settled = Vec::new();
+        let (mut mark, mut revision) = match self.mark(&key).await {
+            Ok(m) => m,
+            Err(e) => return Err((settled, Stopped::Unavailable(e))),
+        };
+        loop {
+            let message = match self
+                .stream
+                .get_first_raw_message_by_subject(subject, mark + 1)
+                .await
+            {
+                Ok(message) => message,
+                // Nothing after the mark: drained.
+                Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => return Ok(settled),
+                Err(e) => {
+                    let why = ClusterUnavailable(format!("read {subject}: {e}"));
+                    return Err((settled, Stopped::Unavailable(why)));
+                }
+            };
+            let seq = message.sequence;
+            let order = match super::log::decode(&message.payload) {
+                Ok(Intent::Submit(order)) => order,
+                _ => return Err((settled, Stopped::Unsupported(seq))),
+            };
+            let outcome = match self.send(&order, lease).await {
+                Ok(outcome) => outcome,
+                Err(stopped) => return Err((settled, stopped)),
+            };
+            match self.advance(&key, revision, seq).await {
+                Ok(next) => {
+                    revision = Some(next);
+                    mark = seq;
+                    settled.push((seq, outcome));
+                }
+                Err(stopped) => return Err((settled, stopped)),
+            }
+        }
+    }
+
+    /// One order to the OMS: renewing the lease before each try, retrying transient failures
+    /// until the order is too old.
+    async fn send(&self, order: &OrderIntent, lease: &mut Lease) -> Result<Outcome, Stopped> {
+        let max_age = i64::try_from(self.max_order_age.as_millis()).unwrap_or(i64::MAX);
+        loop {
+            if self.clock.now().millis_since(order.received_at) > max_age {
+                return Ok(Outcome::Expired);
+            }
+            self.leases.renew(lease).await.map_err(|e| match e {
+                NotHeld::Taken => Stopped::LeaseLost,
+                NotHeld::Unavailable(why) => Stopped::Unavailable(why),
+            })?;
+            match self.oms.submit(order).await {
+                Ok(accepted) => return Ok(Outcome::Submitted(accepted.order_id)),
+                Err(e) if e.class == ErrorClass::Permanent => {
+                    return Ok(Outcome::Rejected(e.message));
+                }
+                Err(_) => tokio::time::sleep(self.backoff).await,
+            }
+        }
+    }
+}

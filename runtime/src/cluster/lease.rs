@@ -1,0 +1,98 @@
+//! Who delivers one (fund, strategy, symbol) stream (SPEC §14): a lease in the key-value bucket
+//! `{prefix}_leases`, whose `max_age` is the lease's term. A replica takes a stream's lease by
+//! an atomic `create` (one replica wins), keeps it by compare-and-set updates well inside the
+//! term, and gives it up by a delete expecting its revision. A replica that dies stops renewing:
+//! the server drops the entry when the term ends, and another replica's `create` takes the
+//! stream over. A holder checks its lease (a renewal) before every OMS call, and stops the
+//! moment a renewal fails, so two replicas deliver one stream together for at most the time
+//! between a renewal and the call it precedes.
+
+use std::time::Duration;
+
+use async_nats::jetstream::kv::{self, CreateErrorKind, UpdateErrorKind};
+use bytes::Bytes;
+
+use super::{Cluster, ClusterUnavailable, keys};
+
+/// The leases of every stream.
+#[derive(Clone)]
+pub struct Leases {
+    kv: kv::Store,
+    holder: String,
+    term: Duration,
+}
+
+/// A stream this replica delivers until [`Lease::renew`] says otherwise.
+#[derive(Debug)]
+pub struct Lease {
+    key: String,
+    revision: u64,
+}
+
+/// Why a lease was not taken or kept.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NotHeld {
+    /// Another replica holds it.
+    Taken,
+    /// NATS could not answer.
+    Unavailable(ClusterUnavailable),
+}
+
+impl Leases {
+    /// The leases of `cluster`, held by `holder` (this replica's name), lapsing `term` after
+    /// their last renewal.
+    pub async fn open(
+        cluster: &Cluster,
+        holder: impl Into<String>,
+        term: Duration,
+    ) -> Result<Self, ClusterUnavailable> {
+        Ok(Self {
+            kv: cluster.bucket("leases", term).await?,
+            holder: holder.into(),
+            term,
+        })
+    }
+
+    /// How long a lease lasts without renewal.
+    pub fn term(&self) -> Duration {
+        self.term
+    }
+
+    /// Takes the lease of `stream` (its subject), unless another replica holds it.
+    pub async fn acquire(&self, stream: &str) -> Result<Lease, NotHeld> {
+        let key = keys::token(stream);
+        match self.kv.create(&key, Bytes::from(self.holder.clone())).await {
+            Ok(revision) => Ok(Lease { key, revision }),
+            Err(e) if e.kind() == CreateErrorKind::AlreadyExists => Err(NotHeld::Taken),
+            Err(e) => Err(NotHeld::Unavailable(ClusterUnavailable(format!(
+                "lease {stream}: {e}"
+            )))),
+        }
+    }
+
+    /// Keeps `lease` for another term; `Taken` once another replica has it (this one lapsed).
+    pub async fn renew(&self, lease: &mut Lease) -> Result<(), NotHeld> {
+        match self
+            .kv
+            .update(&lease.key, Bytes::from(self.holder.clone()), lease.revision)
+            .await
+        {
+            Ok(revision) => {
+                lease.revision = revision;
+                Ok(())
+            }
+            Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => Err(NotHeld::Taken),
+            Err(e) => Err(NotHeld::Unavailable(ClusterUnavailable(format!(
+                "lease renewal: {e}"
+            )))),
+        }
+    }
+
+    /// Gives `lease` up at once, for another replica to take.
+    pub async fn release(&self, lease: Lease) -> Result<(), ClusterUnavailable> {
+        self.kv
+            .delete_expect_revision(&lease.key, Some(lease.revision))
+            .await
+            .map_err(|e| ClusterUnavailable(format!("lease release: {e}")))
+    }
+}
