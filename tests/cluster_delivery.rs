@@ -148,7 +148,7 @@ async fn a_replica_dying_mid_stream_leaves_the_rest_to_another_in_order() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_order_too_old_is_never_sent_and_a_refused_one_does_not_stop_its_stream() {
+async fn an_order_too_old_is_never_sent_and_a_refused_or_unreadable_one_does_not_stop_its_stream() {
     let server = NatsServer::start("delivery-edges");
     let oms = sim::start(sim::Script::default()).await;
     let a = replica(&server, &oms, "replica-a").await;
@@ -173,6 +173,22 @@ async fn an_order_too_old_is_never_sent_and_a_refused_one_does_not_stop_its_stre
     let settled = a.deliverer.drain(&subject, &mut lease).await.unwrap();
     assert!(
         matches!(&settled[..], [(3, Outcome::Rejected(_))]),
+        "{settled:?}"
+    );
+    // A record this bridge cannot read back is set aside, loudly, and the stream goes on.
+    oms.script(sim::Script::default());
+    a.log
+        .append_raw(&subject, "garbage", "{not an order".into())
+        .await
+        .unwrap();
+    let after = Intent::Submit(order("desk", "after-garbage", now));
+    a.log.append(&after).await.unwrap();
+    let settled = a.deliverer.drain(&subject, &mut lease).await.unwrap();
+    assert!(
+        matches!(
+            &settled[..],
+            [(4, Outcome::Unreadable(_)), (5, Outcome::Submitted(_))]
+        ),
         "{settled:?}"
     );
     // Drained: nothing more to send, the mark stays.

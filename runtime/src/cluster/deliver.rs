@@ -9,9 +9,10 @@
 //! and stops the moment it cannot: a stream has one deliverer at a time.
 //!
 //! Built: new orders (a transient failure retried with back-off, a permanent one settled as
-//! rejected, an order older than `delivery.max_order_age` never sent). Not yet: modifications,
-//! the order status record, the follow-ups, and which streams a replica picks up (the caller
-//! names the stream); the configuration refuses the backend until they are.
+//! rejected, an order older than `delivery.max_order_age` never sent, a record that cannot be
+//! read set aside). Which streams a replica drains is [`super::dispatch`]'s. Not yet:
+//! modifications, the order status record, the follow-ups; the configuration refuses the
+//! backend until they are.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +36,8 @@ pub enum Outcome {
     Rejected(String),
     /// Older than `max_order_age` when its turn came: never sent.
     Expired,
+    /// Its record could not be read back: never sent, logged at ERROR.
+    Unreadable(String),
 }
 
 /// Why a drain stopped before the stream was empty.
@@ -85,8 +88,9 @@ impl Deliverer {
         })
     }
 
-    /// The stream's delivered mark and its revision (0 and none before its first order).
-    async fn mark(&self, key: &str) -> Result<(u64, Option<u64>), ClusterUnavailable> {
+    /// The delivered mark of the stream keyed `key` (its subject as a token) and the mark's
+    /// revision (0 and none before its first order).
+    pub async fn mark(&self, key: &str) -> Result<(u64, Option<u64>), ClusterUnavailable> {
         let entry = self
             .progress
             .entry(key)
@@ -158,13 +162,18 @@ impl Deliverer {
                 }
             };
             let seq = message.sequence;
-            let order = match super::log::decode(&message.payload) {
-                Ok(Intent::Submit(order)) => order,
-                _ => return Err((settled, Stopped::Unsupported(seq))),
-            };
-            let outcome = match self.send(&order, lease).await {
-                Ok(outcome) => outcome,
-                Err(stopped) => return Err((settled, stopped)),
+            let outcome = match super::log::decode(&message.payload) {
+                Ok(Intent::Submit(order)) => match self.send(&order, lease).await {
+                    Ok(outcome) => outcome,
+                    Err(stopped) => return Err((settled, stopped)),
+                },
+                Ok(_) => return Err((settled, Stopped::Unsupported(seq))),
+                // Written by a bridge, unreadable by this one: set aside, as the embedded
+                // store quarantines a record it cannot read, so the stream goes on.
+                Err(e) => {
+                    tracing::error!(target: "mts1b::cluster", subject, seq, error = %e, "an order record cannot be read: never sent");
+                    Outcome::Unreadable(e.to_string())
+                }
             };
             match self.advance(&key, revision, seq).await {
                 Ok(next) => {

@@ -22,7 +22,7 @@ pub struct Leases {
     term: Duration,
 }
 
-/// A stream this replica delivers until [`Lease::renew`] says otherwise.
+/// A stream this replica delivers until [`Leases::renew`] says otherwise.
 #[derive(Debug)]
 pub struct Lease {
     key: String,

@@ -12,16 +12,19 @@
 //! - the durable record: the stream `{prefix}_ORDERS`, one subject per (fund, strategy,
 //!   symbol), de-duplicated by id ([`log`]);
 //! - one deliverer per stream: a lease per subject in a bucket whose `max_age` is its term
-//!   ([`lease`]), and the stream's delivered mark advanced by compare-and-set ([`deliver`]).
+//!   ([`lease`]), the stream's delivered mark advanced by compare-and-set ([`deliver`]), and
+//!   every replica watching the log and scanning for streams left behind ([`dispatch`]).
 //!
 //! Built so far: the connection, the key encoding, the shared replay window, the shared
-//! budgets, the order log, the leases and the per-stream deliverer (new orders), each tested
+//! budgets, the order log, the leases, the per-stream deliverer (new orders) and the dispatcher,
+//! each tested
 //! against real nats-server processes. The
 //! configuration refuses `cluster.backend = "nats"` with a clear error until the pipeline uses
 //! them and delivery runs from the log.
 
 pub mod budget;
 pub mod deliver;
+pub mod dispatch;
 pub mod keys;
 pub mod lease;
 pub mod log;
