@@ -7,64 +7,21 @@
 mod sim;
 mod support;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mts1b_tradingview::core::testing::order;
 use mts1b_tradingview::core::{Clock, Intent, SystemClock, UnixMillis};
-use mts1b_tradingview::runtime::cluster::deliver::{Deliverer, Outcome};
-use mts1b_tradingview::runtime::cluster::lease::{Leases, NotHeld};
-use mts1b_tradingview::runtime::cluster::log::OrderLog;
-use mts1b_tradingview::runtime::cluster::{Cluster, Credentials, NatsSettings};
-use mts1b_tradingview::runtime::delivery::grpc::GrpcOms;
-use support::nats::NatsServer;
+use mts1b_tradingview::runtime::cluster::deliver::Outcome;
+use mts1b_tradingview::runtime::cluster::lease::NotHeld;
+use support::nats::{DeliveryReplica, NatsServer};
 
-struct Replica {
-    log: OrderLog,
-    leases: Leases,
-    deliverer: Deliverer,
-}
-
-async fn replica(server: &NatsServer, oms: &sim::Oms, name: &str) -> Replica {
-    let cluster = Cluster::connect(NatsSettings {
-        servers: vec![server.url()],
-        credentials: Credentials::None,
-        prefix: "MTS1B_TV".into(),
-        replicas: 1,
-        timeout: Duration::from_secs(2),
-    })
-    .await
-    .unwrap();
-    let log = OrderLog::open(
-        &cluster,
-        Duration::from_secs(300),
-        Duration::from_secs(7200),
-    )
-    .await
-    .unwrap();
-    let leases = Leases::open(&cluster, name, Duration::from_secs(1))
-        .await
-        .unwrap();
-    let deliverer = Deliverer::open(
-        &cluster,
-        &log,
-        leases.clone(),
-        Arc::new(GrpcOms::new(&oms.endpoint(), Duration::from_secs(2)).unwrap()),
-        Arc::new(SystemClock),
-        Duration::from_secs(60),
-    )
-    .await
-    .unwrap();
-    Replica {
-        log,
-        leases,
-        deliverer,
-    }
+async fn replica(server: &NatsServer, oms: &sim::Oms, name: &str) -> DeliveryReplica {
+    DeliveryReplica::start(server, &oms.endpoint(), name).await
 }
 
 /// Takes the stream's lease as soon as it is free.
 async fn acquire(
-    replica: &Replica,
+    replica: &DeliveryReplica,
     subject: &str,
 ) -> mts1b_tradingview::runtime::cluster::lease::Lease {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -137,6 +94,15 @@ async fn a_replica_dying_mid_stream_leaves_the_rest_to_another_in_order() {
         }
     }
     assert_eq!(first_seen, ids, "every order, in order, none other");
+    // Each order's status, the same on either replica: the ones A settled included.
+    for (i, id) in ids.iter().enumerate() {
+        let standing = b.status.get(id).await.unwrap().expect("settled");
+        assert_eq!(
+            (standing.status.as_str(), standing.seq),
+            ("submitted", i as u64 + 1)
+        );
+        assert!(standing.order_id.is_some());
+    }
     let repeats = served.len() - first_seen.len();
     assert!(repeats <= 1, "{repeats} repeats: {served:?}");
     println!(
@@ -158,8 +124,30 @@ async fn an_order_too_old_is_never_sent_and_a_refused_or_unreadable_one_does_not
     a.log.append(&stale).await.unwrap();
     a.log.append(&fresh).await.unwrap();
     let subject = a.log.subject_of(&fresh);
+    // A request waiting on another replica learns the outcome A settles.
+    let other = replica(&server, &oms, "replica-b").await;
+    let waiting = {
+        let (status, id) = (other.status.clone(), fresh.id().to_string());
+        tokio::spawn(async move { status.wait(&id, Duration::from_secs(10)).await })
+    };
     let mut lease = acquire(&a, &subject).await;
     let settled = a.deliverer.drain(&subject, &mut lease).await.unwrap();
+    let learned = waiting
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("learned before its time ran out");
+    assert_eq!(learned.status, "submitted");
+    assert_eq!(
+        other
+            .status
+            .get(&stale.id().to_string())
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "expired"
+    );
     assert_eq!(settled[0], (1, Outcome::Expired));
     assert!(matches!(settled[1], (2, Outcome::Submitted(_))));
     assert_eq!(oms.served(), [fresh.id().to_string()]);
@@ -191,6 +179,15 @@ async fn an_order_too_old_is_never_sent_and_a_refused_or_unreadable_one_does_not
         ),
         "{settled:?}"
     );
+    // A waiter already watching hears a settlement written later by another replica.
+    let waiting = {
+        let status = other.status.clone();
+        tokio::spawn(async move { status.wait("later", Duration::from_secs(10)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let later = Outcome::Rejected("no".into()).standing(99);
+    a.status.settle("later", &later).await.unwrap();
+    assert_eq!(waiting.await.unwrap().unwrap(), Some(later));
     // Drained: nothing more to send, the mark stays.
     assert!(
         a.deliverer

@@ -12,49 +12,17 @@ use std::time::{Duration, Instant};
 
 use mts1b_tradingview::core::testing::order;
 use mts1b_tradingview::core::{CanonicalSymbol, Clock, Intent, SystemClock};
-use mts1b_tradingview::runtime::cluster::deliver::Deliverer;
 use mts1b_tradingview::runtime::cluster::dispatch::Dispatcher;
-use mts1b_tradingview::runtime::cluster::lease::Leases;
 use mts1b_tradingview::runtime::cluster::log::OrderLog;
-use mts1b_tradingview::runtime::cluster::{Cluster, Credentials, NatsSettings};
-use mts1b_tradingview::runtime::delivery::grpc::GrpcOms;
-use support::nats::NatsServer;
+use support::nats::{DeliveryReplica, NatsServer};
 
 async fn replica(server: &NatsServer, oms: &sim::Oms, name: &str) -> (OrderLog, Arc<Dispatcher>) {
-    let cluster = Cluster::connect(NatsSettings {
-        servers: vec![server.url()],
-        credentials: Credentials::None,
-        prefix: "MTS1B_TV".into(),
-        replicas: 1,
-        timeout: Duration::from_secs(2),
-    })
-    .await
-    .unwrap();
-    let log = OrderLog::open(
-        &cluster,
-        Duration::from_secs(300),
-        Duration::from_secs(7200),
-    )
-    .await
-    .unwrap();
-    let leases = Leases::open(&cluster, name, Duration::from_secs(1))
-        .await
-        .unwrap();
-    let deliverer = Deliverer::open(
-        &cluster,
-        &log,
-        leases.clone(),
-        Arc::new(GrpcOms::new(&oms.endpoint(), Duration::from_secs(2)).unwrap()),
-        Arc::new(SystemClock),
-        Duration::from_secs(60),
-    )
-    .await
-    .unwrap();
-    let dispatcher = Dispatcher::open(&cluster, &log, Arc::new(deliverer), leases)
+    let r = DeliveryReplica::start(server, &oms.endpoint(), name).await;
+    let dispatcher = Dispatcher::open(&r.cluster, &r.log, Arc::new(r.deliverer), r.leases)
         .await
         .unwrap();
     dispatcher.start();
-    (log, dispatcher)
+    (r.log, dispatcher)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

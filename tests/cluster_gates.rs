@@ -8,22 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mts1b_tradingview::core::{ClientOrderId, FundId, IdempotencyKey, ManualClock, RateLimit};
+use mts1b_tradingview::runtime::cluster::Cluster;
 use mts1b_tradingview::runtime::cluster::budget::{Refused, SharedBudgets};
 use mts1b_tradingview::runtime::cluster::replay::{NotClaimed, SharedReplayWindow};
-use mts1b_tradingview::runtime::cluster::{Cluster, Credentials, NatsSettings};
 use support::T0;
 use support::nats::NatsServer;
 
 async fn replica(server: &NatsServer) -> Cluster {
-    Cluster::connect(NatsSettings {
-        servers: vec![server.url()],
-        credentials: Credentials::None,
-        prefix: "MTS1B_TV".into(),
-        replicas: 1,
-        timeout: Duration::from_secs(5),
-    })
-    .await
-    .unwrap()
+    support::nats::connect(vec![server.url()], 1).await
 }
 
 fn id(key: &str) -> ClientOrderId {

@@ -6,19 +6,10 @@ mod support;
 use std::time::{Duration, Instant};
 
 use mts1b_tradingview::runtime::cluster::lease::{Leases, NotHeld};
-use mts1b_tradingview::runtime::cluster::{Cluster, Credentials, NatsSettings};
 use support::nats::NatsServer;
 
 async fn replica(server: &NatsServer, name: &str, term: Duration) -> Leases {
-    let cluster = Cluster::connect(NatsSettings {
-        servers: vec![server.url()],
-        credentials: Credentials::None,
-        prefix: "MTS1B_TV".into(),
-        replicas: 1,
-        timeout: Duration::from_secs(2),
-    })
-    .await
-    .unwrap();
+    let cluster = support::nats::connect(vec![server.url()], 1).await;
     Leases::open(&cluster, name, term).await.unwrap()
 }
 

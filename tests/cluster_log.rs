@@ -9,34 +9,15 @@ use std::time::{Duration, Instant};
 
 use mts1b_tradingview::core::testing::order;
 use mts1b_tradingview::core::{CanonicalSymbol, Intent};
+use mts1b_tradingview::runtime::cluster::Cluster;
 use mts1b_tradingview::runtime::cluster::log::{Appended, OrderLog};
-use mts1b_tradingview::runtime::cluster::{Cluster, Credentials, NatsSettings};
 use support::T0;
-use support::nats::{NatsCluster, NatsServer};
-
-fn settings(servers: Vec<String>, replicas: usize) -> NatsSettings {
-    NatsSettings {
-        servers,
-        credentials: Credentials::None,
-        prefix: "MTS1B_TV".into(),
-        replicas,
-        timeout: Duration::from_secs(2),
-    }
-}
+use support::nats::{NatsCluster, NatsServer, connect, order_log};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resend_is_acknowledged_as_the_order_already_stored() {
     let server = NatsServer::start("log");
-    let cluster = Cluster::connect(settings(vec![server.url()], 1))
-        .await
-        .unwrap();
-    let log = OrderLog::open(
-        &cluster,
-        Duration::from_secs(300),
-        Duration::from_secs(7200),
-    )
-    .await
-    .unwrap();
+    let log = order_log(&connect(vec![server.url()], 1).await).await;
     let mut brk = order("desk", "brk-1", T0);
     brk.symbol = CanonicalSymbol::parse("BRK.B").unwrap();
     let brk = Intent::Submit(brk);
@@ -46,12 +27,7 @@ async fn a_resend_is_acknowledged_as_the_order_already_stored() {
         panic!("{first:?}")
     };
     // Another replica, the same order (a resend after a timed-out acknowledgement).
-    let other = Cluster::connect(settings(vec![server.url()], 1))
-        .await
-        .unwrap();
-    let other = OrderLog::open(&other, Duration::from_secs(300), Duration::from_secs(7200))
-        .await
-        .unwrap();
+    let other = order_log(&connect(vec![server.url()], 1).await).await;
     assert_eq!(
         other.append(&brk).await.unwrap(),
         Appended::AlreadyStored(seq)
@@ -80,7 +56,7 @@ async fn open_when_ready(cluster: &Cluster) -> OrderLog {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_streams_leader_under_steady_appends_loses_no_acknowledged_order() {
     let mut nodes = NatsCluster::start("leader", 3);
-    let cluster = Cluster::connect(settings(nodes.urls(), 3)).await.unwrap();
+    let cluster = connect(nodes.urls(), 3).await;
     let log = open_when_ready(&cluster).await;
     let leader = {
         let mut stream = cluster.jetstream.get_stream(log.stream()).await.unwrap();

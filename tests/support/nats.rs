@@ -160,3 +160,80 @@ impl Drop for NatsServer {
         }
     }
 }
+
+use std::sync::Arc;
+
+use mts1b_tradingview::core::SystemClock;
+use mts1b_tradingview::runtime::cluster::deliver::Deliverer;
+use mts1b_tradingview::runtime::cluster::lease::Leases;
+use mts1b_tradingview::runtime::cluster::log::OrderLog;
+use mts1b_tradingview::runtime::cluster::status::StatusRecords;
+use mts1b_tradingview::runtime::cluster::{Cluster, Credentials, NatsSettings};
+use mts1b_tradingview::runtime::delivery::grpc::GrpcOms;
+
+/// A bridge replica's connection to `servers`, its buckets and streams kept `replicas` times.
+pub async fn connect(servers: Vec<String>, replicas: usize) -> Cluster {
+    Cluster::connect(NatsSettings {
+        servers,
+        credentials: Credentials::None,
+        prefix: "MTS1B_TV".into(),
+        replicas,
+        timeout: Duration::from_secs(2),
+    })
+    .await
+    .unwrap()
+}
+
+/// The order log, as every replica opens it (duplicates within 5 minutes, kept 2 hours).
+pub async fn order_log(cluster: &Cluster) -> OrderLog {
+    OrderLog::open(cluster, Duration::from_secs(300), Duration::from_secs(7200))
+        .await
+        .unwrap()
+}
+
+/// What one replica delivers with: its connection's log, status records, leases (1 s term)
+/// and deliverer to the OMS at `oms` (orders expire after 60 s).
+pub struct DeliveryReplica {
+    /// Its connection.
+    pub cluster: Cluster,
+    /// The order log.
+    pub log: OrderLog,
+    /// The status records.
+    pub status: StatusRecords,
+    /// Its leases.
+    pub leases: Leases,
+    /// Its deliverer.
+    pub deliverer: Deliverer,
+}
+
+impl DeliveryReplica {
+    /// A replica named `name` on `server`, delivering to the OMS at `oms`.
+    pub async fn start(server: &NatsServer, oms: &str, name: &str) -> Self {
+        let cluster = connect(vec![server.url()], 1).await;
+        let log = order_log(&cluster).await;
+        let status = StatusRecords::open(&cluster, Duration::from_secs(3600))
+            .await
+            .unwrap();
+        let leases = Leases::open(&cluster, name, Duration::from_secs(1))
+            .await
+            .unwrap();
+        let deliverer = Deliverer::open(
+            &cluster,
+            &log,
+            status.clone(),
+            leases.clone(),
+            Arc::new(GrpcOms::new(oms, Duration::from_secs(2)).unwrap()),
+            Arc::new(SystemClock),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+        Self {
+            cluster,
+            log,
+            status,
+            leases,
+            deliverer,
+        }
+    }
+}

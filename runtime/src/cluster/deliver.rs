@@ -10,9 +10,9 @@
 //!
 //! Built: new orders (a transient failure retried with back-off, a permanent one settled as
 //! rejected, an order older than `delivery.max_order_age` never sent, a record that cannot be
-//! read set aside). Which streams a replica drains is [`super::dispatch`]'s. Not yet:
-//! modifications, the order status record, the follow-ups; the configuration refuses the
-//! backend until they are.
+//! read set aside), each outcome recorded ([`super::status`]) before the mark passes it. Which
+//! streams a replica drains is [`super::dispatch`]'s. Not yet: modifications, the follow-ups;
+//! the configuration refuses the backend until they are.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +24,7 @@ use mts1b_inbound_core::{Clock, Intent, OrderIntent};
 
 use super::lease::{Lease, Leases, NotHeld};
 use super::log::OrderLog;
+use super::status::{Standing, StatusRecords};
 use super::{Cluster, ClusterUnavailable, keys};
 use crate::delivery::oms::{ErrorClass, OmsClient};
 
@@ -38,6 +39,24 @@ pub enum Outcome {
     Expired,
     /// Its record could not be read back: never sent, logged at ERROR.
     Unreadable(String),
+}
+
+impl Outcome {
+    /// The status record of an order of sequence `seq` that came to this.
+    pub fn standing(&self, seq: u64) -> Standing {
+        let (status, order_id, reason) = match self {
+            Outcome::Submitted(order_id) => ("submitted", Some(order_id.clone()), None),
+            Outcome::Rejected(reason) => ("rejected", None, Some(reason.clone())),
+            Outcome::Expired => ("expired", None, None),
+            Outcome::Unreadable(why) => ("unreadable", None, Some(why.clone())),
+        };
+        Standing {
+            status: status.to_owned(),
+            order_id,
+            reason,
+            seq,
+        }
+    }
 }
 
 /// Why a drain stopped before the stream was empty.
@@ -55,6 +74,7 @@ pub enum Stopped {
 pub struct Deliverer {
     stream: Stream,
     progress: kv::Store,
+    status: StatusRecords,
     leases: Leases,
     oms: Arc<dyn OmsClient>,
     clock: Arc<dyn Clock>,
@@ -63,10 +83,12 @@ pub struct Deliverer {
 }
 
 impl Deliverer {
-    /// A deliverer of `log` to `oms`, holding streams through `leases`.
+    /// A deliverer of `log` to `oms`, holding streams through `leases`, recording each order's
+    /// outcome in `status`.
     pub async fn open(
         cluster: &Cluster,
         log: &OrderLog,
+        status: StatusRecords,
         leases: Leases,
         oms: Arc<dyn OmsClient>,
         clock: Arc<dyn Clock>,
@@ -80,6 +102,7 @@ impl Deliverer {
         Ok(Self {
             stream,
             progress: cluster.bucket("progress", Duration::ZERO).await?,
+            status,
             leases,
             oms,
             clock,
@@ -162,6 +185,11 @@ impl Deliverer {
                 }
             };
             let seq = message.sequence;
+            let id = message
+                .headers
+                .get("Nats-Msg-Id")
+                .map(|v| v.as_str().to_owned())
+                .unwrap_or_else(|| format!("seq-{seq}"));
             let outcome = match super::log::decode(&message.payload) {
                 Ok(Intent::Submit(order)) => match self.send(&order, lease).await {
                     Ok(outcome) => outcome,
@@ -175,6 +203,10 @@ impl Deliverer {
                     Outcome::Unreadable(e.to_string())
                 }
             };
+            // Its status first: the mark never passes an order whose outcome is not recorded.
+            if let Err(e) = self.status.settle(&id, &outcome.standing(seq)).await {
+                return Err((settled, Stopped::Unavailable(e)));
+            }
             match self.advance(&key, revision, seq).await {
                 Ok(next) => {
                     revision = Some(next);

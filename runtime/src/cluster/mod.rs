@@ -29,6 +29,7 @@ pub mod keys;
 pub mod lease;
 pub mod log;
 pub mod replay;
+pub mod status;
 
 use std::path::PathBuf;
 use std::time::Duration;
