@@ -219,3 +219,46 @@ async fn three_replicas_spend_one_budget_per_fund() {
     assert!(budgets[2].admit(&desk, limit).await.is_ok());
     assert!(budgets[0].admit(&desk, limit).await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_down_is_reported_for_readyz_and_clears_on_its_own_when_it_is_back() {
+    let mut server = NatsServer::start("ready");
+    let cluster = replica(&server).await;
+    let (windows, _) = windows(&server, Duration::from_secs(300)).await;
+    assert_eq!(cluster.unreachable(), None);
+    server.kill();
+    let until = |ready: bool| {
+        let cluster = cluster.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+            while cluster.unreachable().is_none() != ready {
+                assert!(tokio::time::Instant::now() < deadline, "never {ready}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    until(false).await;
+    let why = cluster.unreachable().unwrap();
+    assert!(why.contains("NATS") && why.contains(&server.url()), "{why}");
+    // A claim while NATS is down: unavailable (503), never a duplicate or a pass.
+    assert!(matches!(
+        windows[0].claim(&id("while-down")).await,
+        Err(NotClaimed::Unavailable(_))
+    ));
+    server.restart();
+    until(true).await;
+    // Its state survived on disk: the bucket is there, and claims work again.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match windows[0].claim(&id("after")).await {
+            Ok(claim) => {
+                claim.commit(T0).await.unwrap();
+                break;
+            }
+            Err(e) => {
+                assert!(tokio::time::Instant::now() < deadline, "{e:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}

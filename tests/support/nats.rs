@@ -31,18 +31,37 @@ pub fn free_port() -> u16 {
 impl NatsServer {
     /// A single server with JetStream.
     pub fn start(tag: &str) -> Self {
-        let port = free_port();
-        let dir = super::temp_dir(&format!("nats-{tag}"));
-        let child = Command::new(NATS_SERVER)
+        let (port, dir) = (free_port(), super::temp_dir(&format!("nats-{tag}")));
+        let server = Self {
+            child: Self::spawn(port, &dir),
+            port,
+            dir,
+        };
+        server.until_listening();
+        server
+    }
+
+    fn spawn(port: u16, dir: &std::path::Path) -> Child {
+        Command::new(NATS_SERVER)
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(&dir)
+            .arg(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("nats-server runs");
-        let server = Self { child, port, dir };
-        server.until_listening();
-        server
+            .expect("nats-server runs")
+    }
+
+    /// SIGKILLs the server.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on its port and folder (after [`NatsServer::kill`]).
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = Self::spawn(self.port, &self.dir);
+        self.until_listening();
     }
 
     /// Its URL.

@@ -129,6 +129,19 @@ impl Cluster {
         })
     }
 
+    /// Why the cluster cannot take orders now, if it cannot (for `/readyz`): the connection to
+    /// NATS is down. The client reconnects on its own, and this clears when it has.
+    pub fn unreachable(&self) -> Option<String> {
+        match self.jetstream.client().connection_state() {
+            async_nats::connection::State::Connected => None,
+            async_nats::connection::State::Pending => Some("NATS: connecting".to_owned()),
+            async_nats::connection::State::Disconnected => Some(format!(
+                "NATS: disconnected from {}; reconnecting",
+                self.settings.servers.join(", ")
+            )),
+        }
+    }
+
     /// The bucket `{prefix}_{name}`, created with `max_age` (zero: no expiry) if it is
     /// missing; one value per key, on disk, with the configured replicas.
     pub async fn bucket(
