@@ -8,8 +8,8 @@ mod reply;
 
 use mts1b_inbound_core::rejection::bounded;
 use mts1b_inbound_core::{
-    Actor, Grants, IdempotencyKey, Intent, IntentKind, KnownOrders, Member, Price, Rejection,
-    SymbolTable, UnixMillis,
+    Actor, Grants, IdempotencyKey, Intent, IntentKind, KnownOrders, Mapped, Member, Price,
+    Rejection, SymbolTable, Timing, UnixMillis,
 };
 
 pub use modify::{ModifyRequest, SOURCES};
@@ -72,6 +72,18 @@ pub struct Origin<'a> {
 }
 
 impl Origin<'_> {
+    /// `symbol` as TradingView writes it, mapped by `symbols` at the command's time (a
+    /// continuous future resolves to the contract the platform's timestamp falls in).
+    fn map_symbol(&self, symbols: &SymbolTable, symbol: &str) -> Result<Mapped, Rejection> {
+        let timing = Timing {
+            alert_time: self.sent_at,
+            received_at: self.received_at,
+        };
+        symbols
+            .map(symbol, timing)
+            .map_err(|why| Rejection::unknown_symbol(symbol, &why))
+    }
+
     /// Who asked, as the audit trail names them: `slack:U1`.
     fn actor(&self) -> Result<Actor, Rejection> {
         Actor::parse(&format!("{}:{}", self.adapter, self.member.user))

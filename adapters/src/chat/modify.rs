@@ -13,7 +13,6 @@ use mts1b_inbound_core::rejection::bounded;
 use mts1b_inbound_core::{
     Actor, Cancel, CancelAll, Change, FundId, IdempotencyKey, Intent, IntentKind, KnownOrders,
     Modification, Quantity, Rejection, Replace, StrategyId, SymbolTable, Target, TimeInForce,
-    Timing,
 };
 
 use super::{DEFAULT_STRATEGY, Origin, optional_choice, price, required};
@@ -111,18 +110,10 @@ impl ModifyRequest {
         if !origin.grants.permit_fund(origin.member, &fund_id) {
             return Err(Rejection::NotPermitted);
         }
-        let timing = Timing {
-            alert_time: origin.sent_at,
-            received_at: origin.received_at,
-        };
         let named_symbol = self
             .symbol
             .as_deref()
-            .map(|s| {
-                symbols
-                    .map(s, timing)
-                    .map_err(|why| Rejection::unknown_symbol(s, &why))
-            })
+            .map(|s| origin.map_symbol(symbols, s))
             .transpose()?;
         let named_strategy = self
             .strategy

@@ -2,7 +2,7 @@
 
 use mts1b_inbound_core::{
     ClientOrderId, FundId, Intent, OrderIntent, OrderType, Pricing, Quantity, Rejection, Side,
-    StrategyId, SymbolTable, Thesis, TimeInForce, Timing, TradingViewSymbol,
+    StrategyId, SymbolTable, Thesis, TimeInForce, TradingViewSymbol,
 };
 
 use super::{DEFAULT_STRATEGY, Origin, choice, optional_choice, price, required};
@@ -117,13 +117,7 @@ impl OrderRequest {
             Some(t) if t.eq_ignore_ascii_case("false") => false,
             Some(_) => return Err(Rejection::invalid("reduce_only", "must be true or false")),
         };
-        let timing = Timing {
-            alert_time: origin.sent_at,
-            received_at: origin.received_at,
-        };
-        let mapped = symbols
-            .map(symbol, timing)
-            .map_err(|why| Rejection::unknown_symbol(symbol, &why))?;
+        let mapped = origin.map_symbol(symbols, symbol)?;
         let tradingview_symbol = TradingViewSymbol::parse(symbol)
             .map_err(|e| Rejection::invalid("symbol", e.to_string()))?;
         Ok(Intent::Submit(OrderIntent {
