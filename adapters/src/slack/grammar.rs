@@ -118,6 +118,17 @@ fn read_modification(kind: IntentKind, words: &[String]) -> Result<ModifyRequest
     for word in words {
         let (key, value) = match word.split_once('=') {
             Some((key, value)) => (key.to_ascii_lowercase(), value),
+            // `/order cancel all …`, as people say it: not an order keyed "all" (which
+            // `key=all` still names).
+            None if kind == IntentKind::Cancel
+                && !positional_seen
+                && word.eq_ignore_ascii_case("all") =>
+            {
+                return Err(Rejection::invalid(
+                    "key",
+                    "to cancel every order of a strategy, send `/order cancel-all fund=FUND [SYMBOL] [strategy=ID]`",
+                ));
+            }
             None if !positional_seen => {
                 positional_seen = true;
                 (positional.to_owned(), word.as_str())
@@ -324,6 +335,14 @@ mod tests {
                 "qty",
                 "unknown option; the options are fund, source, strategy, symbol"
             )
+        );
+        assert!(matches!(
+            refused("cancel all fund=f BINANCE:BTCUSDT"),
+            Rejection::InvalidPayload { field, detail } if field == "key" && detail.contains("/order cancel-all")
+        ));
+        assert_eq!(
+            modification("cancel key=all fund=f").target_key.as_deref(),
+            Some("all")
         );
         assert_eq!(
             refused("cancel k1 k2 fund=f"),
