@@ -8,13 +8,17 @@ use std::time::Duration;
 use mts1b_inbound_adapters::discord::Discord;
 use mts1b_inbound_adapters::slack::Slack;
 use mts1b_inbound_adapters::tradingview::TradingView;
-use mts1b_inbound_config::settings::{AdapterGates, Secrets, Sink};
+use mts1b_inbound_config::settings::{AdapterGates, Backend, NatsAuth, Secrets, Sink};
 use mts1b_inbound_config::{Settings, StaticSecrets, VaultSecrets};
-use mts1b_inbound_core::{Clock, RateLimit, SecretSource, SystemClock, UnixMillis};
+use mts1b_inbound_core::{ClientOrderId, Clock, RateLimit, SecretSource, SystemClock, UnixMillis};
+use mts1b_inbound_runtime::cluster::dispatch::Dispatcher;
+use mts1b_inbound_runtime::cluster::replica::{LEASE_TERM, Replica, ReplicaSettings};
+use mts1b_inbound_runtime::cluster::{Credentials, NatsSettings};
 use mts1b_inbound_runtime::delivery::grpc::GrpcOms;
 use mts1b_inbound_runtime::delivery::oms::OmsClient;
 use mts1b_inbound_runtime::delivery::outbox::recently_accepted;
 use mts1b_inbound_runtime::delivery::{DeliveryPolicy, OrderSink, Outbox, PaperOms};
+use mts1b_inbound_runtime::gates::fund::FundGates;
 use mts1b_inbound_runtime::gates::source::SourcePolicy;
 use mts1b_inbound_runtime::http::server::{
     ConnectionLimits, Deadlines, MAX_ADMIN_CONNECTIONS, serve,
@@ -71,6 +75,8 @@ pub struct Service {
     pub limits: ConnectionLimits,
     /// Background tasks (Vault refresh, pruning), stopped with the service.
     background: Vec<JoinHandle<()>>,
+    /// On the cluster backend: this replica's deliverer, stopped with the service.
+    dispatcher: Option<Arc<Dispatcher>>,
 }
 
 impl Service {
@@ -102,6 +108,9 @@ impl Service {
         for task in self.background {
             task.abort();
         }
+        if let Some(dispatcher) = self.dispatcher {
+            dispatcher.stop();
+        }
     }
 }
 
@@ -117,17 +126,17 @@ async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, StartError> {
 /// Builds the runtime described by `settings` on `clock` and binds its listeners.
 pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service, StartError> {
     let store_dir = &settings.store.path;
-    let store = Arc::new(OrderStore::open(store_dir).map_err(|e| {
-        StartError::Build(format!(
-            "cannot open the order store in {}: {e}",
-            store_dir.display()
-        ))
-    })?);
     let oms: Arc<dyn OmsClient> = match settings.delivery.sink {
-        Sink::Paper => Arc::new(PaperOms::open(store_dir).map_err(|source| StartError::Io {
-            what: format!("cannot open the paper journal in {}", store_dir.display()),
-            source,
-        })?),
+        Sink::Paper => {
+            std::fs::create_dir_all(store_dir).map_err(|source| StartError::Io {
+                what: format!("cannot create the data folder {}", store_dir.display()),
+                source,
+            })?;
+            Arc::new(PaperOms::open(store_dir).map_err(|source| StartError::Io {
+                what: format!("cannot open the paper journal in {}", store_dir.display()),
+                source,
+            })?)
+        }
         Sink::Oms => Arc::new(
             GrpcOms::new(
                 &settings.delivery.oms.endpoint,
@@ -136,27 +145,11 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
             .map_err(|e| StartError::Build(format!("delivery.oms.endpoint: {e}")))?,
         ),
     };
-    let policy = DeliveryPolicy {
-        respond_within: settings.delivery.respond_within.0,
-        max_order_age: settings.delivery.max_order_age.0,
-        max_cancel_age: settings.delivery.max_cancel_age.0,
-        initial_backoff: settings.delivery.retry.initial_backoff.0,
-        max_backoff: settings.delivery.retry.max_backoff.0,
-        max_concurrent_calls: MAX_CONCURRENT_OMS_CALLS,
-        replay_window: settings.replay.window.0,
-    };
     let metrics = Metrics::new();
-    metrics
-        .delivery
-        .quarantined
-        .set(i64::try_from(store.quarantined()).unwrap_or(i64::MAX));
-    let outbox = Outbox::start(store.clone(), oms, clock.clone(), policy, metrics.clone())
-        .map_err(|e| StartError::Build(e.to_string()))?;
-    let window = settings.replay.window.0;
-    let recent = recently_accepted(&store, clock.now(), window)
-        .map_err(|e| StartError::Build(e.to_string()))?;
-    let pruning = tokio::spawn(prune_forever(outbox.clone(), clock.clone(), window));
-    let sink: Arc<dyn OrderSink> = Arc::new(outbox);
+    let state = match settings.cluster.backend {
+        Backend::Embedded => embedded(settings, oms, &clock, &metrics)?,
+        Backend::Nats => on_nats(settings, oms, &clock).await?,
+    };
     let mut refresh = None;
     let secrets: Arc<dyn SecretSource> = match &settings.secrets {
         Secrets::Static => Arc::new(StaticSecrets::from_settings(settings)),
@@ -175,9 +168,9 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
             source
         }
     };
-    let mut builder = RuntimeBuilder::new(secrets, sink)
+    let mut builder = RuntimeBuilder::new(secrets, state.sink)
         .metrics(metrics)
-        .remember(recent)
+        .remember(state.recent)
         .clock(clock)
         .sources(SourcePolicy::new(
             settings.network.ip_allowlist.clone(),
@@ -187,6 +180,9 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
         .max_body_bytes(settings.server.max_body_bytes)
         .max_in_flight(settings.server.max_in_flight as usize)
         .max_in_flight_per_peer(settings.server.max_in_flight_per_peer as usize);
+    if let Some(gates) = state.gates {
+        builder = builder.shared_gates(gates);
+    }
     for (id, fund) in &settings.funds {
         builder = builder.fund(id.clone(), fund.policy.clone());
     }
@@ -249,8 +245,125 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
             ),
             max_connections_per_peer: settings.server.max_connections_per_peer as usize,
         },
-        background: [refresh, Some(pruning)].into_iter().flatten().collect(),
+        background: [refresh, state.pruning].into_iter().flatten().collect(),
+        dispatcher: state.dispatcher,
     })
+}
+
+/// Where the runtime's state lives: the sink and, on the cluster, the shared fund gates.
+struct State {
+    sink: Arc<dyn OrderSink>,
+    /// Alerts accepted within the replay window (the embedded window starts with them).
+    recent: Vec<(ClientOrderId, UnixMillis)>,
+    gates: Option<FundGates>,
+    pruning: Option<JoinHandle<()>>,
+    dispatcher: Option<Arc<Dispatcher>>,
+}
+
+fn delivery_policy(settings: &Settings) -> DeliveryPolicy {
+    DeliveryPolicy {
+        respond_within: settings.delivery.respond_within.0,
+        max_order_age: settings.delivery.max_order_age.0,
+        max_cancel_age: settings.delivery.max_cancel_age.0,
+        initial_backoff: settings.delivery.retry.initial_backoff.0,
+        max_backoff: settings.delivery.retry.max_backoff.0,
+        max_concurrent_calls: MAX_CONCURRENT_OMS_CALLS,
+        replay_window: settings.replay.window.0,
+    }
+}
+
+/// `cluster.backend = "embedded"`: the redb store in `store.path` and its outbox.
+fn embedded(
+    settings: &Settings,
+    oms: Arc<dyn OmsClient>,
+    clock: &Arc<dyn Clock>,
+    metrics: &Metrics,
+) -> Result<State, StartError> {
+    let store_dir = &settings.store.path;
+    let store = Arc::new(OrderStore::open(store_dir).map_err(|e| {
+        StartError::Build(format!(
+            "cannot open the order store in {}: {e}",
+            store_dir.display()
+        ))
+    })?);
+    metrics
+        .delivery
+        .quarantined
+        .set(i64::try_from(store.quarantined()).unwrap_or(i64::MAX));
+    let policy = delivery_policy(settings);
+    let outbox = Outbox::start(store.clone(), oms, clock.clone(), policy, metrics.clone())
+        .map_err(|e| StartError::Build(e.to_string()))?;
+    let window = settings.replay.window.0;
+    let recent = recently_accepted(&store, clock.now(), window)
+        .map_err(|e| StartError::Build(e.to_string()))?;
+    let pruning = tokio::spawn(prune_forever(outbox.clone(), clock.clone(), window));
+    Ok(State {
+        sink: Arc::new(outbox),
+        recent,
+        gates: None,
+        pruning: Some(pruning),
+        dispatcher: None,
+    })
+}
+
+/// `cluster.backend = "nats"`: the order log, the shared gates and this replica's deliverer
+/// (SPEC §14). NATS must answer at start-up; later outages are answered 503 and recover.
+async fn on_nats(
+    settings: &Settings,
+    oms: Arc<dyn OmsClient>,
+    clock: &Arc<dyn Clock>,
+) -> Result<State, StartError> {
+    let Some(nats) = &settings.cluster.nats else {
+        return Err(StartError::Build(
+            "cluster.backend is \"nats\" but cluster.nats is missing".into(),
+        ));
+    };
+    let credentials = match &nats.auth {
+        NatsAuth::None => Credentials::None,
+        NatsAuth::CredsFile(path) => Credentials::CredsFile(path.clone()),
+        NatsAuth::UserPassword { user, password } => Credentials::UserPassword {
+            user: user.clone(),
+            password: password.expose().to_owned(),
+        },
+    };
+    let policy = delivery_policy(settings);
+    let replica = Replica::open(
+        ReplicaSettings {
+            nats: NatsSettings {
+                servers: nats.servers.clone(),
+                credentials,
+                prefix: nats.prefix.clone(),
+                replicas: nats.replicas,
+                timeout: nats.timeout.0,
+            },
+            name: replica_name(),
+            replay_window: policy.replay_window,
+            respond_within: policy.respond_within,
+            max_order_age: policy.max_order_age,
+            max_cancel_age: policy.max_cancel_age,
+            lease_term: LEASE_TERM,
+        },
+        oms,
+        clock.clone(),
+    )
+    .await
+    .map_err(|e| StartError::Build(format!("cluster.nats: {e}")))?;
+    replica.dispatcher.start();
+    Ok(State {
+        sink: replica.sink.clone(),
+        recent: Vec::new(),
+        gates: Some(replica.gates()),
+        pruning: None,
+        dispatcher: Some(replica.dispatcher.clone()),
+    })
+}
+
+/// This replica's name in lease records: the host and the process.
+fn replica_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "replica".to_owned());
+    format!("{host}-{}", std::process::id())
 }
 
 /// An adapter's configured gates, as the runtime takes them.

@@ -13,6 +13,7 @@ use mts1b_tradingview::core::testing::order;
 use mts1b_tradingview::core::{Clock, Intent, SystemClock, UnixMillis};
 use mts1b_tradingview::runtime::cluster::deliver::Outcome;
 use mts1b_tradingview::runtime::cluster::lease::NotHeld;
+use mts1b_tradingview::runtime::store::Status;
 use support::nats::{DeliveryReplica, NatsServer};
 
 async fn replica(server: &NatsServer, oms: &sim::Oms, name: &str) -> DeliveryReplica {
@@ -98,8 +99,8 @@ async fn a_replica_dying_mid_stream_leaves_the_rest_to_another_in_order() {
     for (i, id) in ids.iter().enumerate() {
         let standing = b.status.get(id).await.unwrap().expect("settled");
         assert_eq!(
-            (standing.status.as_str(), standing.seq),
-            ("submitted", i as u64 + 1)
+            (standing.status, standing.seq),
+            (Status::Submitted, i as u64 + 1)
         );
         assert!(standing.order_id.is_some());
     }
@@ -137,7 +138,7 @@ async fn an_order_too_old_is_never_sent_and_a_refused_or_unreadable_one_does_not
         .unwrap()
         .unwrap()
         .expect("learned before its time ran out");
-    assert_eq!(learned.status, "submitted");
+    assert_eq!(learned.status, Status::Submitted);
     assert_eq!(
         other
             .status
@@ -146,7 +147,7 @@ async fn an_order_too_old_is_never_sent_and_a_refused_or_unreadable_one_does_not
             .unwrap()
             .unwrap()
             .status,
-        "expired"
+        Status::Expired
     );
     assert_eq!(settled[0], (1, Outcome::Expired));
     assert!(matches!(settled[1], (2, Outcome::Submitted(_))));
@@ -185,7 +186,7 @@ async fn an_order_too_old_is_never_sent_and_a_refused_or_unreadable_one_does_not
         tokio::spawn(async move { status.wait("later", Duration::from_secs(10)).await })
     };
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let later = Outcome::Rejected("no".into()).standing(99);
+    let later = Outcome::Rejected("no".into()).standing(99, 1);
     a.status.settle("later", &later).await.unwrap();
     assert_eq!(waiting.await.unwrap().unwrap(), Some(later));
     // Drained: nothing more to send, the mark stays.

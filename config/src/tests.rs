@@ -603,12 +603,11 @@ strategies = ["not ok"]
 }
 
 #[test]
-fn the_cluster_backend_is_embedded_unless_nats_is_chosen_and_nats_says_why_not_yet() {
+fn the_cluster_backend_is_embedded_unless_nats_is_chosen_and_nats_is_checked_at_its_paths() {
     let s = load_str(FUND, env(&[])).unwrap();
     assert_eq!(s.cluster.backend, crate::settings::Backend::Embedded);
     assert!(s.cluster.nats.is_none());
-    // Everything about NATS checked, each error at its path, the backend refused with its
-    // reason: one replica's own disk is not what `nats` promises.
+    // Everything about NATS checked, each error at its path.
     let toml = format!(
         r#"{FUND}
 [cluster]
@@ -622,9 +621,8 @@ prefix = "has.dot"
 "#
     );
     let refused = errors(&toml, &[]);
-    assert_eq!(refused.len(), 5, "{refused:#?}");
+    assert_eq!(refused.len(), 4, "{refused:#?}");
     for path in [
-        "cluster.backend",
         "cluster.nats.servers[1]",
         "cluster.nats.creds_file",
         "cluster.nats.replicas",
@@ -635,7 +633,6 @@ prefix = "has.dot"
             "{path}: {refused:#?}"
         );
     }
-    assert!(refused.iter().any(|e| e.contains("not available yet")));
     // A nats section beside the embedded backend is checked, kept, and not used; its password
     // comes from the environment and is never printed.
     let toml =
@@ -662,5 +659,19 @@ prefix = "has.dot"
     assert_eq!(
         errors(&half, &[]),
         ["cluster.nats.user: a user and a password go together"]
+    );
+    // Chosen and complete: the backend every replica shares.
+    let toml = format!(
+        "{FUND}\n[cluster]\nbackend = \"nats\"\n[cluster.nats]\nservers = [\"nats://127.0.0.1:4222\"]\nreplicas = 1\n"
+    );
+    let s = load_str(&toml, env(&[])).unwrap();
+    assert_eq!(s.cluster.backend, crate::settings::Backend::Nats);
+    assert_eq!(s.cluster.nats.as_ref().unwrap().replicas, 1);
+    // Chosen without saying where NATS is: refused at the path to fill in.
+    let toml = format!("{FUND}\n[cluster]\nbackend = \"nats\"\n");
+    assert!(
+        errors(&toml, &[])
+            .iter()
+            .any(|e| e.starts_with("cluster.nats.servers")),
     );
 }

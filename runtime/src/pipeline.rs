@@ -16,8 +16,8 @@ use mts1b_inbound_core::{
 
 use crate::delivery::{Delivered, OrderSink, Settled, Settlement};
 use crate::follow_up::FollowUps;
-use crate::gates::rate_limit::{FundRateLimits, MemberRateLimits, Throttle};
-use crate::gates::replay::{Claim, ReplayWindow};
+use crate::gates::fund::{FundGates, Pass, Stopped};
+use crate::gates::rate_limit::{MemberRateLimits, Throttle};
 use crate::gates::source::SourcePolicy;
 use crate::http::answer::Answer;
 use crate::metrics::AdapterMetrics;
@@ -29,10 +29,8 @@ pub struct Shared {
     /// The configured funds (hashed: looked up on every authenticated alert, with thousands of
     /// funds a tree walk cost more than the hash).
     pub funds: FundMap<FundPolicy>,
-    /// Per-fund rate limits.
-    pub rate_limits: FundRateLimits,
-    /// The replay window.
-    pub replay: ReplayWindow,
+    /// Per-fund rate limits and the replay window, in this process or shared by every replica.
+    pub gates: FundGates,
     /// Where accepted orders go.
     pub sink: Arc<dyn OrderSink>,
     /// The one clock.
@@ -150,7 +148,7 @@ impl<A: InboundAdapter> Pipeline<A> {
     async fn deliver(
         shared: &Shared,
         intent: &Intent,
-        claim: Option<Claim<'_>>,
+        claim: Option<Pass<'_>>,
         follow: bool,
     ) -> (Result<Accepted, Rejection>, Option<Settlement>) {
         let submitted = match intent {
@@ -168,20 +166,23 @@ impl<A: InboundAdapter> Pipeline<A> {
                 return (Err(unavailable), None);
             }
         };
-        (Self::settle_claim(intent, claim, delivered), settlement)
+        (
+            Self::settle_claim(intent, claim, delivered).await,
+            settlement,
+        )
     }
 
     /// What the sink did, as the request's outcome; the replay claim committed unless the
     /// sink refused to record it (then it is released with the claim's drop).
-    fn settle_claim(
+    async fn settle_claim(
         intent: &Intent,
-        claim: Option<Claim<'_>>,
+        claim: Option<Pass<'_>>,
         delivered: Delivered,
     ) -> Result<Accepted, Rejection> {
         match delivered {
             Delivered::Duplicate { accepted_at } => {
                 if let Some(claim) = claim {
-                    claim.commit_at(accepted_at);
+                    claim.commit(Some(accepted_at)).await;
                 }
                 return Err(Rejection::DuplicateIdempotencyKey {
                     key: bounded(intent.idempotency_key().as_str()),
@@ -191,7 +192,7 @@ impl<A: InboundAdapter> Pipeline<A> {
             _ => {}
         }
         if let Some(claim) = claim {
-            claim.commit();
+            claim.commit(None).await;
         }
         match delivered {
             Delivered::Rejected { reason } => Err(Rejection::OmsRejected { reason }),
@@ -433,7 +434,7 @@ fn throttled(throttle: Throttle) -> Rejection {
 impl<'s> AwaitedGates for StatefulGates<'s, '_> {
     /// Held until the alert is durably accepted; dropped (released) on any later rejection.
     /// Always a claim: `Option` only so a duplicate found by the store can settle it.
-    type Pass = Option<Claim<'s>>;
+    type Pass = Option<Pass<'s>>;
 
     fn admit_member<'a>(
         &'a mut self,
@@ -453,13 +454,16 @@ impl<'s> AwaitedGates for StatefulGates<'s, '_> {
         &'a mut self,
         admission: Admission<'a>,
     ) -> impl Future<Output = Result<Self::Pass, Rejection>> + 'a {
-        std::future::ready(self.admit_now(admission))
+        self.admit_fund(admission)
     }
 }
 
 impl<'s> StatefulGates<'s, '_> {
-    /// The fund's rate limit, then the replay window's claim (both in this process).
-    fn admit_now(&mut self, admission: Admission<'_>) -> Result<Option<Claim<'s>>, Rejection> {
+    /// The fund's rate limit, then the replay window's claim.
+    async fn admit_fund(
+        &mut self,
+        admission: Admission<'_>,
+    ) -> Result<Option<Pass<'s>>, Rejection> {
         let Admission {
             adapter,
             kind,
@@ -471,19 +475,29 @@ impl<'s> StatefulGates<'s, '_> {
         self.trace.fund = Some(fund.clone());
         self.trace.intent = Some(kind);
         self.trace.previous_secret = previous_secret;
-        self.shared.rate_limits.check(fund).map_err(throttled)?;
         // Fund and key stay borrowed from the alert: a duplicate, refused right here, copies
         // them only into the trace and the answer.
-        self.trace.key = Some(bounded(key.as_str()));
         let id = ClientOrderId::derive_for(kind, adapter, fund, key);
-        let claim =
-            self.shared
-                .replay
-                .claim(id)
-                .map_err(|_| Rejection::DuplicateIdempotencyKey {
+        let admitted = self.shared.gates.admit(&self.shared.funds, fund, id).await;
+        // As logged: a throttled alert's key was never looked at.
+        if let Err(Stopped::Throttled(throttle)) = admitted {
+            return Err(throttled(throttle));
+        }
+        self.trace.key = Some(bounded(key.as_str()));
+        match admitted {
+            Ok(pass) => Ok(Some(pass)),
+            Err(Stopped::Unavailable(why)) => {
+                tracing::warn!(target: "mts1b::cluster", error = %why, "fund gates unavailable");
+                Err(Rejection::Unavailable {
+                    reason: "shared state unavailable",
+                })
+            }
+            Err(Stopped::Duplicate | Stopped::Throttled(_)) => {
+                Err(Rejection::DuplicateIdempotencyKey {
                     key: self.trace.key.clone().unwrap_or_default(),
-                })?;
-        Ok(Some(claim))
+                })
+            }
+        }
     }
 }
 

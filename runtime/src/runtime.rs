@@ -14,6 +14,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::delivery::{OrderSink, OrderStatus};
 use crate::follow_up::{FollowUpPolicy, FollowUps};
+use crate::gates::fund::FundGates;
 use crate::gates::rate_limit::{FundRateLimits, MemberRateLimits};
 use crate::gates::replay::ReplayWindow;
 use crate::gates::source::SourcePolicy;
@@ -68,6 +69,7 @@ pub struct RuntimeBuilder {
     metrics: Metrics,
     replay_capacity: usize,
     follow_ups: FollowUps,
+    cluster: Option<FundGates>,
 }
 
 /// Why a runtime could not be built.
@@ -102,7 +104,16 @@ impl RuntimeBuilder {
             metrics: Metrics::new(),
             replay_capacity: REPLAY_CAPACITY,
             follow_ups: FollowUps::new(FollowUpPolicy::default()),
+            cluster: None,
         }
+    }
+
+    /// Keeps the fund gates' state in the NATS cluster every replica shares (SPEC §14) instead
+    /// of this process: `gates` is a [`FundGates::Cluster`]; the replay window's settings and
+    /// [`RuntimeBuilder::remember`] then have no effect.
+    pub fn shared_gates(mut self, gates: FundGates) -> Self {
+        self.cluster = Some(gates);
+        self
     }
 
     /// Sets how follow-ups to chat platforms are sent.
@@ -231,13 +242,16 @@ impl RuntimeBuilder {
         for (id, at) in self.remembered {
             replay.remember(id, at);
         }
+        let gates = self.cluster.unwrap_or(FundGates::Embedded {
+            rate_limits,
+            replay,
+        });
         Ok(Runtime {
             sources: self.sources,
             shared: Shared {
                 secrets: self.secrets,
                 funds: self.funds,
-                rate_limits,
-                replay,
+                gates,
                 sink: self.sink,
                 clock: self.clock,
                 follow_ups: self.follow_ups,

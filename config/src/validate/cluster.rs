@@ -23,15 +23,6 @@ pub(super) fn cluster(c: &mut Check, raw: &RawCluster) -> Cluster {
         .unwrap_or(Backend::Embedded);
     let given = raw.nats.servers.is_some() || !raw.nats.unknown.is_empty();
     let nats = (backend == Backend::Nats || given).then(|| nats(c, &raw.nats));
-    if backend == Backend::Nats {
-        // The shared replay window and budgets are built (runtime::cluster); the replicated
-        // order record and delivery are not, and a replica that kept its orders on its own
-        // disk would not be what `nats` promises.
-        c.fail(
-            "cluster.backend",
-            "\"nats\" is not available yet: its replay window and rate limits are built, the replicated order record and delivery are not (issue 16); use \"embedded\"",
-        );
-    }
     Cluster { backend, nats }
 }
 

@@ -26,7 +26,9 @@ use super::lease::{Lease, Leases, NotHeld};
 use super::log::OrderLog;
 use super::status::{Standing, StatusRecords};
 use super::{Cluster, ClusterUnavailable, keys};
+use crate::delivery::EXPIRED;
 use crate::delivery::oms::{ErrorClass, OmsClient};
+use crate::store::Status;
 
 /// What became of one order of the stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,16 +44,22 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The status record of an order of sequence `seq` that came to this.
-    pub fn standing(&self, seq: u64) -> Standing {
+    /// The status record of an order of sequence `seq` that came to this after `attempts`
+    /// OMS calls. An unreadable record reads as rejected, saying why.
+    pub fn standing(&self, seq: u64, attempts: u32) -> Standing {
         let (status, order_id, reason) = match self {
-            Outcome::Submitted(order_id) => ("submitted", Some(order_id.clone()), None),
-            Outcome::Rejected(reason) => ("rejected", None, Some(reason.clone())),
-            Outcome::Expired => ("expired", None, None),
-            Outcome::Unreadable(why) => ("unreadable", None, Some(why.clone())),
+            Outcome::Submitted(order_id) => (Status::Submitted, Some(order_id.clone()), None),
+            Outcome::Rejected(reason) => (Status::Rejected, None, Some(reason.clone())),
+            Outcome::Expired => (Status::Expired, None, Some(EXPIRED.to_owned())),
+            Outcome::Unreadable(why) => (
+                Status::Rejected,
+                None,
+                Some(format!("the order record cannot be read: {why}")),
+            ),
         };
         Standing {
-            status: status.to_owned(),
+            status,
+            attempts,
             order_id,
             reason,
             seq,
@@ -190,8 +198,9 @@ impl Deliverer {
                 .get("Nats-Msg-Id")
                 .map(|v| v.as_str().to_owned())
                 .unwrap_or_else(|| format!("seq-{seq}"));
+            let mut attempts = 0;
             let outcome = match super::log::decode(&message.payload) {
-                Ok(Intent::Submit(order)) => match self.send(&order, lease).await {
+                Ok(Intent::Submit(order)) => match self.send(&order, lease, &mut attempts).await {
                     Ok(outcome) => outcome,
                     Err(stopped) => return Err((settled, stopped)),
                 },
@@ -204,7 +213,11 @@ impl Deliverer {
                 }
             };
             // Its status first: the mark never passes an order whose outcome is not recorded.
-            if let Err(e) = self.status.settle(&id, &outcome.standing(seq)).await {
+            if let Err(e) = self
+                .status
+                .settle(&id, &outcome.standing(seq, attempts))
+                .await
+            {
                 return Err((settled, Stopped::Unavailable(e)));
             }
             match self.advance(&key, revision, seq).await {
@@ -219,8 +232,13 @@ impl Deliverer {
     }
 
     /// One order to the OMS: renewing the lease before each try, retrying transient failures
-    /// until the order is too old.
-    async fn send(&self, order: &OrderIntent, lease: &mut Lease) -> Result<Outcome, Stopped> {
+    /// until the order is too old; counts the calls in `attempts`.
+    async fn send(
+        &self,
+        order: &OrderIntent,
+        lease: &mut Lease,
+        attempts: &mut u32,
+    ) -> Result<Outcome, Stopped> {
         let max_age = i64::try_from(self.max_order_age.as_millis()).unwrap_or(i64::MAX);
         loop {
             if self.clock.now().millis_since(order.received_at) > max_age {
@@ -230,6 +248,7 @@ impl Deliverer {
                 NotHeld::Taken => Stopped::LeaseLost,
                 NotHeld::Unavailable(why) => Stopped::Unavailable(why),
             })?;
+            *attempts += 1;
             match self.oms.submit(order).await {
                 Ok(accepted) => return Ok(Outcome::Submitted(accepted.order_id)),
                 Err(e) if e.class == ErrorClass::Permanent => {

@@ -29,6 +29,8 @@ pub mod keys;
 pub mod lease;
 pub mod log;
 pub mod replay;
+pub mod replica;
+pub mod sink;
 pub mod status;
 
 use std::path::PathBuf;

@@ -1,23 +1,34 @@
 //! Where each order stands, the same on every replica (SPEC §14): bucket `{prefix}_orders`,
-//! keyed by the order's id, written by whichever replica settles it (before the stream's mark
-//! moves past it, so no settled order lacks its status). `GET /orders/{fund}/{key}` reads it on
-//! any replica, and a request still waiting for its order's outcome watches its key, so it
-//! learns the outcome even when another replica delivered the order.
+//! keyed by the order's id. The replica that settles an order writes its outcome before the
+//! stream's mark moves past it, so no settled order lacks its status; the replica that answered
+//! `queued` writes `queued` first, if nothing is there yet. `GET /orders/{fund}/{key}` reads it
+//! on any replica.
+//!
+//! A request waiting for its order's outcome learns it even when another replica delivered the
+//! order: each replica watches the whole bucket once (one consumer, not one per request) and
+//! hands each new value to the requests waiting for that key here.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use async_nats::jetstream::kv;
+use async_nats::jetstream::kv::{self, CreateErrorKind};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
 
 use super::{Cluster, ClusterUnavailable};
+use crate::store::Status;
 
 /// One order's status.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Standing {
-    /// `submitted`, `rejected`, `expired` or `unreadable`.
-    pub status: String,
+    /// `queued`, `submitted`, `rejected` or `expired`.
+    pub status: Status,
+    /// OMS calls made for it.
+    #[serde(default)]
+    pub attempts: u32,
     /// The OMS's id, once submitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_id: Option<String>,
@@ -28,32 +39,93 @@ pub struct Standing {
     pub seq: u64,
 }
 
+/// Requests of this replica waiting for an order's status, by key.
+type Waiters = Mutex<HashMap<String, Vec<oneshot::Sender<Standing>>>>;
+
 /// The status records of every order.
 #[derive(Clone)]
 pub struct StatusRecords {
     kv: kv::Store,
+    waiters: Arc<Waiters>,
 }
 
 impl StatusRecords {
-    /// The records of `cluster`, each kept for `keep` after its last change.
+    /// The records of `cluster`, each kept for `keep` after its last change; starts this
+    /// replica's watch of the bucket (it ends once every copy of the records is dropped).
     pub async fn open(cluster: &Cluster, keep: Duration) -> Result<Self, ClusterUnavailable> {
-        Ok(Self {
-            kv: cluster.bucket("orders", keep).await?,
-        })
+        let kv = cluster.bucket("orders", keep).await?;
+        let watch = kv
+            .watch_all()
+            .await
+            .map_err(|e| ClusterUnavailable(format!("watch of order statuses: {e}")))?;
+        let waiters = Arc::new(Waiters::default());
+        tokio::spawn(Self::hand_out(kv.clone(), watch, Arc::downgrade(&waiters)));
+        Ok(Self { kv, waiters })
+    }
+
+    /// Hands every new status to the requests waiting for it here. A watch that breaks is
+    /// opened again; a waiter whose status passed meanwhile reads it when its time runs out.
+    async fn hand_out(kv: kv::Store, mut watch: kv::Watch, waiters: Weak<Waiters>) {
+        loop {
+            while let Some(entry) = watch.next().await {
+                let Some(waiters) = waiters.upgrade() else {
+                    return;
+                };
+                let Ok(entry) = entry else { break };
+                if entry.operation != kv::Operation::Put {
+                    continue;
+                }
+                let Ok(standing) = serde_json::from_slice::<Standing>(&entry.value) else {
+                    continue;
+                };
+                if standing.status == Status::Queued {
+                    continue;
+                }
+                let waiting = lock(&waiters).remove(&entry.key);
+                for waiter in waiting.into_iter().flatten() {
+                    let _ = waiter.send(standing.clone());
+                }
+            }
+            loop {
+                if waiters.strong_count() == 0 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if let Ok(again) = kv.watch_all().await {
+                    watch = again;
+                    break;
+                }
+            }
+        }
     }
 
     /// Records how the order `id` settled.
     pub async fn settle(&self, id: &str, standing: &Standing) -> Result<(), ClusterUnavailable> {
-        let body = serde_json::to_vec(standing)
-            .map_err(|e| ClusterUnavailable(format!("status of {id}: {e}")))?;
         self.kv
-            .put(id, Bytes::from(body))
+            .put(id, encode(id, standing)?)
             .await
             .map(|_| ())
             .map_err(|e| ClusterUnavailable(format!("status of {id}: {e}")))
     }
 
-    /// The status of the order `id`, if it has settled.
+    /// Records the order `id`, at `seq` of the log, as queued, unless it has a status already
+    /// (it settled meanwhile).
+    pub async fn queue(&self, id: &str, seq: u64) -> Result<(), ClusterUnavailable> {
+        let queued = Standing {
+            status: Status::Queued,
+            attempts: 0,
+            order_id: None,
+            reason: None,
+            seq,
+        };
+        match self.kv.create(id, encode(id, &queued)?).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == CreateErrorKind::AlreadyExists => Ok(()),
+            Err(e) => Err(ClusterUnavailable(format!("status of {id}: {e}"))),
+        }
+    }
+
+    /// The status of the order `id`, if it has one.
     pub async fn get(&self, id: &str) -> Result<Option<Standing>, ClusterUnavailable> {
         let value = self
             .kv
@@ -69,25 +141,53 @@ impl StatusRecords {
         id: &str,
         within: Duration,
     ) -> Result<Option<Standing>, ClusterUnavailable> {
-        let unavailable =
-            |e: &dyn std::fmt::Display| ClusterUnavailable(format!("status of {id}: {e}"));
-        // Watch first, then read: a settlement between the two is in one or the other.
-        let mut watch = self.kv.watch(id).await.map_err(|e| unavailable(&e))?;
-        if let Some(standing) = self.get(id).await? {
-            return Ok(Some(standing));
-        }
-        let settled = tokio::time::timeout(within, async {
-            while let Some(entry) = watch.next().await {
-                if let Ok(entry) = entry
-                    && entry.operation == kv::Operation::Put
-                    && let Ok(standing) = serde_json::from_slice::<Standing>(&entry.value)
-                {
-                    return Some(standing);
-                }
+        // Listen first, then read: a settlement between the two is in one or the other.
+        let (tx, rx) = oneshot::channel();
+        lock(&self.waiters)
+            .entry(id.to_owned())
+            .or_default()
+            .push(tx);
+        let settled = async {
+            match self.get(id).await? {
+                Some(standing) if standing.status != Status::Queued => Ok(Some(standing)),
+                _ => Ok(tokio::time::timeout(within, rx)
+                    .await
+                    .ok()
+                    .and_then(Result::ok)),
             }
-            None
-        })
+        }
         .await;
-        Ok(settled.ok().flatten())
+        let settled = match settled {
+            Ok(None) => self
+                .get(id)
+                .await
+                .map(|s| s.filter(|s| s.status != Status::Queued)),
+            other => other,
+        };
+        self.forget(id);
+        settled
     }
+
+    /// Drops this replica's waiters on `id` whose requests have gone.
+    fn forget(&self, id: &str) {
+        let mut waiters = lock(&self.waiters);
+        if let Some(waiting) = waiters.get_mut(id) {
+            waiting.retain(|w| !w.is_closed());
+            if waiting.is_empty() {
+                waiters.remove(id);
+            }
+        }
+    }
+}
+
+fn encode(id: &str, standing: &Standing) -> Result<Bytes, ClusterUnavailable> {
+    serde_json::to_vec(standing)
+        .map(Bytes::from)
+        .map_err(|e| ClusterUnavailable(format!("status of {id}: {e}")))
+}
+
+fn lock(
+    waiters: &Waiters,
+) -> std::sync::MutexGuard<'_, HashMap<String, Vec<oneshot::Sender<Standing>>>> {
+    waiters.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -1,0 +1,123 @@
+//! The gates a fund's alert passes once it is authenticated (SPEC §6): the fund's rate limit,
+//! then the replay window's claim on the alert's id. Their state lives in this process
+//! (`cluster.backend = "embedded"`) or in the NATS cluster every replica shares (`"nats"`,
+//! SPEC §14), behind one interface, so the pipeline reads the same for both.
+
+use std::sync::Arc;
+
+use mts1b_inbound_core::{ClientOrderId, Clock, FundId, FundMap, FundPolicy, UnixMillis};
+
+use super::rate_limit::{FundRateLimits, Throttle};
+use super::replay::{Claim, ReplayWindow};
+use crate::cluster::budget::{Refused, SharedBudgets};
+use crate::cluster::replay::{NotClaimed, SharedClaim, SharedReplayWindow};
+
+/// Where the fund gates keep their state.
+pub enum FundGates {
+    /// This process: governor limiters and the in-memory window (the durable store refuses a
+    /// key the window forgot).
+    Embedded {
+        /// Per-fund rate limits.
+        rate_limits: FundRateLimits,
+        /// The replay window.
+        replay: ReplayWindow,
+    },
+    /// The NATS cluster: one budget per fund and one window for every replica.
+    Cluster(Box<SharedGates>),
+}
+
+/// The fund gates' state in the NATS cluster.
+pub struct SharedGates {
+    /// Per-fund budgets.
+    pub budgets: SharedBudgets,
+    /// The replay window.
+    pub replay: SharedReplayWindow,
+    /// Commits claims (the time a key was accepted).
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Why an alert did not pass.
+#[derive(Debug)]
+pub enum Stopped {
+    /// Over the fund's rate limit, or the fund is not configured.
+    Throttled(Throttle),
+    /// Its id is claimed, or was accepted within the window.
+    Duplicate,
+    /// The shared state could not be reached: 503, nothing recorded.
+    Unavailable(String),
+}
+
+/// An alert's claim on its id, held until it is durably accepted. Dropped unsettled, it is
+/// released (a shared one in the background).
+pub enum Pass<'a> {
+    /// A claim in this process.
+    Local(Claim<'a>),
+    /// A claim every replica sees.
+    Shared(Box<SharedClaim>, Arc<dyn Clock>),
+}
+
+impl FundGates {
+    /// Spends one unit of `fund`'s rate limit (its policy in `funds`), then claims `id`.
+    pub async fn admit(
+        &self,
+        funds: &FundMap<FundPolicy>,
+        fund: &FundId,
+        id: ClientOrderId,
+    ) -> Result<Pass<'_>, Stopped> {
+        match self {
+            FundGates::Embedded {
+                rate_limits,
+                replay,
+            } => {
+                rate_limits.check(fund).map_err(Stopped::Throttled)?;
+                replay
+                    .claim(id)
+                    .map(Pass::Local)
+                    .map_err(|_| Stopped::Duplicate)
+            }
+            FundGates::Cluster(shared) => {
+                let SharedGates {
+                    budgets,
+                    replay,
+                    clock,
+                } = &**shared;
+                let policy = funds
+                    .get(fund)
+                    .ok_or(Stopped::Throttled(Throttle::UnknownFund))?;
+                budgets
+                    .admit(fund, policy.rate_limit)
+                    .await
+                    .map_err(|refused| match refused {
+                        Refused::RetryAfter(wait) => Stopped::Throttled(Throttle::RetryAfter(wait)),
+                        Refused::Unavailable(e) => Stopped::Unavailable(e.0),
+                    })?;
+                match replay.claim(&id).await {
+                    Ok(claim) => Ok(Pass::Shared(Box::new(claim), clock.clone())),
+                    Err(NotClaimed::Duplicate { .. }) => Err(Stopped::Duplicate),
+                    Err(NotClaimed::Unavailable(e)) => Err(Stopped::Unavailable(e.0)),
+                }
+            }
+        }
+    }
+}
+
+impl Pass<'_> {
+    /// Records the id as accepted at `at` (now, unless the sink knew an earlier acceptance):
+    /// repeats are refused until the window has passed.
+    pub async fn commit(self, at: Option<UnixMillis>) {
+        match self {
+            Pass::Local(claim) => match at {
+                Some(at) => claim.commit_at(at),
+                None => claim.commit(),
+            },
+            Pass::Shared(claim, clock) => {
+                let at = at.unwrap_or_else(|| clock.now());
+                // The order is stored either way. A claim left uncommitted is taken over once
+                // stale, and the resend it admits is stored once (the log's de-duplication).
+                if let Err(e) = claim.commit(at).await {
+                    tracing::warn!(target: "mts1b::cluster", error = %e, "replay claim not committed");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,299 @@
+//! Several replicas of the real binary on one NATS JetStream (SPEC §14), each a `serve` process
+//! with `cluster.backend = "nats"`, against a nats-server of their own on a free port and the
+//! OMS simulator: one replay window, one budget per fund, any replica answering for any order,
+//! and the orders a SIGKILLed replica held delivered by the others, in stream order.
+
+#[path = "../examples/oms_simulator/sim.rs"]
+mod sim;
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use mts1b_tradingview::core::{ClientOrderId, FundId, IdempotencyKey};
+use support::nats::{NatsServer, connect};
+use support::process::{Running, bin, oms_config, serve};
+use support::{Reply, request, temp_dir};
+
+/// A replica's config: `oms_config`'s fund and OMS, on the cluster at `nats` (one copy of each
+/// stream: one server), with `fund` (TOML of `[funds.fund-a]`'s rate limit line).
+fn config(dir: &Path, oms_port: u16, nats: &str, delivery: &str, rate_limit: &str) -> PathBuf {
+    let path = oms_config(dir, oms_port, delivery);
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "rate_limit = { per_second = 1000, burst = 1000 }",
+        rate_limit,
+    );
+    let text = format!(
+        "{text}\n[cluster]\nbackend = \"nats\"\n\n[cluster.nats]\nservers = [\"{nats}\"]\nreplicas = 1\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn replicas(config: &Path, n: usize) -> Vec<Running> {
+    (0..n)
+        .map(|_| serve(bin().args(["serve", "--config", config.to_str().unwrap()])))
+        .collect()
+}
+
+fn alert(key: &str, symbol: &str) -> String {
+    format!(
+        r#"{{"secret":"secret-a","strategy_id":"s","fund_id":"fund-a","symbol":"{symbol}","side":"buy","quantity":"1","order_type":"market","idempotency_key":"{key}"}}"#
+    )
+}
+
+fn client_order_id(key: &str) -> String {
+    ClientOrderId::derive(
+        "tradingview",
+        &FundId::parse("fund-a").unwrap(),
+        &IdempotencyKey::parse(key).unwrap(),
+    )
+    .to_string()
+}
+
+async fn post(replica: &Running, body: &str) -> Reply {
+    request(replica.public, "POST", "/webhook", &[], body.as_bytes()).await
+}
+
+/// Sends every (replica, body) at once; the replies in the same order.
+async fn post_all(sends: Vec<(&Running, String)>) -> Vec<Reply> {
+    let tasks: Vec<_> = sends
+        .into_iter()
+        .map(|(replica, body)| {
+            let public = replica.public;
+            tokio::spawn(
+                async move { request(public, "POST", "/webhook", &[], body.as_bytes()).await },
+            )
+        })
+        .collect();
+    let mut replies = Vec::new();
+    for task in tasks {
+        replies.push(task.await.unwrap());
+    }
+    replies
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_alert_sent_to_three_replicas_at_once_is_accepted_once_and_every_replica_answers_for_it()
+ {
+    let server = NatsServer::start("replicas-same");
+    let oms = sim::start(sim::Script::default()).await;
+    let dir = temp_dir("replicas-same");
+    let rate_limit = "rate_limit = { per_second = 1000, burst = 1000 }";
+    let config = config(&dir, oms.addr.port(), &server.url(), "", rate_limit);
+    let replicas = replicas(&config, 3);
+
+    for round in 0..5 {
+        let key = format!("same-{round}");
+        let body = alert(&key, "BTC-USD");
+        let replies = post_all(replicas.iter().map(|r| (r, body.clone())).collect()).await;
+        let mut statuses: Vec<u16> = replies.iter().map(|r| r.status).collect();
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 409, 409], "{replies:?}");
+        let accepted = replies.iter().find(|r| r.status == 200).unwrap().json();
+        assert_eq!(accepted["client_order_id"], client_order_id(&key));
+        // Every replica answers the same for it, whichever delivered it.
+        let mut seen = BTreeSet::new();
+        for replica in &replicas {
+            let status = request(
+                replica.admin,
+                "GET",
+                &format!("/orders/fund-a/{key}"),
+                &[],
+                b"",
+            )
+            .await;
+            assert_eq!(status.status, 200, "{}", status.body);
+            let status = status.json();
+            assert_eq!(status["status"], "submitted");
+            seen.insert(status["order_id"].as_str().unwrap().to_owned());
+        }
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!(
+            Some(seen.first().unwrap().as_str()),
+            accepted["order_id"].as_str()
+        );
+        // And a repeat later is refused by each.
+        for replica in &replicas {
+            assert_eq!(post(replica, &body).await.status, 409);
+        }
+    }
+    // Each accepted once, delivered once.
+    assert_eq!(oms.served().len(), 5, "{:?}", oms.served());
+    // A rejection after the claim releases it everywhere: a quantity over the fund's envelope
+    // is refused after the replay window's claim, and the corrected resend is taken.
+    let too_big =
+        alert("fixed-later", "BTC-USD").replace(r#""quantity":"1""#, r#""quantity":"11""#);
+    assert_eq!(post(&replicas[0], &too_big).await.status, 422);
+    assert_eq!(
+        post(&replicas[1], &alert("fixed-later", "BTC-USD"))
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_fund_driven_at_its_limit_through_three_replicas_spends_one_budget() {
+    let server = NatsServer::start("replicas-budget");
+    let oms = sim::start(sim::Script::default()).await;
+    let dir = temp_dir("replicas-budget");
+    // 10 at once, then one a second: three replicas with budgets of their own would take 30.
+    let rate_limit = "rate_limit = { per_second = 1, burst = 10 }";
+    let config = config(&dir, oms.addr.port(), &server.url(), "", rate_limit);
+    let replicas = replicas(&config, 3);
+
+    let started = Instant::now();
+    let sends = (0..45)
+        .map(|i| (&replicas[i % 3], alert(&format!("budget-{i}"), "BTC-USD")))
+        .collect();
+    let replies = post_all(sends).await;
+    let elapsed = started.elapsed();
+    let accepted = replies.iter().filter(|r| r.status == 200).count();
+    let limited = replies.iter().filter(|r| r.status == 429).count();
+    assert_eq!(accepted + limited, 45, "{replies:?}");
+    // The burst, plus what refilled while the requests ran.
+    let refilled = elapsed.as_secs() as usize + 1;
+    assert!(
+        (10..=10 + refilled).contains(&accepted),
+        "{accepted} accepted in {elapsed:?}"
+    );
+    eprintln!(
+        "{accepted} of 45 accepted through three replicas in {elapsed:?} (one budget: 10 + 1/s)"
+    );
+    let retry = replies.iter().find(|r| r.status == 429).unwrap();
+    assert!(retry.header("retry-after").is_some(), "{retry:?}");
+}
+
+fn sigkill(running: &mut Running) {
+    let status = Command::new("kill")
+        .args(["-KILL", &running.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _ = running.child.wait();
+}
+
+/// The streams each replica process holds the lease of (lease values name `host-pid`).
+async fn lease_holders(nats: &str) -> BTreeMap<u32, usize> {
+    let cluster = connect(vec![nats.to_owned()], 1).await;
+    let leases = cluster
+        .jetstream
+        .get_key_value("MTS1B_TV_leases")
+        .await
+        .unwrap();
+    let mut keys = leases.keys().await.unwrap();
+    let mut held = BTreeMap::new();
+    while let Some(key) = keys.next().await {
+        let key = key.unwrap();
+        if let Ok(Some(holder)) = leases.get(&key).await {
+            let holder = String::from_utf8_lossy(&holder).to_string();
+            if let Some(pid) = holder.rsplit('-').next().and_then(|p| p.parse().ok()) {
+                *held.entry(pid).or_default() += 1;
+            }
+        }
+    }
+    held
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_oms_down_a_sigkilled_replicas_streams_are_delivered_by_the_others_in_order() {
+    let server = NatsServer::start("replicas-kill");
+    // The OMS's port, bound but not listening until the OMS comes up.
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let oms_port = reserved.local_addr().unwrap().port();
+    let dir = temp_dir("replicas-kill");
+    let rate_limit = "rate_limit = { per_second = 1000, burst = 1000 }";
+    let config = config(
+        &dir,
+        oms_port,
+        &server.url(),
+        r#"respond_within = "100ms""#,
+        rate_limit,
+    );
+    let mut replicas = replicas(&config, 3);
+
+    // Six streams (symbols); each alert answered before the next is sent, to the replicas in
+    // turn, so each stream's arrival order is its send order.
+    let symbols = [
+        "BTC-USD", "ETH-USD", "SOL-USD", "ADA-USD", "XRP-USD", "DOT-USD",
+    ];
+    let mut sent: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for i in 0..60 {
+        let (symbol, key) = (symbols[i % symbols.len()], format!("kill-{i}"));
+        let reply = post(&replicas[i % 3], &alert(&key, symbol)).await;
+        assert_eq!(reply.status, 202, "the OMS is down: {}", reply.body);
+        sent.entry(symbol).or_default().push(client_order_id(&key));
+    }
+    // The replica holding the most streams' leases (retrying the OMS meanwhile) dies.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (victim, held) = loop {
+        let held = lease_holders(&server.url()).await;
+        let busiest = replicas
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (i, held.get(&r.child.id()).copied().unwrap_or(0)))
+            .max_by_key(|(_, n)| *n)
+            .unwrap();
+        if busiest.1 > 0 {
+            break busiest;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no replica took a stream: {held:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    sigkill(&mut replicas[victim]);
+    let killed_at = Instant::now();
+    let oms = sim::start_on(reserved.listen(1024).unwrap(), sim::Script::default()).await;
+
+    let acknowledged: BTreeSet<String> = sent.values().flatten().cloned().collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let served: BTreeSet<String> = oms.served().into_iter().collect();
+        if acknowledged.is_subset(&served) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} delivered",
+            served.intersection(&acknowledged).count(),
+            acknowledged.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let delivered_in = killed_at.elapsed();
+    // Every call the simulator got, repeats included: only ids the alerts derive to, and within
+    // each stream, first seen in arrival order.
+    let served = oms.served();
+    let foreign: Vec<&String> = served
+        .iter()
+        .filter(|id| !acknowledged.contains(*id))
+        .collect();
+    assert!(foreign.is_empty(), "ids no alert derives to: {foreign:?}");
+    for (symbol, ids) in &sent {
+        let mut first_seen = Vec::new();
+        for id in served.iter().filter(|id| ids.contains(id)) {
+            if !first_seen.contains(id) {
+                first_seen.push(id.clone());
+            }
+        }
+        assert_eq!(&first_seen, ids, "{symbol}: out of order");
+    }
+    let repeats = served.len() - acknowledged.len();
+    eprintln!(
+        "replica {victim} (holding {held} of 6 streams) SIGKILLed; all {} acknowledged orders delivered {delivered_in:?} later; {} calls, {repeats} repeated, 0 lost",
+        acknowledged.len(),
+        served.len()
+    );
+    // The survivors answer for every order, the dead replica's included.
+    for replica in replicas.iter().enumerate().filter(|(i, _)| *i != victim) {
+        let status = request(replica.1.admin, "GET", "/orders/fund-a/kill-0", &[], b"").await;
+        assert_eq!(status.json()["status"], "submitted", "{}", status.body);
+    }
+}
