@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use mts1b_tradingview::core::{ClientOrderId, FundId, IdempotencyKey};
-use support::nats::{NatsServer, connect};
+use support::nats::{NatsCluster, NatsServer, connect};
 use support::process::{Running, bin, oms_config, serve};
 use support::{Reply, request, temp_dir};
 
@@ -296,4 +296,194 @@ async fn with_the_oms_down_a_sigkilled_replicas_streams_are_delivered_by_the_oth
         let status = request(replica.1.admin, "GET", "/orders/fund-a/kill-0", &[], b"").await;
         assert_eq!(status.json()["status"], "submitted", "{}", status.body);
     }
+}
+
+/// Awaits (bounded) until `/readyz` answers `status`; returns its body.
+async fn until_ready_is(replica: &Running, status: u16) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let reply = request(replica.admin, "GET", "/readyz", &[], b"").await;
+        if reply.status == status {
+            return reply.json();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/readyz never {status}: {}",
+            reply.body
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nats_down_is_503_with_nothing_recorded_and_readyz_says_why_until_it_is_back() {
+    let mut server = NatsServer::start("replicas-outage");
+    let oms = sim::start(sim::Script::default()).await;
+    let dir = temp_dir("replicas-outage");
+    let rate_limit = "rate_limit = { per_second = 1000, burst = 1000 }";
+    let config = config(&dir, oms.addr.port(), &server.url(), "", rate_limit);
+    let replica = replicas(&config, 1).pop().unwrap();
+    assert_eq!(
+        post(&replica, &alert("before", "BTC-USD")).await.status,
+        200
+    );
+
+    server.kill();
+    let why = until_ready_is(&replica, 503).await;
+    let reasons = why["reasons"].to_string();
+    assert!(
+        reasons.contains("NATS") && reasons.contains(&server.url()),
+        "{why}"
+    );
+    let refused = post(&replica, &alert("during", "BTC-USD")).await;
+    assert_eq!(refused.status, 503, "{}", refused.body);
+    assert_eq!(refused.json()["error"], "unavailable");
+
+    // Back on its folder: ready again on its own, the refused alert's resend taken, the order
+    // accepted before the outage still a duplicate.
+    server.restart();
+    until_ready_is(&replica, 200).await;
+    let ready_at = Instant::now();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let resent = loop {
+        let reply = post(&replica, &alert("during", "BTC-USD")).await;
+        if reply.status != 503 || Instant::now() > deadline {
+            break reply;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // Delivered by the replica, once the OMS answered (a 202 when NATS was slower to open
+    // the delivery's buckets than respond_within).
+    assert!([200, 202].contains(&resent.status), "{}", resent.body);
+    assert_eq!(
+        post(&replica, &alert("before", "BTC-USD")).await.status,
+        409
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while oms.served().len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "never delivered: {:?}",
+            oms.served()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        oms.served(),
+        [client_order_id("before"), client_order_id("during")]
+    );
+    eprintln!(
+        "NATS restarted: the resend answered {} and delivered {:?} after readiness returned",
+        resent.status,
+        ready_at.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_nats_node_leading_the_order_log_under_steady_alerts_loses_no_acknowledged_order()
+ {
+    let mut nodes = NatsCluster::start("replicas-leader", 3);
+    let oms = sim::start(sim::Script::default()).await;
+    let dir = temp_dir("replicas-leader");
+    let rate_limit = "rate_limit = { per_second = 1000, burst = 1000 }";
+    let urls = nodes.urls();
+    let config = config(&dir, oms.addr.port(), &urls.join("\", \""), "", rate_limit);
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("replicas = 1", "replicas = 3");
+    std::fs::write(&config, text).unwrap();
+    // The cluster elects its meta leader before a bridge can create its streams.
+    let cluster = connect(urls.clone(), 3).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let probe = async_nats::jetstream::stream::Config {
+        name: "READY".into(),
+        subjects: vec!["ready".into()],
+        num_replicas: 3,
+        ..Default::default()
+    };
+    while cluster
+        .jetstream
+        .get_or_create_stream(probe.clone())
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < deadline, "the cluster never became ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let replicas = replicas(&config, 2);
+    let leader = {
+        let mut stream = cluster
+            .jetstream
+            .get_stream("MTS1B_TV_ORDERS")
+            .await
+            .unwrap();
+        let info = stream.info().await.unwrap();
+        info.cluster
+            .clone()
+            .and_then(|c| c.leader)
+            .expect("a leader")
+    };
+
+    const ALERTS: usize = 150;
+    let mut acknowledged = BTreeSet::new();
+    let (mut refused, mut duplicate_after_refusal) = (0usize, 0usize);
+    let (mut killed_at, mut last_refusal) = (None::<Instant>, None::<Instant>);
+    for i in 0..ALERTS {
+        if i == ALERTS / 3 {
+            nodes.kill(&leader);
+            killed_at = Some(Instant::now());
+        }
+        let key = format!("steady-{i:03}");
+        let body = alert(&key, ["BTC-USD", "ETH-USD", "SOL-USD"][i % 3]);
+        // The sender's resends: the same alert until a 2xx, to either replica.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut attempt = 0;
+        loop {
+            let reply = post(&replicas[(i + attempt) % 2], &body).await;
+            match reply.status {
+                200 | 202 => break,
+                503 => {
+                    refused += 1;
+                    last_refusal = Some(Instant::now());
+                }
+                // A resend whose first try was stored before the 503, while the first try's
+                // claim was still being released: the sender is told it was received.
+                409 if attempt > 0 => {
+                    duplicate_after_refusal += 1;
+                    break;
+                }
+                _ => panic!("{key}: {} {}", reply.status, reply.body),
+            }
+            attempt += 1;
+            assert!(Instant::now() < deadline, "{key} never acknowledged");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        acknowledged.insert(client_order_id(&key));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let refused_for = match (killed_at, last_refusal) {
+        (Some(at), Some(last)) => last.saturating_duration_since(at),
+        _ => Duration::ZERO,
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let served: BTreeSet<String> = oms.served().into_iter().collect();
+        if acknowledged.is_subset(&served) {
+            assert_eq!(served, acknowledged, "ids no alert derives to");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} delivered",
+            served.intersection(&acknowledged).count(),
+            acknowledged.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "leader {leader} killed after {} of {ALERTS} alerts: {refused} answers 503 within {refused_for:?} of the kill, {duplicate_after_refusal} resends told 409; {} acknowledged, all delivered, {} calls, 0 lost",
+        ALERTS / 3,
+        acknowledged.len(),
+        oms.served().len()
+    );
 }

@@ -160,6 +160,9 @@ impl<A: InboundAdapter> Pipeline<A> {
         let (delivered, settlement) = match submitted {
             Ok(submitted) => submitted,
             Err(_) => {
+                if let Some(claim) = claim {
+                    claim.release().await;
+                }
                 let unavailable = Rejection::Unavailable {
                     reason: "order sink unavailable",
                 };
@@ -188,7 +191,12 @@ impl<A: InboundAdapter> Pipeline<A> {
                     key: bounded(intent.idempotency_key().as_str()),
                 });
             }
-            Delivered::Refused(rejection) => return Err(rejection),
+            Delivered::Refused(rejection) => {
+                if let Some(claim) = claim {
+                    claim.release().await;
+                }
+                return Err(rejection);
+            }
             _ => {}
         }
         if let Some(claim) = claim {

@@ -20,6 +20,9 @@ use super::deliver::{Deliverer, Stopped};
 use super::lease::{Lease, Leases, NotHeld};
 use super::{Cluster, ClusterUnavailable, keys};
 
+/// How soon a lease NATS could not grant is asked for again.
+const LEASE_RETRY: Duration = Duration::from_millis(100);
+
 /// What this replica is draining: per subject, whether a message arrived meanwhile.
 type Draining = Mutex<HashMap<String, bool>>;
 
@@ -111,6 +114,10 @@ impl Dispatcher {
             .await
             .map_err(|e| unavailable(&e))?;
         let mut messages = consumer.messages().await.map_err(|e| unavailable(&e))?;
+        // What arrived while no watch was open (at start, after an outage) is found by a scan
+        // now, not a term later.
+        let this = self.clone();
+        tokio::spawn(async move { this.scan().await });
         while let Some(message) = messages.next().await {
             let message = message.map_err(|e| unavailable(&e))?;
             self.poke(message.subject.to_string()).await;
@@ -150,30 +157,50 @@ impl Dispatcher {
         Ok(last.sequence > mark)
     }
 
+    /// Drains `subject` here, soon, if no one is draining it: the replica that appended an
+    /// order pokes its stream at once, without waiting for its own watch.
+    pub fn poke_soon(self: &Arc<Self>, subject: String) {
+        tokio::spawn(Self::poke_later(self.clone(), subject));
+    }
+
     /// Drains `subject` here if no one is draining it.
     async fn poke(self: &Arc<Self>, subject: String) {
         {
+            // Reserved before the lease is asked for: one drain per stream in this process,
+            // which is what lets `Leases::acquire` hand this replica back a lease of its own.
             let mut draining = self.draining.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(again) = draining.get_mut(&subject) {
                 *again = true;
                 return;
             }
+            draining.insert(subject.clone(), false);
         }
-        let lease = match self.leases.acquire(&subject).await {
-            Ok(lease) => lease,
-            Err(NotHeld::Taken) => return,
-            Err(NotHeld::Unavailable(e)) => {
-                tracing::warn!(target: "mts1b::cluster", subject, error = %e, "cannot take a stream's lease");
-                return;
+        // NATS back from an outage answers some buckets before others: a lease it cannot
+        // grant yet is asked for again, up to a term (then the scan takes over).
+        let mut tries = 0;
+        let lease = loop {
+            match self.leases.acquire(&subject).await {
+                Ok(lease) => break lease,
+                Err(NotHeld::Taken) => {
+                    self.forget(&subject);
+                    return;
+                }
+                Err(NotHeld::Unavailable(e)) => {
+                    tries += 1;
+                    if LEASE_RETRY * tries >= self.leases.term() {
+                        tracing::warn!(target: "mts1b::cluster", subject, error = %e, "cannot take a stream's lease");
+                        self.forget(&subject);
+                        return;
+                    }
+                    tokio::time::sleep(LEASE_RETRY).await;
+                }
             }
         };
-        self.draining
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(subject.clone(), false);
         let this = self.clone();
         let task = tokio::spawn(async move { this.drain(subject, lease).await });
-        self.tasks().push(task);
+        let mut tasks = self.tasks();
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task);
     }
 
     async fn drain(self: Arc<Self>, subject: String, mut lease: Lease) {

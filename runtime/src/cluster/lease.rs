@@ -58,15 +58,32 @@ impl Leases {
         self.term
     }
 
-    /// Takes the lease of `stream` (its subject), unless another replica holds it.
+    /// Takes the lease of `stream` (its subject), unless another replica holds it. A lease
+    /// this replica still holds (its release did not reach NATS) is its own to take back: the
+    /// caller makes sure no other task of this replica is using it.
     pub async fn acquire(&self, stream: &str) -> Result<Lease, NotHeld> {
         let key = keys::token(stream);
+        let unavailable = |e: &dyn std::fmt::Display| {
+            NotHeld::Unavailable(ClusterUnavailable(format!("lease {stream}: {e}")))
+        };
         match self.kv.create(&key, Bytes::from(self.holder.clone())).await {
-            Ok(revision) => Ok(Lease { key, revision }),
-            Err(e) if e.kind() == CreateErrorKind::AlreadyExists => Err(NotHeld::Taken),
-            Err(e) => Err(NotHeld::Unavailable(ClusterUnavailable(format!(
-                "lease {stream}: {e}"
-            )))),
+            Ok(revision) => return Ok(Lease { key, revision }),
+            Err(e) if e.kind() == CreateErrorKind::AlreadyExists => {}
+            Err(e) => return Err(unavailable(&e)),
+        }
+        let entry = self.kv.entry(&key).await.map_err(|e| unavailable(&e))?;
+        match entry {
+            Some(entry)
+                if entry.operation == kv::Operation::Put
+                    && entry.value.as_ref() == self.holder.as_bytes() =>
+            {
+                let mut lease = Lease {
+                    key,
+                    revision: entry.revision,
+                };
+                self.renew(&mut lease).await.map(|()| lease)
+            }
+            _ => Err(NotHeld::Taken),
         }
     }
 

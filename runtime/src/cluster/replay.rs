@@ -45,6 +45,7 @@ pub struct SharedClaim {
     key: String,
     revision: u64,
     settled: bool,
+    stale_after: Duration,
 }
 
 /// What a key's value says.
@@ -149,6 +150,7 @@ impl SharedReplayWindow {
             key,
             revision,
             settled: false,
+            stale_after: self.stale_after,
         }
     }
 }
@@ -164,19 +166,37 @@ impl SharedClaim {
             .map_err(|e| ClusterUnavailable(format!("replay commit: {e}")))
     }
 
-    /// Frees the key on every replica: a resend is taken.
+    /// Frees the key on every replica: a resend is taken. If NATS does not take the delete
+    /// now, it is tried again in the background (see the `Drop`).
     pub async fn release(mut self) -> Result<(), ClusterUnavailable> {
-        self.settled = true;
-        self.kv
+        match self
+            .kv
             .delete_expect_revision(&self.key, Some(self.revision))
             .await
-            .map_err(|e| ClusterUnavailable(format!("replay release: {e}")))
+        {
+            Ok(()) => {
+                self.settled = true;
+                Ok(())
+            }
+            // Taken over, or gone with the window: not ours to release.
+            Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => {
+                self.settled = true;
+                Ok(())
+            }
+            Err(e) => Err(ClusterUnavailable(format!("replay release: {e}"))),
+        }
     }
 }
 
+/// How often a release that NATS did not take is tried again.
+const RELEASE_RETRY: Duration = Duration::from_millis(100);
+
 impl Drop for SharedClaim {
-    // A request dropped mid-way (its client hung up) releases its claim, as the embedded
-    // window's does; if this fails too, the claim goes stale and is taken over.
+    // A rejection after the claim, a 503, a request dropped mid-way (its client hung up):
+    // the claim is released, as the embedded window's is. A 503 usually means NATS did not
+    // answer, and then neither does the first delete: it is tried again until NATS takes it,
+    // so the sender's resend is admitted (and, if the first publish was stored after all,
+    // answered as it would have been) as soon as NATS is back, not once the claim is stale.
     fn drop(&mut self) {
         if self.settled {
             return;
@@ -186,9 +206,18 @@ impl Drop for SharedClaim {
             std::mem::take(&mut self.key),
             self.revision,
         );
+        let give_up = tokio::time::Instant::now() + self.stale_after;
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
-                let _ = kv.delete_expect_revision(&key, Some(revision)).await;
+                loop {
+                    match kv.delete_expect_revision(&key, Some(revision)).await {
+                        Ok(()) => return,
+                        // Taken over, or gone with the window: not ours to release.
+                        Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => return,
+                        Err(_) if tokio::time::Instant::now() >= give_up => return,
+                        Err(_) => tokio::time::sleep(RELEASE_RETRY).await,
+                    }
+                }
             });
         }
     }

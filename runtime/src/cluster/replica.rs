@@ -96,6 +96,7 @@ impl Replica {
             cluster.clone(),
             log,
             status,
+            dispatcher.clone(),
             settings.respond_within,
             keep,
         ));

@@ -6,12 +6,14 @@
 //! the sender's resend is stored once, by the stream's de-duplication on the order's id, and
 //! answered as the first would have been.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use mts1b_inbound_core::{ClientOrderId, Intent, OrderIntent, Rejection};
 use tokio::sync::oneshot;
 
+use super::dispatch::Dispatcher;
 use super::log::{Appended, OrderLog};
 use super::status::{Standing, StatusRecords};
 use super::{Cluster, ClusterUnavailable};
@@ -23,6 +25,7 @@ pub struct ClusterSink {
     cluster: Cluster,
     log: OrderLog,
     status: StatusRecords,
+    dispatcher: Arc<Dispatcher>,
     respond_within: Duration,
     follow_for: Duration,
 }
@@ -30,11 +33,12 @@ pub struct ClusterSink {
 impl ClusterSink {
     /// A sink appending to `log` and answering from `status`, waiting up to `respond_within`
     /// for an order's outcome, and up to `follow_for` (longer than any order may wait) for a
-    /// queued chat order's.
+    /// queued chat order's; each appended order's stream is poked on `dispatcher`.
     pub fn new(
         cluster: Cluster,
         log: OrderLog,
         status: StatusRecords,
+        dispatcher: Arc<Dispatcher>,
         respond_within: Duration,
         follow_for: Duration,
     ) -> Self {
@@ -42,6 +46,7 @@ impl ClusterSink {
             cluster,
             log,
             status,
+            dispatcher,
             respond_within,
             follow_for,
         }
@@ -53,6 +58,7 @@ impl ClusterSink {
         let seq = match self.log.append(intent).await.map_err(unavailable)? {
             Appended::Stored(seq) | Appended::AlreadyStored(seq) => seq,
         };
+        self.dispatcher.poke_soon(self.log.subject_of(intent));
         // Stored: from here on every answer is a 2xx or the OMS's own refusal.
         match self.status.wait(&id, self.respond_within).await {
             Ok(Some(standing)) => Ok(delivered(standing)),

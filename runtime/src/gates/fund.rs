@@ -102,6 +102,17 @@ impl FundGates {
 }
 
 impl Pass<'_> {
+    /// Frees the id at once, before the answer (a 503, a refusal after the claim): the
+    /// sender's resend is admitted. A shared claim NATS cannot free now is freed in the
+    /// background as soon as it can.
+    pub async fn release(self) {
+        if let Pass::Shared(claim, _) = self
+            && let Err(e) = claim.release().await
+        {
+            tracing::warn!(target: "mts1b::cluster", error = %e, "replay claim not released yet; retrying");
+        }
+    }
+
     /// Records the id as accepted at `at` (now, unless the sink knew an earlier acceptance):
     /// repeats are refused until the window has passed.
     pub async fn commit(self, at: Option<UnixMillis>) {
