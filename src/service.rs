@@ -148,7 +148,7 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
     let metrics = Metrics::new();
     let state = match settings.cluster.backend {
         Backend::Embedded => embedded(settings, oms, &clock, &metrics)?,
-        Backend::Nats => on_nats(settings, oms, &clock).await?,
+        Backend::Nats => on_nats(settings, oms, &clock, &metrics).await?,
     };
     let mut refresh = None;
     let secrets: Arc<dyn SecretSource> = match &settings.secrets {
@@ -312,6 +312,7 @@ async fn on_nats(
     settings: &Settings,
     oms: Arc<dyn OmsClient>,
     clock: &Arc<dyn Clock>,
+    metrics: &Metrics,
 ) -> Result<State, StartError> {
     let Some(nats) = &settings.cluster.nats else {
         return Err(StartError::Build(
@@ -345,6 +346,7 @@ async fn on_nats(
         },
         oms,
         clock.clone(),
+        metrics,
     )
     .await
     .map_err(|e| StartError::Build(format!("cluster.nats: {e}")))?;

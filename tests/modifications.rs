@@ -1,5 +1,7 @@
 //! Cancels, replaces and cancel-alls (SPEC §13) end to end: the real binary, delivering to the
-//! real tonic OMS simulator, whose order book shows what each modification did.
+//! real tonic OMS simulator, whose order book shows what each modification did. Each case runs
+//! on both state backends (SPEC §14): the embedded store, and NATS JetStream (a nats-server of
+//! the test's own); the cancel-all of every symbol, not yet on NATS, on the embedded one only.
 
 #[path = "../examples/oms_simulator/sim.rs"]
 mod sim;
@@ -12,58 +14,107 @@ use std::time::Duration;
 use mts1b_tradingview::core::{ClientOrderId, FundId, IdempotencyKey, IntentKind};
 use serde_json::{Value, json};
 use sim::{Oms, Script};
+use support::nats::NatsServer;
 use support::process::{Running, bin, oms_config, serve};
 use support::{Reply, request, temp_dir};
 
 const FUND: &str = "fund-a";
 
+/// Where the bridge keeps its state.
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    /// Its own store.
+    Embedded,
+    /// A NATS server (started for the test).
+    Nats,
+}
+
 /// The bridge's configuration: the OMS at `oms_port`; `respond_within`, `max_order_age` and
-/// `max_cancel_age` as given.
+/// `max_cancel_age` as given; on `nats`, the cluster backend on that server.
 fn config(
     dir: &Path,
     oms_port: u16,
     (respond_within, max_order_age, max_cancel_age): (&str, &str, &str),
+    nats: Option<&NatsServer>,
 ) -> std::path::PathBuf {
     let delivery = format!(
         "respond_within = \"{respond_within}\"\nmax_order_age = \"{max_order_age}\"\nmax_cancel_age = \"{max_cancel_age}\""
     );
-    oms_config(dir, oms_port, &delivery)
+    let path = oms_config(dir, oms_port, &delivery);
+    if let Some(nats) = nats {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let cluster = format!(
+            "\n[cluster]\nbackend = \"nats\"\n\n[cluster.nats]\nservers = [\"{}\"]\nreplicas = 1\n",
+            nats.url()
+        );
+        std::fs::write(&path, text + &cluster).unwrap();
+    }
+    path
 }
 
-/// The bridge and the OMS simulator.
+/// The bridge (and its NATS server) and the OMS simulator.
 struct Desk {
     bridge: Running,
     oms: Oms,
+    _nats: Option<NatsServer>,
+}
+
+/// The bridge, its OMS down (its port reserved but not listening: connections are refused).
+struct Down {
+    bridge: Running,
+    reserved: tokio::net::TcpSocket,
+    nats: Option<NatsServer>,
 }
 
 impl Desk {
-    async fn start(tag: &str) -> Self {
-        Self::start_with(tag, ("1s", "60s", "1h")).await
+    async fn start(tag: &str, backend: Backend) -> Self {
+        Self::start_with(tag, backend, ("1s", "60s", "1h")).await
     }
 
-    async fn start_with(tag: &str, delivery: (&str, &str, &str)) -> Self {
+    fn nats(tag: &str, backend: Backend) -> Option<NatsServer> {
+        match backend {
+            Backend::Embedded => None,
+            Backend::Nats => Some(NatsServer::start(tag)),
+        }
+    }
+
+    async fn start_with(tag: &str, backend: Backend, delivery: (&str, &str, &str)) -> Self {
         let dir = temp_dir(tag);
+        let nats = Self::nats(tag, backend);
         let oms = sim::start(Script::default()).await;
-        let config = config(&dir, oms.addr.port(), delivery);
+        let config = config(&dir, oms.addr.port(), delivery, nats.as_ref());
         let bridge = serve(bin().args(["serve", "--config", config.to_str().unwrap()]));
-        Self { bridge, oms }
+        Self {
+            bridge,
+            oms,
+            _nats: nats,
+        }
     }
 
     /// The bridge, with the OMS's port reserved but not listening (connections are refused,
     /// as when the OMS is down); `oms_up` starts the OMS there.
-    async fn start_down(tag: &str) -> (Running, tokio::net::TcpSocket) {
+    async fn start_down(tag: &str, backend: Backend) -> Down {
         let dir = temp_dir(tag);
+        let nats = Self::nats(tag, backend);
         let reserved = tokio::net::TcpSocket::new_v4().unwrap();
         reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let port = reserved.local_addr().unwrap().port();
-        let config = config(&dir, port, ("1s", "60s", "1h"));
+        let config = config(&dir, port, ("1s", "60s", "1h"), nats.as_ref());
         let bridge = serve(bin().args(["serve", "--config", config.to_str().unwrap()]));
-        (bridge, reserved)
+        Down {
+            bridge,
+            reserved,
+            nats,
+        }
     }
 
-    async fn oms_up(bridge: Running, reserved: tokio::net::TcpSocket) -> Self {
-        let oms = sim::start_on(reserved.listen(1024).unwrap(), Script::default()).await;
-        Self { bridge, oms }
+    async fn oms_up(down: Down) -> Self {
+        let oms = sim::start_on(down.reserved.listen(1024).unwrap(), Script::default()).await;
+        Self {
+            bridge: down.bridge,
+            oms,
+            _nats: down.nats,
+        }
     }
 
     async fn send(&self, alert: &Value) -> Reply {
@@ -171,9 +222,8 @@ async fn until(what: &str, done: impl Fn() -> bool) {
     }
 }
 
-#[tokio::test]
-async fn submit_then_cancel_cancels_the_order_in_the_book() {
-    let desk = Desk::start("mod-cancel").await;
+async fn submit_then_cancel_cancels_the_order_in_the_book(backend: Backend) {
+    let desk = Desk::start("mod-cancel", backend).await;
     let placed = desk
         .send(&order("entry-1", "BINANCE:BTCUSDT", "95000"))
         .await;
@@ -230,9 +280,8 @@ async fn submit_then_cancel_cancels_the_order_in_the_book() {
     }
 }
 
-#[tokio::test]
-async fn submit_replace_then_cancel_all_on_the_symbol_show_in_the_book_in_order() {
-    let desk = Desk::start("mod-replace").await;
+async fn submit_replace_then_cancel_all_on_the_symbol_show_in_the_book_in_order(backend: Backend) {
+    let desk = Desk::start("mod-replace", backend).await;
     desk.expect(&order("entry-2", "BINANCE:ETHUSDT", "3500"), 200)
         .await;
     let replaced = desk
@@ -284,9 +333,9 @@ async fn submit_replace_then_cancel_all_on_the_symbol_show_in_the_book_in_order(
     );
 }
 
-#[tokio::test]
-async fn with_the_oms_down_a_cancelled_order_is_never_sent() {
-    let (bridge, reserved) = Desk::start_down("mod-down").await;
+async fn with_the_oms_down_a_cancelled_order_is_never_sent(backend: Backend) {
+    let down = Desk::start_down("mod-down", backend).await;
+    let bridge = &down.bridge;
     let send = |alert: Value| {
         let public = bridge.public;
         async move {
@@ -323,7 +372,7 @@ async fn with_the_oms_down_a_cancelled_order_is_never_sent() {
         "replaced before delivery: the OMS gets the new terms only"
     );
     // The OMS comes back; an order sent after them goes out behind them in their stream.
-    let desk = Desk::oms_up(bridge, reserved).await;
+    let desk = Desk::oms_up(down).await;
     desk.expect(&order("entry-5", "BINANCE:BTCUSDT", "92000"), 200)
         .await;
     until("entry-4 delivered", || {
@@ -353,9 +402,8 @@ async fn with_the_oms_down_a_cancelled_order_is_never_sent() {
     );
 }
 
-#[tokio::test]
-async fn a_cancel_of_an_order_the_oms_filled_is_422_with_the_oms_reason() {
-    let desk = Desk::start("mod-filled").await;
+async fn a_cancel_of_an_order_the_oms_filled_is_422_with_the_oms_reason(backend: Backend) {
+    let desk = Desk::start("mod-filled", backend).await;
     desk.expect(&order("entry-6", "BINANCE:BTCUSDT", "95000"), 200)
         .await;
     assert!(desk.oms.fill(&id_of("entry-6")));
@@ -386,9 +434,8 @@ async fn a_cancel_of_an_order_the_oms_filled_is_422_with_the_oms_reason() {
     );
 }
 
-#[tokio::test]
-async fn an_expired_target_is_not_active_and_nothing_is_sent() {
-    let desk = Desk::start_with("mod-expired", ("50ms", "1s", "1h")).await;
+async fn an_expired_target_is_not_active_and_nothing_is_sent(backend: Backend) {
+    let desk = Desk::start_with("mod-expired", backend, ("50ms", "1s", "1h")).await;
     desk.oms_down(true);
     desk.expect(&order("entry-8", "BINANCE:BTCUSDT", "95000"), 202)
         .await;
@@ -420,9 +467,8 @@ async fn an_expired_target_is_not_active_and_nothing_is_sent() {
     assert_eq!(taken.status, 200, "{}", taken.body);
 }
 
-#[tokio::test]
-async fn a_cancel_all_of_every_symbol_is_a_barrier_for_its_scope() {
-    let desk = Desk::start("mod-barrier").await;
+async fn a_cancel_all_of_every_symbol_is_a_barrier_for_its_scope(backend: Backend) {
+    let desk = Desk::start("mod-barrier", backend).await;
     // Working at the OMS before the outage.
     desk.expect(&order("live-1", "BINANCE:BTCUSDT", "95000"), 200)
         .await;
@@ -469,10 +515,9 @@ async fn a_cancel_all_of_every_symbol_is_a_barrier_for_its_scope() {
     assert_eq!(status["status"], "cancelled", "{status}");
 }
 
-#[tokio::test]
-async fn a_cancel_outlives_max_order_age_and_one_that_expires_is_loud() {
+async fn a_cancel_outlives_max_order_age_and_one_that_expires_is_loud(backend: Backend) {
     // Orders expire after 500 ms, cancels after 2 s.
-    let desk = Desk::start_with("mod-late", ("50ms", "500ms", "2s")).await;
+    let desk = Desk::start_with("mod-late", backend, ("50ms", "500ms", "2s")).await;
     desk.working("live-1").await;
     desk.oms_down(true);
     let sent = tokio::time::Instant::now();
@@ -557,14 +602,13 @@ impl Sent {
 /// Orders, cancels, replaces and cancel-alls, interleaved on three symbols while the OMS goes
 /// down and comes back: whatever the timing, every promise holds. A seeded generator picks the
 /// requests; the timing is the machine's.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_storm_of_orders_and_modifications_keeps_every_promise() {
+async fn a_storm_of_orders_and_modifications_keeps_every_promise(backend: Backend) {
     const SYMBOLS: [(&str, &str); 3] = [
         ("BINANCE:BTCUSDT", "BTC-USD"),
         ("BINANCE:ETHUSDT", "ETH-USD"),
         ("BINANCE:SOLUSDT", "SOL-USD"),
     ];
-    let desk = Desk::start_with("mod-storm", ("50ms", "60s", "1h")).await;
+    let desk = Desk::start_with("mod-storm", backend, ("50ms", "60s", "1h")).await;
     let mut seed = 0x2545_F491_4F6C_DD1D_u64;
     let mut next = move |n: u64| {
         seed ^= seed << 13;
@@ -718,4 +762,51 @@ async fn a_storm_of_orders_and_modifications_keeps_every_promise() {
         sent.len(),
         served.len()
     );
+}
+
+/// Not yet on NATS: a cancel-all of every symbol is refused before anything is recorded,
+/// naming the field to fill in, and the same key naming a symbol is taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_nats_a_cancel_all_of_every_symbol_is_refused_until_it_names_a_symbol() {
+    let desk = Desk::start("mod-every-nats", Backend::Nats).await;
+    desk.working("live-9").await;
+    let refused = desk.send(&cancel_all("flat-9", None)).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert_eq!(refused.json()["field"], "symbol");
+    assert!(
+        refused.json()["detail"]
+            .as_str()
+            .unwrap()
+            .contains("not available with cluster.backend = \"nats\" yet"),
+        "{}",
+        refused.body
+    );
+    let named = desk
+        .send(&cancel_all("flat-9", Some("BINANCE:BTCUSDT")))
+        .await;
+    assert_eq!(named.status, 200, "{}", named.body);
+    assert_eq!(
+        desk.oms.booked(&id_of("live-9")).unwrap().state,
+        sim::book::OrderState::Cancelled
+    );
+}
+
+/// Each case on each backend (the barrier of a cancel-all of every symbol: embedded only).
+macro_rules! on_backends {
+    ($backend:ident: $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                super::$case(super::Backend::$backend).await
+            }
+        )*
+    };
+}
+
+mod embedded {
+    on_backends!(Embedded: submit_then_cancel_cancels_the_order_in_the_book, submit_replace_then_cancel_all_on_the_symbol_show_in_the_book_in_order, with_the_oms_down_a_cancelled_order_is_never_sent, a_cancel_of_an_order_the_oms_filled_is_422_with_the_oms_reason, an_expired_target_is_not_active_and_nothing_is_sent, a_cancel_all_of_every_symbol_is_a_barrier_for_its_scope, a_cancel_outlives_max_order_age_and_one_that_expires_is_loud, a_storm_of_orders_and_modifications_keeps_every_promise);
+}
+
+mod nats {
+    on_backends!(Nats: submit_then_cancel_cancels_the_order_in_the_book, submit_replace_then_cancel_all_on_the_symbol_show_in_the_book_in_order, with_the_oms_down_a_cancelled_order_is_never_sent, a_cancel_of_an_order_the_oms_filled_is_422_with_the_oms_reason, an_expired_target_is_not_active_and_nothing_is_sent, a_cancel_outlives_max_order_age_and_one_that_expires_is_loud, a_storm_of_orders_and_modifications_keeps_every_promise);
 }

@@ -183,12 +183,13 @@ impl Drop for NatsServer {
 use std::sync::Arc;
 
 use mts1b_tradingview::core::SystemClock;
-use mts1b_tradingview::runtime::cluster::deliver::Deliverer;
+use mts1b_tradingview::runtime::cluster::deliver::{Ages, Deliverer};
 use mts1b_tradingview::runtime::cluster::lease::Leases;
 use mts1b_tradingview::runtime::cluster::log::OrderLog;
 use mts1b_tradingview::runtime::cluster::status::StatusRecords;
 use mts1b_tradingview::runtime::cluster::{Cluster, Credentials, NatsSettings};
 use mts1b_tradingview::runtime::delivery::grpc::GrpcOms;
+use mts1b_tradingview::runtime::metrics::Metrics;
 
 /// A bridge replica's connection to `servers`, its buckets and streams kept `replicas` times.
 pub async fn connect(servers: Vec<String>, replicas: usize) -> Cluster {
@@ -237,13 +238,16 @@ impl DeliveryReplica {
             .await
             .unwrap();
         let deliverer = Deliverer::open(
-            &cluster,
             &log,
             status.clone(),
             leases.clone(),
             Arc::new(GrpcOms::new(oms, Duration::from_secs(2)).unwrap()),
             Arc::new(SystemClock),
-            Duration::from_secs(60),
+            Ages {
+                order: Duration::from_secs(60),
+                cancel: Duration::from_secs(3600),
+            },
+            Metrics::new().delivery,
         )
         .await
         .unwrap();

@@ -8,11 +8,15 @@
 //! client order id (the OMS de-duplicates it). Before every OMS call the holder renews its lease
 //! and stops the moment it cannot: a stream has one deliverer at a time.
 //!
-//! Built: new orders (a transient failure retried with back-off, a permanent one settled as
-//! rejected, an order older than `delivery.max_order_age` never sent, a record that cannot be
-//! read set aside), each outcome recorded ([`super::status`]) before the mark passes it. Which
-//! streams a replica drains is [`super::dispatch`]'s. Not yet: modifications, the follow-ups;
-//! the configuration refuses the backend until they are.
+//! Orders and modifications alike (SPEC §13, [`modify`]): a transient failure is retried with
+//! back-off, a permanent one settled as rejected (a modification's target gone or filled: not
+//! active), anything older than its age limit never sent, a record that cannot be read set
+//! aside; each outcome recorded ([`super::status`]) before the mark passes it. Which streams a
+//! replica drains is [`super::dispatch`]'s.
+
+mod modify;
+
+use modify::Behind;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,9 +29,10 @@ use mts1b_inbound_core::{Clock, Intent, OrderIntent};
 use super::lease::{Lease, Leases, NotHeld};
 use super::log::OrderLog;
 use super::status::{Standing, StatusRecords};
-use super::{Cluster, ClusterUnavailable, keys};
+use super::{ClusterUnavailable, keys};
 use crate::delivery::EXPIRED;
 use crate::delivery::oms::{ErrorClass, OmsClient};
+use crate::metrics::DeliveryMetrics;
 use crate::store::Status;
 
 /// What became of one order of the stream.
@@ -41,29 +46,74 @@ pub enum Outcome {
     Expired,
     /// Its record could not be read back: never sent, logged at ERROR.
     Unreadable(String),
+    /// A modification the OMS applied: the order it changed (a cancel's, a replace's), and
+    /// the orders a cancel-all cancelled.
+    Applied {
+        /// The OMS's id of the order it changed.
+        order_id: Option<String>,
+        /// The client order ids a cancel-all cancelled.
+        cancelled: Vec<String>,
+    },
+    /// A modification whose target is not active, with why.
+    NotActive(String),
+    /// An order cancelled before delivery by the modification named (it arrived behind the
+    /// order while the OMS was down): never sent.
+    Cancelled(String),
+    /// A cancel that found its order waiting and cancelled it before delivery.
+    AppliedBeforeDelivery,
+    /// Settled before its turn came (a cancel applied before delivery, or a message settled
+    /// by a holder that died before moving the mark): its status stands, the mark moves on.
+    AlreadySettled,
 }
 
+/// How a cancel that found its order still waiting took effect.
+pub const CANCELLED_BEFORE_DELIVERY: &str =
+    "cancelled before delivery: the OMS never saw the order";
+
 impl Outcome {
-    /// The status record of an order of sequence `seq` that came to this after `attempts`
-    /// OMS calls. An unreadable record reads as rejected, saying why.
-    pub fn standing(&self, seq: u64, attempts: u32) -> Standing {
-        let (status, order_id, reason) = match self {
-            Outcome::Submitted(order_id) => (Status::Submitted, Some(order_id.clone()), None),
-            Outcome::Rejected(reason) => (Status::Rejected, None, Some(reason.clone())),
-            Outcome::Expired => (Status::Expired, None, Some(EXPIRED.to_owned())),
-            Outcome::Unreadable(why) => (
-                Status::Rejected,
-                None,
-                Some(format!("the order record cannot be read: {why}")),
-            ),
+    /// The status record of `intent` (none: unreadable), of sequence `seq`, that came to
+    /// this after `attempts` OMS calls. An unreadable record reads as rejected, saying why.
+    pub fn standing(&self, intent: Option<&Intent>, seq: u64, attempts: u32) -> Standing {
+        let status = match self {
+            Outcome::Submitted(_) => Status::Submitted,
+            Outcome::Rejected(_) | Outcome::Unreadable(_) | Outcome::NotActive(_) => {
+                Status::Rejected
+            }
+            Outcome::Expired => Status::Expired,
+            Outcome::Applied { .. } | Outcome::AppliedBeforeDelivery | Outcome::AlreadySettled => {
+                Status::Applied
+            }
+            Outcome::Cancelled(_) => Status::Cancelled,
         };
-        Standing {
-            status,
-            attempts,
-            order_id,
-            reason,
-            seq,
+        let mut standing = match intent {
+            Some(intent) => Standing::of(intent, seq, status),
+            None => Standing::of_unreadable(seq),
+        };
+        standing.attempts = attempts;
+        match self {
+            Outcome::Submitted(order_id) => standing.order_id = Some(order_id.clone()),
+            Outcome::Applied { order_id, .. } => standing.order_id = order_id.clone(),
+            Outcome::Rejected(reason) => standing.reason = Some(reason.clone()),
+            Outcome::NotActive(reason) => {
+                standing.reason = Some(reason.clone());
+                standing.not_active = true;
+            }
+            Outcome::Expired => standing.reason = Some(EXPIRED.to_owned()),
+            Outcome::Unreadable(why) => {
+                standing.reason = Some(format!("the order record cannot be read: {why}"));
+            }
+            Outcome::Cancelled(by) => {
+                standing.detail = Some(CANCELLED_BEFORE_DELIVERY.to_owned());
+                standing
+                    .history
+                    .push(format!("cancelled before delivery by {by}"));
+            }
+            Outcome::AppliedBeforeDelivery => {
+                standing.detail = Some(CANCELLED_BEFORE_DELIVERY.to_owned());
+            }
+            Outcome::AlreadySettled => {}
         }
+        standing
     }
 }
 
@@ -74,8 +124,6 @@ pub enum Stopped {
     LeaseLost,
     /// NATS could not answer.
     Unavailable(ClusterUnavailable),
-    /// A message this replica cannot deliver yet (a modification), left for a later version.
-    Unsupported(u64),
 }
 
 /// Sends the orders of the log's streams.
@@ -86,22 +134,53 @@ pub struct Deliverer {
     leases: Leases,
     oms: Arc<dyn OmsClient>,
     clock: Arc<dyn Clock>,
-    max_order_age: Duration,
+    ages: Ages,
     backoff: Duration,
+    metrics: DeliveryMetrics,
+}
+
+/// What one message's delivery gathered for its status record.
+#[derive(Debug, Default)]
+pub(crate) struct Gathered {
+    /// OMS calls made.
+    attempts: u32,
+    /// What was done to an order before delivery (replaces applied to its terms).
+    history: Vec<String>,
+}
+
+/// How long orders and modifications may wait for the OMS (SPEC §7, §13).
+#[derive(Clone, Copy, Debug)]
+pub struct Ages {
+    /// `delivery.max_order_age`: orders and replaces.
+    pub order: Duration,
+    /// `delivery.max_cancel_age`: cancels and cancel-alls (a late cancel is never harmful).
+    pub cancel: Duration,
+}
+
+impl Ages {
+    /// The limit of `intent`'s kind, in milliseconds.
+    fn of(&self, intent: &Intent) -> i64 {
+        let age = match intent {
+            Intent::Cancel(_) | Intent::CancelAll(_) => self.cancel,
+            Intent::Submit(_) | Intent::Replace(_) => self.order,
+        };
+        i64::try_from(age.as_millis()).unwrap_or(i64::MAX)
+    }
 }
 
 impl Deliverer {
     /// A deliverer of `log` to `oms`, holding streams through `leases`, recording each order's
     /// outcome in `status`.
     pub async fn open(
-        cluster: &Cluster,
         log: &OrderLog,
         status: StatusRecords,
         leases: Leases,
         oms: Arc<dyn OmsClient>,
         clock: Arc<dyn Clock>,
-        max_order_age: Duration,
+        ages: Ages,
+        metrics: DeliveryMetrics,
     ) -> Result<Self, ClusterUnavailable> {
+        let cluster = log.cluster();
         let stream = cluster
             .jetstream
             .get_stream(log.stream())
@@ -114,8 +193,9 @@ impl Deliverer {
             leases,
             oms,
             clock,
-            max_order_age,
+            ages,
             backoff: Duration::from_millis(100),
+            metrics,
         })
     }
 
@@ -178,6 +258,7 @@ impl Deliverer {
             Ok(m) => m,
             Err(e) => return Err((settled, Stopped::Unavailable(e))),
         };
+        let mut first = true;
         loop {
             let message = match self
                 .stream
@@ -198,13 +279,16 @@ impl Deliverer {
                 .get("Nats-Msg-Id")
                 .map(|v| v.as_str().to_owned())
                 .unwrap_or_else(|| format!("seq-{seq}"));
-            let mut attempts = 0;
-            let outcome = match super::log::decode(&message.payload) {
-                Ok(Intent::Submit(order)) => match self.send(&order, lease, &mut attempts).await {
+            let mut gathered = Gathered::default();
+            let intent = super::log::decode(&message.payload);
+            let outcome = match &intent {
+                Ok(intent) => match self
+                    .deliver(intent, subject, seq, &id, first, lease, &mut gathered)
+                    .await
+                {
                     Ok(outcome) => outcome,
                     Err(stopped) => return Err((settled, stopped)),
                 },
-                Ok(_) => return Err((settled, Stopped::Unsupported(seq))),
                 // Written by a bridge, unreadable by this one: set aside, as the embedded
                 // store quarantines a record it cannot read, so the stream goes on.
                 Err(e) => {
@@ -212,13 +296,17 @@ impl Deliverer {
                     Outcome::Unreadable(e.to_string())
                 }
             };
+            first = false;
+            if let Ok(intent) = &intent {
+                self.count(intent, &outcome);
+            }
             // Its status first: the mark never passes an order whose outcome is not recorded.
-            if let Err(e) = self
-                .status
-                .settle(&id, &outcome.standing(seq, attempts))
-                .await
-            {
-                return Err((settled, Stopped::Unavailable(e)));
+            if outcome != Outcome::AlreadySettled {
+                let mut standing = outcome.standing(intent.as_ref().ok(), seq, gathered.attempts);
+                standing.history.splice(0..0, gathered.history);
+                if let Err(e) = self.status.settle(&id, &standing).await {
+                    return Err((settled, Stopped::Unavailable(e)));
+                }
             }
             match self.advance(&key, revision, seq).await {
                 Ok(next) => {
@@ -231,30 +319,115 @@ impl Deliverer {
         }
     }
 
+    /// One message of `subject`, at `seq`, to the OMS. The first of a drain and every
+    /// modification is checked for a status already final (settled before its turn).
+    #[allow(clippy::too_many_arguments)]
+    async fn deliver(
+        &self,
+        intent: &Intent,
+        subject: &str,
+        seq: u64,
+        id: &str,
+        first: bool,
+        lease: &mut Lease,
+        gathered: &mut Gathered,
+    ) -> Result<Outcome, Stopped> {
+        let mut resume = false;
+        if first || intent.order().is_none() {
+            let standing = self.status.get(id).await.map_err(Stopped::Unavailable)?;
+            if let Some(standing) = standing {
+                if standing.status.is_final() {
+                    return Ok(Outcome::AlreadySettled);
+                }
+                // A predecessor replaced it before delivery: its terms are rebuilt first.
+                resume = !standing.history.is_empty();
+            }
+        }
+        match intent {
+            Intent::Submit(order) => {
+                self.send_order(order, subject, seq, resume, lease, gathered)
+                    .await
+            }
+            modification => {
+                self.send_modification(modification, lease, &mut gathered.attempts)
+                    .await
+            }
+        }
+    }
+
+    /// Counts what became of `intent` as the embedded outbox does
+    /// (`mts1b_delivery_attempts_total{result}`, the expirations).
+    fn count(&self, intent: &Intent, outcome: &Outcome) {
+        let result = match outcome {
+            Outcome::Submitted(_) => "submitted",
+            Outcome::Applied { .. } => "applied",
+            Outcome::Rejected(_) | Outcome::NotActive(_) => "rejected",
+            Outcome::Expired => {
+                match intent {
+                    Intent::Cancel(_) | Intent::CancelAll(_) => self.metrics.cancels_expired.inc(),
+                    Intent::Submit(_) | Intent::Replace(_) => self.metrics.expired.inc(),
+                }
+                return;
+            }
+            Outcome::Unreadable(_)
+            | Outcome::Cancelled(_)
+            | Outcome::AppliedBeforeDelivery
+            | Outcome::AlreadySettled => return,
+        };
+        self.metrics.attempts.with_label_values(&[result]).inc();
+    }
+
+    /// A transient OMS failure, retried after the back-off.
+    async fn retry_later(&self) {
+        self.metrics
+            .attempts
+            .with_label_values(&["transient"])
+            .inc();
+        tokio::time::sleep(self.backoff).await;
+    }
+
+    /// Renews `lease` before an OMS call: stops the moment another replica has the stream.
+    async fn keep(&self, lease: &mut Lease) -> Result<(), Stopped> {
+        self.leases.renew(lease).await.map_err(|e| match e {
+            NotHeld::Taken => Stopped::LeaseLost,
+            NotHeld::Unavailable(why) => Stopped::Unavailable(why),
+        })
+    }
+
     /// One order to the OMS: renewing the lease before each try, retrying transient failures
-    /// until the order is too old; counts the calls in `attempts`.
-    async fn send(
+    /// until the order is too old; counts the calls. Between tries (the OMS is down), and
+    /// before the first when `resume` (a predecessor did), what arrived behind it is applied:
+    /// replaces change its terms, a cancel or cancel-all cancels it before delivery.
+    async fn send_order(
         &self,
         order: &OrderIntent,
+        subject: &str,
+        seq: u64,
+        resume: bool,
         lease: &mut Lease,
-        attempts: &mut u32,
+        gathered: &mut Gathered,
     ) -> Result<Outcome, Stopped> {
-        let max_age = i64::try_from(self.max_order_age.as_millis()).unwrap_or(i64::MAX);
+        let max_age = i64::try_from(self.ages.order.as_millis()).unwrap_or(i64::MAX);
+        let mut terms = std::borrow::Cow::Borrowed(order);
         loop {
             if self.clock.now().millis_since(order.received_at) > max_age {
                 return Ok(Outcome::Expired);
             }
-            self.leases.renew(lease).await.map_err(|e| match e {
-                NotHeld::Taken => Stopped::LeaseLost,
-                NotHeld::Unavailable(why) => Stopped::Unavailable(why),
-            })?;
-            *attempts += 1;
-            match self.oms.submit(order).await {
+            if resume || gathered.attempts > 0 {
+                match self.behind(subject, seq, order, gathered).await? {
+                    Behind::Cancelled(by) => return Ok(Outcome::Cancelled(by)),
+                    Behind::Terms(changed) => terms = std::borrow::Cow::Owned(*changed),
+                    Behind::Unchanged => {}
+                }
+            }
+            self.keep(lease).await?;
+            gathered.attempts += 1;
+            match self.oms.submit(&terms).await {
                 Ok(accepted) => return Ok(Outcome::Submitted(accepted.order_id)),
                 Err(e) if e.class == ErrorClass::Permanent => {
                     return Ok(Outcome::Rejected(e.message));
                 }
-                Err(_) => tokio::time::sleep(self.backoff).await,
+                Err(_) => self.retry_later().await,
             }
         }
     }

@@ -222,14 +222,6 @@ impl Dispatcher {
                     tracing::warn!(target: "mts1b::cluster", subject, error = %e, "delivery paused");
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
-                Err((_, Stopped::Unsupported(seq))) => {
-                    // Not retried here (it would spin); every replica's scan retries it once a
-                    // term, loudly.
-                    tracing::error!(target: "mts1b::cluster", subject, seq, "a message this replica cannot deliver: the stream waits");
-                    let _ = self.leases.release(lease).await;
-                    self.forget(&subject);
-                    return;
-                }
             }
         }
         let _ = self.leases.release(lease).await;

@@ -10,7 +10,7 @@
 use std::time::Duration;
 
 use async_nats::jetstream::message::PublishMessage as Publish;
-use async_nats::jetstream::stream;
+use async_nats::jetstream::stream::{self, RawMessageErrorKind};
 use bytes::Bytes;
 use mts1b_inbound_core::{Intent, OrderIntent, StoredModification};
 
@@ -65,9 +65,29 @@ impl OrderLog {
         })
     }
 
+    /// The connection it appends on.
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
     /// The stream's name.
     pub fn stream(&self) -> &str {
         &self.stream
+    }
+
+    /// What the message at `seq` holds, if it is still there and readable.
+    pub async fn read(&self, seq: u64) -> Result<Option<Intent>, ClusterUnavailable> {
+        let stream = self
+            .cluster
+            .jetstream
+            .get_stream_no_info(&self.stream)
+            .await
+            .map_err(|e| ClusterUnavailable(format!("stream {}: {e}", self.stream)))?;
+        match stream.get_raw_message(seq).await {
+            Ok(message) => Ok(decode(&message.payload).ok()),
+            Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(e) => Err(ClusterUnavailable(format!("read {seq}: {e}"))),
+        }
     }
 
     /// The subject of `intent`'s (fund, strategy, symbol) stream; a cancel-all of every symbol

@@ -8,7 +8,7 @@ use std::time::Duration;
 use mts1b_inbound_core::Clock;
 
 use super::budget::SharedBudgets;
-use super::deliver::Deliverer;
+use super::deliver::{Ages, Deliverer};
 use super::dispatch::Dispatcher;
 use super::lease::Leases;
 use super::log::OrderLog;
@@ -18,6 +18,7 @@ use super::status::StatusRecords;
 use super::{Cluster, ClusterUnavailable, NatsSettings};
 use crate::delivery::oms::OmsClient;
 use crate::gates::fund::{FundGates, SharedGates};
+use crate::metrics::Metrics;
 
 /// How long a stream's lease lasts without renewal: a replica that dies leaves its streams to
 /// the others within two terms (the lease lapses, and the next scan, once a term, finds them).
@@ -60,11 +61,12 @@ pub struct Replica {
 
 impl Replica {
     /// Connects and opens (creating what is missing) every stream and bucket; delivers to
-    /// `oms` once [`Dispatcher::start`]ed.
+    /// `oms` once [`Dispatcher::start`]ed, counting in `metrics`.
     pub async fn open(
         settings: ReplicaSettings,
         oms: Arc<dyn OmsClient>,
         clock: Arc<dyn Clock>,
+        metrics: &Metrics,
     ) -> Result<Self, ClusterUnavailable> {
         let cluster = Cluster::connect(settings.nats.clone()).await?;
         // A claim lives from admission through the publish, the wait for the outcome and the
@@ -82,13 +84,16 @@ impl Replica {
         let status = StatusRecords::open(&cluster, STATUS_KEPT).await?;
         let leases = Leases::open(&cluster, settings.name, settings.lease_term).await?;
         let deliverer = Deliverer::open(
-            &cluster,
             &log,
             status.clone(),
             leases.clone(),
             oms,
             clock.clone(),
-            settings.max_order_age,
+            Ages {
+                order: settings.max_order_age,
+                cancel: settings.max_cancel_age,
+            },
+            metrics.delivery.clone(),
         )
         .await?;
         let dispatcher = Dispatcher::open(&cluster, &log, Arc::new(deliverer), leases).await?;

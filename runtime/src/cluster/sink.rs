@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mts1b_inbound_core::{ClientOrderId, Intent, OrderIntent, Rejection};
+use mts1b_inbound_core::{ClientOrderId, Intent, IntentKind, OrderIntent, Rejection};
 use tokio::sync::oneshot;
 
 use super::dispatch::Dispatcher;
@@ -18,7 +18,7 @@ use super::log::{Appended, OrderLog};
 use super::status::{Standing, StatusRecords};
 use super::{Cluster, ClusterUnavailable};
 use crate::delivery::{Delivered, OrderSink, OrderStatus, Settled, Settlement, SinkUnavailable};
-use crate::store::Status;
+use crate::store::{Status, not_active_because};
 
 /// Takes orders into the replicated log.
 pub struct ClusterSink {
@@ -63,7 +63,8 @@ impl ClusterSink {
         match self.status.wait(&id, self.respond_within).await {
             Ok(Some(standing)) => Ok(delivered(standing)),
             Ok(None) | Err(_) => {
-                if let Err(e) = self.status.queue(&id, seq).await {
+                let queued = Standing::of(intent, seq, Status::Queued);
+                if let Err(e) = self.status.queue(&id, &queued).await {
                     tracing::warn!(target: "mts1b::cluster", id, error = %e, "queued order's status not recorded; it shows once delivered");
                 }
                 Ok(Delivered::Queued)
@@ -97,10 +98,56 @@ fn delivered(standing: Standing) -> Delivered {
 fn settled(standing: Standing) -> Settled {
     let reason = standing.reason.unwrap_or_default();
     match standing.status {
-        Status::Submitted => Settled::Submitted(standing.order_id.unwrap_or_default()),
         Status::Expired => Settled::Expired,
-        _ => Settled::Rejected(reason),
+        Status::Applied => Settled::Modified {
+            order_id: standing.order_id,
+            detail: standing.detail,
+        },
+        // Cancelled before it was ever sent; one the OMS took is answered as submitted.
+        Status::Cancelled if standing.order_id.is_none() => Settled::Cancelled(
+            standing
+                .history
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| "cancelled before delivery".to_owned()),
+        ),
+        Status::Submitted | Status::Cancelled | Status::Replaced => {
+            Settled::Submitted(standing.order_id.unwrap_or_default())
+        }
+        Status::Rejected if standing.not_active => Settled::NotActive(reason),
+        Status::Rejected | Status::Queued => Settled::Rejected(reason),
     }
+}
+
+/// Why `modification` is refused before anything is recorded, if it is (SPEC §13): a
+/// cancel-all of every symbol (not on this backend yet), a target of another strategy or
+/// symbol, a target no longer active. A target this backend has no status of yet passes: the
+/// OMS answers for it.
+fn refusal(modification: &Intent, target: Option<&Standing>) -> Option<Rejection> {
+    if let Intent::CancelAll(m) = modification
+        && m.change.symbol.is_none()
+    {
+        return Some(Rejection::invalid(
+            "symbol",
+            "a cancel-all of every symbol is not available with cluster.backend = \"nats\" yet (issue 16): name the symbol; nothing was recorded",
+        ));
+    }
+    let target = target.filter(|t| t.kind == "submit")?;
+    if target.symbol.as_deref() != modification.symbol().map(|s| s.as_str()) {
+        let symbol = target.symbol.as_deref().unwrap_or("another symbol");
+        return Some(Rejection::invalid(
+            "symbol",
+            format!("the target order trades {symbol}"),
+        ));
+    }
+    if target.strategy != modification.strategy_id().as_str() {
+        return Some(Rejection::invalid(
+            "strategy_id",
+            format!("the target order belongs to strategy {}", target.strategy),
+        ));
+    }
+    not_active_because(target.status, target.reason.as_deref())
+        .map(|reason| Rejection::TargetNotActive { reason })
 }
 
 #[async_trait]
@@ -119,13 +166,38 @@ impl OrderSink for ClusterSink {
         Ok((delivered, settlement))
     }
 
-    // Not delivered from the log yet: refused before anything is recorded, never accepted and
-    // left undelivered.
-    async fn modify(&self, _modification: &Intent) -> Result<Delivered, SinkUnavailable> {
-        Ok(Delivered::Refused(Rejection::InvalidPayload {
-            field: "action".into(),
-            detail: "cancel, replace and cancel_all are not available with cluster.backend = \"nats\" yet (issue 16): nothing was recorded".into(),
-        }))
+    async fn modify(&self, modification: &Intent) -> Result<Delivered, SinkUnavailable> {
+        let target = match modification.target() {
+            Some(target) => {
+                let id = target.client_order_id.to_string();
+                self.status.get(&id).await.map_err(unavailable)?
+            }
+            None => None,
+        };
+        if let Some(refused) = refusal(modification, target.as_ref()) {
+            return Ok(Delivered::Refused(refused));
+        }
+        // New terms that do not fit the order's type: refused as the embedded outbox does,
+        // against the order as logged.
+        if let (Intent::Replace(m), Some(target)) = (modification, &target) {
+            let logged = self.log.read(target.seq).await.map_err(unavailable)?;
+            if let Some(Intent::Submit(order)) = logged
+                && let Err(rejection) = m.change.applied_to(&order)
+            {
+                return Ok(Delivered::Refused(rejection));
+            }
+        }
+        self.record(modification).await
+    }
+
+    async fn modify_following(
+        &self,
+        modification: &Intent,
+    ) -> Result<(Delivered, Option<Settlement>), SinkUnavailable> {
+        let delivered = self.modify(modification).await?;
+        let settlement =
+            (delivered == Delivered::Queued).then(|| self.settlement(modification.id()));
+        Ok((delivered, settlement))
     }
 
     fn not_ready(&self) -> Option<String> {
@@ -141,16 +213,21 @@ impl OrderSink for ClusterSink {
         else {
             return Ok(None);
         };
+        let intent = IntentKind::ALL
+            .iter()
+            .find(|k| k.as_str() == standing.kind)
+            .map_or("submit", |k| k.as_str());
+        let order = intent == IntentKind::Submit.as_str();
         Ok(Some(OrderStatus {
             status: standing.status,
-            intent: "submit",
-            client_order_id: Some(id.to_string()),
-            request_id: None,
+            intent,
+            client_order_id: order.then(|| id.to_string()),
+            request_id: (!order).then(|| id.to_string()),
             attempts: standing.attempts,
             order_id: standing.order_id,
             last_error: standing.reason,
-            target_key: None,
-            modifications: Vec::new(),
+            target_key: standing.target_key,
+            modifications: standing.history,
         }))
     }
 }

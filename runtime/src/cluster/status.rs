@@ -18,14 +18,29 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
+use mts1b_inbound_core::Intent;
+
 use super::{Cluster, ClusterUnavailable};
 use crate::store::Status;
 
-/// One order's status.
+/// One order's or modification's status.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Standing {
-    /// `queued`, `submitted`, `rejected` or `expired`.
+    /// `queued`, `submitted`, `rejected`, `expired`, `cancelled`, `replaced` or (a
+    /// modification) `applied`.
     pub status: Status,
+    /// `submit`, `cancel`, `replace` or `cancel_all`.
+    #[serde(default = "submit")]
+    pub kind: String,
+    /// Its strategy (a modification names its target's).
+    #[serde(default)]
+    pub strategy: String,
+    /// Its symbol (none: a cancel-all of every symbol, or a record that cannot be read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
+    /// The key of the order a cancel or replace changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_key: Option<String>,
     /// OMS calls made for it.
     #[serde(default)]
     pub attempts: u32,
@@ -35,8 +50,59 @@ pub struct Standing {
     /// Why it was refused or set aside.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// A modification whose target is not active (answered `target_not_active`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_active: bool,
+    /// How it took effect when not by the OMS (cancelled before delivery).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    /// What was done to an order since (cancels, replaces), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<String>,
     /// Its sequence in the order log.
     pub seq: u64,
+}
+
+fn submit() -> String {
+    "submit".to_owned()
+}
+
+impl Standing {
+    /// `intent`, at `seq` of the log, in `status` (the rest filled in after).
+    pub fn of(intent: &Intent, seq: u64, status: Status) -> Self {
+        Self {
+            status,
+            kind: intent.kind().as_str().to_owned(),
+            strategy: intent.strategy_id().to_string(),
+            symbol: intent.symbol().map(|s| s.to_string()),
+            target_key: intent.target().map(|t| t.key.to_string()),
+            attempts: 0,
+            order_id: None,
+            reason: None,
+            not_active: false,
+            detail: None,
+            history: Vec::new(),
+            seq,
+        }
+    }
+
+    /// A record at `seq` that cannot be read back (set aside as rejected).
+    pub fn of_unreadable(seq: u64) -> Self {
+        Self {
+            status: Status::Rejected,
+            kind: submit(),
+            strategy: String::new(),
+            symbol: None,
+            target_key: None,
+            attempts: 0,
+            order_id: None,
+            reason: None,
+            not_active: false,
+            detail: None,
+            history: Vec::new(),
+            seq,
+        }
+    }
 }
 
 /// Requests of this replica waiting for an order's status, by key.
@@ -108,17 +174,10 @@ impl StatusRecords {
             .map_err(|e| ClusterUnavailable(format!("status of {id}: {e}")))
     }
 
-    /// Records the order `id`, at `seq` of the log, as queued, unless it has a status already
-    /// (it settled meanwhile).
-    pub async fn queue(&self, id: &str, seq: u64) -> Result<(), ClusterUnavailable> {
-        let queued = Standing {
-            status: Status::Queued,
-            attempts: 0,
-            order_id: None,
-            reason: None,
-            seq,
-        };
-        match self.kv.create(id, encode(id, &queued)?).await {
+    /// Records `queued` (its status `queued`), unless it has a status already (it settled
+    /// meanwhile).
+    pub async fn queue(&self, id: &str, queued: &Standing) -> Result<(), ClusterUnavailable> {
+        match self.kv.create(id, encode(id, queued)?).await {
             Ok(_) => Ok(()),
             Err(e) if e.kind() == CreateErrorKind::AlreadyExists => Ok(()),
             Err(e) => Err(ClusterUnavailable(format!("status of {id}: {e}"))),

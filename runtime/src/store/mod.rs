@@ -796,16 +796,21 @@ pub fn refusal(target: &OrderRecord, modification: &Intent) -> Option<Refusal> {
     if &order.strategy_id != modification.strategy_id() {
         return Some(Refusal::OtherStrategy(order.strategy_id.clone()));
     }
-    let why = match target.status {
+    not_active_because(target.status, target.last_error.as_deref()).map(Refusal::NotActive)
+}
+
+/// Why an order in `status` (refused for `last_error`) can no longer be cancelled or replaced,
+/// if it cannot.
+pub fn not_active_because(status: Status, last_error: Option<&str>) -> Option<String> {
+    Some(match status {
         Status::Queued | Status::Submitted | Status::Replaced | Status::Applied => return None,
         Status::Rejected => format!(
             "the target was rejected: {}",
-            target.last_error.as_deref().unwrap_or("no reason given")
+            last_error.unwrap_or("no reason given")
         ),
         Status::Expired => "the target expired: it was never sent".to_owned(),
         Status::Cancelled => "the target is already cancelled".to_owned(),
-    };
-    Some(Refusal::NotActive(why))
+    })
 }
 
 fn refused_change(e: &mts1b_inbound_core::Rejection) -> String {
