@@ -3,7 +3,10 @@
 //! cannot hide by delaying the requests behind it (coordinated omission). wrk measures from the
 //! actual send time and slows down when the server does; this does not.
 //!
-//! `cargo run --release --example constant_rate -- ADDR SECONDS MODE:RATE[,MODE:RATE...] [RUN]`
+//! `cargo run --release --example constant_rate -- ADDR[,ADDR...] SECONDS MODE:RATE[,MODE:RATE...] [RUN]`
+//!
+//! Several addresses (replicas of the bridge, SPEC §14) share each stream's connections in turn,
+//! so each gets an equal part of the rate.
 //!
 //! MODE is `accepted`, `duplicate`, `forged` or `oversize` (the bodies of `bench/alert.lua`:
 //! 10,000 funds, unique idempotency keys per RUN). Several streams run at once, each with its own
@@ -151,12 +154,13 @@ fn percentile(sorted: &[u64], p: f64) -> u64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: constant_rate ADDR SECONDS MODE:RATE[,MODE:RATE...] [RUN]";
+    let usage = "usage: constant_rate ADDR[,ADDR...] SECONDS MODE:RATE[,MODE:RATE...] [RUN]";
     let (Some(addr), Some(secs), Some(mix)) = (args.get(1), args.get(2), args.get(3)) else {
         eprintln!("{usage}");
         std::process::exit(2);
     };
     let secs: u64 = secs.parse().expect("SECONDS is a number");
+    let addrs: Vec<String> = addr.split(',').map(str::to_owned).collect();
     let run = Arc::new(args.get(4).cloned().unwrap_or_else(|| "cr".to_owned()));
     let streams: Vec<Arc<Stream>> = mix
         .split(',')
@@ -181,11 +185,11 @@ fn main() {
     for (index, stream) in streams.iter().enumerate() {
         let tally = Arc::new(Mutex::new(Tally::default()));
         let mut conns = Vec::new();
-        for _ in 0..CONNS {
+        for c in 0..CONNS {
             let (tx, rx) = mpsc::unbounded_channel();
             conns.push(tx);
             workers.push(runtime.spawn(connection(
-                addr.clone(),
+                addrs[c % addrs.len()].clone(),
                 stream.clone(),
                 index,
                 run.clone(),

@@ -12,7 +12,9 @@ use mts1b_inbound_config::settings::{AdapterGates, Backend, NatsAuth, Secrets, S
 use mts1b_inbound_config::{Settings, StaticSecrets, VaultSecrets};
 use mts1b_inbound_core::{ClientOrderId, Clock, RateLimit, SecretSource, SystemClock, UnixMillis};
 use mts1b_inbound_runtime::cluster::dispatch::Dispatcher;
+use mts1b_inbound_runtime::cluster::follow_ups::OwedFollowUps;
 use mts1b_inbound_runtime::cluster::replica::{LEASE_TERM, Replica, ReplicaSettings};
+use mts1b_inbound_runtime::cluster::status::StatusRecords;
 use mts1b_inbound_runtime::cluster::{Credentials, NatsSettings};
 use mts1b_inbound_runtime::delivery::grpc::GrpcOms;
 use mts1b_inbound_runtime::delivery::oms::OmsClient;
@@ -227,6 +229,9 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
             .build()
             .map_err(|e| StartError::Build(e.to_string()))?,
     );
+    let sweeping = state
+        .follow_ups
+        .map(|(owed, status)| tokio::spawn(owed.sweep_forever(runtime.clone(), status)));
     let public = bind(settings.server.listen, "server.listen").await?;
     let admin = bind(settings.server.admin_listen, "server.admin_listen").await?;
     Ok(Service {
@@ -245,7 +250,10 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
             ),
             max_connections_per_peer: settings.server.max_connections_per_peer as usize,
         },
-        background: [refresh, state.pruning].into_iter().flatten().collect(),
+        background: [refresh, state.pruning, sweeping]
+            .into_iter()
+            .flatten()
+            .collect(),
         dispatcher: state.dispatcher,
     })
 }
@@ -258,6 +266,8 @@ struct State {
     gates: Option<FundGates>,
     pruning: Option<JoinHandle<()>>,
     dispatcher: Option<Arc<Dispatcher>>,
+    /// On the cluster: the follow-ups owed, swept for those of replicas that are gone.
+    follow_ups: Option<(OwedFollowUps, StatusRecords)>,
 }
 
 fn delivery_policy(settings: &Settings) -> DeliveryPolicy {
@@ -303,6 +313,7 @@ fn embedded(
         gates: None,
         pruning: Some(pruning),
         dispatcher: None,
+        follow_ups: None,
     })
 }
 
@@ -357,6 +368,7 @@ async fn on_nats(
         gates: Some(replica.gates()),
         pruning: None,
         dispatcher: Some(replica.dispatcher.clone()),
+        follow_ups: Some((replica.follow_ups.clone(), replica.status.clone())),
     })
 }
 

@@ -417,6 +417,24 @@ fn template_checks_what_it_is_given() {
 }
 
 #[test]
+fn the_cluster_examples_configs_are_valid_and_name_the_same_cluster() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cluster");
+    let mut clusters = Vec::new();
+    for replica in ["a", "b", "c"] {
+        let config = root.join(format!("replica-{replica}.toml"));
+        let out = run(
+            &["check-config", "--config", config.to_str().unwrap()],
+            None,
+        );
+        assert_eq!(out.status.code(), Some(0), "{replica}: {}", stderr(&out));
+        let printed = stdout_json(&out);
+        assert_eq!(printed["cluster"]["backend"], "nats", "{replica}");
+        clusters.push(printed["cluster"].to_string());
+    }
+    assert!(clusters.windows(2).all(|w| w[0] == w[1]), "{clusters:#?}");
+}
+
+#[test]
 fn the_example_config_is_valid_and_the_example_alert_translates() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let config = root.join("examples/config.toml");

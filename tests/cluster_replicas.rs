@@ -487,3 +487,92 @@ async fn killing_the_nats_node_leading_the_order_log_under_steady_alerts_loses_n
         oms.served().len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follow_up_owed_by_a_replica_that_dies_is_sent_by_another() {
+    use support::chat::{SLACK_SECRET, adapters_toml, slack_form_to, slack_signed};
+    use support::stand_in::StandIn;
+
+    let server = NatsServer::start("replicas-follow");
+    let platform = StandIn::start(&[200]).await;
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let oms_port = reserved.local_addr().unwrap().port();
+    let dir = temp_dir("replicas-follow");
+    let rate_limit = "rate_limit = { per_second = 1000, burst = 1000 }";
+    let config = config(
+        &dir,
+        oms_port,
+        &server.url(),
+        r#"respond_within = "100ms""#,
+        rate_limit,
+    );
+    let slack = adapters_toml(
+        r#"["fund-a"]"#,
+        &format!("response_url_prefix = \"{}/commands/\"", platform.base()),
+        "",
+        "",
+    );
+    let text = std::fs::read_to_string(&config).unwrap() + &slack;
+    std::fs::write(&config, text).unwrap();
+    let mut replicas = replicas(&config, 2);
+
+    // The OMS is down: the command is answered queued by replica 0, which owes its follow-up.
+    let response_url = format!("{}/commands/T0001/1234/abcd", platform.base());
+    let form = slack_form_to(
+        "T0001",
+        "U0001",
+        "7001",
+        "buy 0.05 BINANCE:BTCUSDT market fund=fund-a",
+        &response_url,
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let signed = slack_signed(SLACK_SECRET, &form, now);
+    let reply = request(
+        replicas[0].public,
+        "POST",
+        "/slack/webhook",
+        &signed.headers(),
+        &signed.body,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert!(
+        reply.json()["text"]
+            .as_str()
+            .unwrap()
+            .contains("queued, the OMS has not answered yet; the outcome follows here"),
+        "{}",
+        reply.body
+    );
+    // It dies; the OMS comes back; the other replica delivers the order and, the owner gone,
+    // sends what it owed.
+    sigkill(&mut replicas[0]);
+    let killed = Instant::now();
+    let _oms = sim::start_on(reserved.listen(1024).unwrap(), sim::Script::default()).await;
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while platform.received().is_empty() {
+        assert!(Instant::now() < deadline, "the follow-up was never sent");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let sent_after = killed.elapsed();
+    let received = platform.received();
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(
+        (received[0].method.as_str(), received[0].path.as_str()),
+        ("POST", "/commands/T0001/1234/abcd")
+    );
+    let message: serde_json::Value = serde_json::from_str(&received[0].body).unwrap();
+    let text = message["text"].as_str().unwrap();
+    assert!(
+        text.starts_with("buy 0.05 BTC-USD market on fund-a: submitted (order "),
+        "{text}"
+    );
+    eprintln!("the follow-up replica 0 owed was sent by replica 1 {sent_after:?} after the kill");
+    // Once: nothing more arrives.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(platform.received().len(), 1);
+}

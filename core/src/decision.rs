@@ -8,8 +8,9 @@ use crate::rejection::Rejection;
 
 /// Where a platform takes a later message about a request already answered: Slack's
 /// `response_url` (POST), Discord's original interaction response (PATCH). The runtime sends
-/// one when a queued order settles.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// one when a queued order settles. Serialized into the cluster backend's replicated record
+/// (SPEC §14), so a surviving replica can send it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FollowUp {
     /// `POST` or `PATCH`.
     pub method: FollowUpMethod,
@@ -19,7 +20,8 @@ pub struct FollowUp {
 }
 
 /// How a follow-up is sent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum FollowUpMethod {
     /// A new message (Slack).
     Post,

@@ -4,8 +4,10 @@
 //!
 //! An HTTP client with timeouts and a few retries: network errors, 5xx and 429 are retried
 //! with a doubling backoff; any other answer is final. Redirects are not followed (the address
-//! was checked, where it would lead was not). Follow-ups live in memory: a restart loses the
-//! ones still owed (the orders themselves are durable and visible in `/orders`).
+//! was checked, where it would lead was not). On the embedded backend follow-ups live in
+//! memory: a restart loses the ones still owed (the orders themselves are durable and visible in
+//! `/orders`); on the cluster backend they are in the replicated record, and a surviving replica
+//! sends those of one that died (`cluster::follow_ups`).
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;

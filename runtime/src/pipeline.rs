@@ -115,6 +115,9 @@ pub trait Endpoint: Send + Sync {
     /// body as HTTP 200 where it renders one, else SPEC §2's answer.
     fn answer(&self, outcome: &Outcome, trace: &Trace) -> Answer;
 
+    /// What this adapter tells a sender once its queued `intent` `settled`, if anything.
+    fn follow_up_body(&self, intent: &Intent, settled: &Settled) -> Option<String>;
+
     /// Runs one request through every gate.
     async fn run(
         &self,
@@ -217,84 +220,104 @@ impl<A: InboundAdapter> Pipeline<A> {
 
     /// Tells the sender, at `to`, how its queued order or modification settles: a task that
     /// waits for the settlement (the outbox settles every record by its age limit), renders it
-    /// with the adapter and sends it. A process that stops first owes it no more.
+    /// with the adapter and sends it. A process that stops first owes it no more here; on the
+    /// cluster backend the sink's replicated record lets a surviving replica send it.
     fn follow_up(&self, shared: &Shared, intent: Intent, to: FollowUp, settlement: Settlement) {
         let adapter = self.adapter.clone();
         let sender = shared.follow_ups.clone();
         let results = shared.follow_up_results.clone();
+        let sink = shared.sink.clone();
         tokio::spawn(async move {
             let Ok(settled) = settlement.await else {
                 return;
             };
-            let refused;
-            let decision = match (&settled, &intent) {
-                (Settled::Submitted(order_id), Intent::Submit(order)) => {
-                    Decision::Submitted { order, order_id }
-                }
-                (Settled::Cancelled(detail), Intent::Submit(order)) => {
-                    Decision::Cancelled { order, detail }
-                }
-                (Settled::Modified { order_id, detail }, modification)
-                    if modification.order().is_none() =>
-                {
-                    Decision::Modified {
-                        modification,
-                        order_id: order_id.as_deref(),
-                        detail: detail.as_deref(),
-                    }
-                }
-                (Settled::Rejected(reason), _) => {
-                    refused = Rejection::OmsRejected {
-                        reason: reason.clone(),
-                    };
-                    Decision::Refused {
-                        rejection: &refused,
-                        intent: Some(&intent),
-                    }
-                }
-                (Settled::Expired, _) => {
-                    let reason = match intent.kind() {
-                        IntentKind::Cancel | IntentKind::CancelAll => {
-                            crate::delivery::EXPIRED_CANCEL
-                        }
-                        IntentKind::Submit | IntentKind::Replace => crate::delivery::EXPIRED,
-                    };
-                    refused = Rejection::OmsRejected {
-                        reason: reason.into(),
-                    };
-                    Decision::Refused {
-                        rejection: &refused,
-                        intent: Some(&intent),
-                    }
-                }
-                (Settled::NotActive(reason), _) => {
-                    refused = Rejection::TargetNotActive {
-                        reason: reason.clone(),
-                    };
-                    Decision::Refused {
-                        rejection: &refused,
-                        intent: Some(&intent),
-                    }
-                }
-                // An order's settlement is never a modification's, nor the reverse.
-                _ => return,
-            };
-            let Some(body) = adapter.render_follow_up(&decision) else {
-                return;
-            };
-            let adapter = adapter.name();
-            let key = bounded(intent.idempotency_key().as_str());
-            match sender.send(&to, body).await {
-                Ok(_) => {
-                    results.with_label_values(&["sent"]).inc();
-                    tracing::info!(target: "mts1b::follow_up", adapter, key = %key, "follow-up sent");
-                }
-                Err(e) => {
-                    results.with_label_values(&["failed"]).inc();
-                    tracing::warn!(target: "mts1b::follow_up", adapter, key = %key, error = %e, "follow-up not delivered");
-                }
+            if let Some(body) = follow_up_body(&*adapter, &intent, &settled) {
+                send_follow_up(&sender, &results, adapter.name(), &intent, &to, body).await;
             }
+            sink.follow_up_sent(&intent.id()).await;
         });
+    }
+}
+
+/// What `adapter` tells the sender of `intent` once it `settled`, if anything.
+pub fn follow_up_body<A: InboundAdapter + ?Sized>(
+    adapter: &A,
+    intent: &Intent,
+    settled: &Settled,
+) -> Option<String> {
+    let refused;
+    let decision = match (settled, intent) {
+        (Settled::Submitted(order_id), Intent::Submit(order)) => {
+            Decision::Submitted { order, order_id }
+        }
+        (Settled::Cancelled(detail), Intent::Submit(order)) => {
+            Decision::Cancelled { order, detail }
+        }
+        (Settled::Modified { order_id, detail }, modification)
+            if modification.order().is_none() =>
+        {
+            Decision::Modified {
+                modification,
+                order_id: order_id.as_deref(),
+                detail: detail.as_deref(),
+            }
+        }
+        (Settled::Rejected(reason), _) => {
+            refused = Rejection::OmsRejected {
+                reason: reason.clone(),
+            };
+            Decision::Refused {
+                rejection: &refused,
+                intent: Some(intent),
+            }
+        }
+        (Settled::Expired, _) => {
+            let reason = match intent.kind() {
+                IntentKind::Cancel | IntentKind::CancelAll => crate::delivery::EXPIRED_CANCEL,
+                IntentKind::Submit | IntentKind::Replace => crate::delivery::EXPIRED,
+            };
+            refused = Rejection::OmsRejected {
+                reason: reason.into(),
+            };
+            Decision::Refused {
+                rejection: &refused,
+                intent: Some(intent),
+            }
+        }
+        (Settled::NotActive(reason), _) => {
+            refused = Rejection::TargetNotActive {
+                reason: reason.clone(),
+            };
+            Decision::Refused {
+                rejection: &refused,
+                intent: Some(intent),
+            }
+        }
+        // An order's settlement is never a modification's, nor the reverse.
+        _ => return None,
+    };
+    adapter.render_follow_up(&decision)
+}
+
+/// Sends `body` to `to`, counting and logging the result.
+pub async fn send_follow_up(
+    sender: &FollowUps,
+    results: &prometheus::IntCounterVec,
+    adapter: &str,
+    intent: &Intent,
+    to: &FollowUp,
+    body: String,
+) {
+    let key = bounded(intent.idempotency_key().as_str());
+    match sender.send(to, body).await {
+        Ok(_) => {
+            results.with_label_values(&["sent"]).inc();
+            tracing::info!(target: "mts1b::follow_up", adapter, key = %key, "follow-up sent");
+        }
+        Err(e) => {
+            results.with_label_values(&["failed"]).inc();
+            tracing::warn!(target: "mts1b::follow_up", adapter, key = %key, error = %e, "follow-up not delivered");
+        }
     }
 }
 
@@ -338,6 +361,10 @@ impl<A: InboundAdapter> Endpoint for Pipeline<A> {
 
     fn gates(&self) -> &AdapterGates {
         &self.gates
+    }
+
+    fn follow_up_body(&self, intent: &Intent, settled: &Settled) -> Option<String> {
+        follow_up_body(&*self.adapter, intent, settled)
     }
 
     fn answer(&self, outcome: &Outcome, trace: &Trace) -> Answer {
@@ -414,6 +441,10 @@ impl<A: InboundAdapter> Endpoint for Pipeline<A> {
             Self::deliver(shared, &intent, claim, follow_up.is_some()).await;
         if let (Some(to), Some(settlement)) = (follow_up, settlement) {
             trace.follows = true;
+            shared
+                .sink
+                .owe_follow_up(self.adapter.name(), &intent, &to)
+                .await;
             self.follow_up(shared, intent.clone(), to, settlement);
         }
         trace.translated = Some(intent);

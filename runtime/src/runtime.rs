@@ -6,13 +6,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mts1b_inbound_core::{
-    ClientOrderId, Clock, FundId, FundMap, FundPolicy, IdempotencyKey, InboundAdapter, IntentKind,
-    IpNet, RateLimit, RawRequest, Rejection, SecretSource, SystemClock, UnixMillis,
+    ClientOrderId, Clock, FollowUp, FundId, FundMap, FundPolicy, IdempotencyKey, InboundAdapter,
+    Intent, IntentKind, IpNet, RateLimit, RawRequest, Rejection, SecretSource, SystemClock,
+    UnixMillis,
 };
 use serde::Serialize;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::delivery::{OrderSink, OrderStatus};
+use crate::delivery::{OrderSink, OrderStatus, Settled};
 use crate::follow_up::{FollowUpPolicy, FollowUps};
 use crate::gates::fund::FundGates;
 use crate::gates::rate_limit::{FundRateLimits, MemberRateLimits};
@@ -23,6 +24,7 @@ use crate::http::connections::{PeerCounts, PeerSlot};
 use crate::metrics::Metrics;
 use crate::pipeline::{
     AdapterGates, Endpoint, MEMBER_RATE_LIMIT, Pipeline, Shared, Trace, admit_source, record,
+    send_follow_up,
 };
 
 /// Accepted keys the in-memory replay window holds before the oldest are evicted (the durable
@@ -425,6 +427,34 @@ impl Runtime {
             }
         }
         Ok(None)
+    }
+
+    /// Sends the follow-up another process owed the sender of `intent` through the adapter
+    /// named `adapter` (on the cluster backend, a replica that died before its order settled):
+    /// rendered by that adapter here, sent to `to`. False if no such adapter is mounted.
+    pub async fn send_owed_follow_up(
+        &self,
+        adapter: &str,
+        intent: &Intent,
+        to: &FollowUp,
+        settled: &Settled,
+    ) -> bool {
+        let Some(endpoint) = self.endpoint(adapter) else {
+            return false;
+        };
+        if let Some(body) = endpoint.follow_up_body(intent, settled) {
+            let results = &self.shared.follow_up_results;
+            send_follow_up(
+                &self.shared.follow_ups,
+                results,
+                endpoint.name(),
+                intent,
+                to,
+                body,
+            )
+            .await;
+        }
+        true
     }
 
     /// Renders the metrics (Prometheus text format).

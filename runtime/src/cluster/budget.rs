@@ -5,7 +5,8 @@
 //! the new time expecting that revision: of two replicas admitting at once, one write wins and
 //! the other decides again on the new value. N replicas spend one budget, not N.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::kv::{self, CreateErrorKind, UpdateErrorKind};
@@ -24,6 +25,11 @@ const SLACK: u32 = 16;
 pub struct SharedBudgets {
     kv: kv::Store,
     clock: Arc<dyn Clock>,
+    /// Each fund's state as this replica last wrote or read it, and its revision: the first
+    /// write is tried on it, so a fund one replica drives costs one round trip, not two; a
+    /// write another replica got in before fails the compare-and-set and is decided again on
+    /// a fresh read. One entry per configured fund.
+    seen: Arc<Mutex<HashMap<String, (i64, u64)>>>,
 }
 
 /// Why an admission was refused.
@@ -45,6 +51,7 @@ impl SharedBudgets {
         Ok(Self {
             kv: cluster.bucket("budgets", Duration::from_secs(3600)).await?,
             clock,
+            seen: Arc::default(),
         })
     }
 
@@ -56,15 +63,57 @@ impl SharedBudgets {
         let unavailable = |what: &str, e: &dyn std::fmt::Display| {
             Refused::Unavailable(ClusterUnavailable(format!("budget {what}: {e}")))
         };
+        let mut cached = self.seen().get(&key).copied();
         for _ in 0..limit.burst.saturating_add(SLACK) {
             let now = self.clock.now().0.saturating_mul(1000);
-            let entry = self
-                .kv
-                .entry(&key)
-                .await
-                .map_err(|e| unavailable("read", &e))?;
-            let (tat, revision) = match entry.as_ref().filter(|e| e.operation == kv::Operation::Put)
-            {
+            let (tat, revision) = match cached.take() {
+                Some((tat, revision)) => (tat, Some(revision)),
+                None => self.read(&key, now).await?,
+            };
+            let tat = tat.max(now);
+            let allowed_from = tat - tolerance;
+            if now < allowed_from {
+                let wait = u64::try_from(allowed_from - now).unwrap_or(0);
+                return Err(Refused::RetryAfter(Duration::from_micros(wait)));
+            }
+            let next = tat + interval;
+            let value = Bytes::from(next.to_string());
+            let written = match revision {
+                Some(revision) => match self.kv.update(&key, value, revision).await {
+                    Ok(written) => Some(written),
+                    Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => None,
+                    Err(e) => return Err(unavailable("write", &e)),
+                },
+                None => match self.kv.create(&key, value).await {
+                    Ok(written) => Some(written),
+                    Err(e) if e.kind() == CreateErrorKind::AlreadyExists => None,
+                    Err(e) => return Err(unavailable("write", &e)),
+                },
+            };
+            match written {
+                Some(revision) => {
+                    self.seen().insert(key, (next, revision));
+                    return Ok(());
+                }
+                None => {
+                    self.seen().remove(&key);
+                }
+            }
+        }
+        // Lost more writes than the budget holds: it was spent by the others.
+        Err(Refused::RetryAfter(Duration::from_micros(
+            u64::try_from(interval).unwrap_or(1),
+        )))
+    }
+
+    /// The fund's state and revision as NATS holds it (a full budget when it has none).
+    async fn read(&self, key: &str, now: i64) -> Result<(i64, Option<u64>), Refused> {
+        let entry =
+            self.kv.entry(key).await.map_err(|e| {
+                Refused::Unavailable(ClusterUnavailable(format!("budget read: {e}")))
+            })?;
+        Ok(
+            match entry.as_ref().filter(|e| e.operation == kv::Operation::Put) {
                 Some(e) => (
                     std::str::from_utf8(&e.value)
                         .ok()
@@ -73,33 +122,11 @@ impl SharedBudgets {
                     Some(e.revision),
                 ),
                 None => (now, None),
-            };
-            let tat = tat.max(now);
-            let allowed_from = tat - tolerance;
-            if now < allowed_from {
-                let wait = u64::try_from(allowed_from - now).unwrap_or(0);
-                return Err(Refused::RetryAfter(Duration::from_micros(wait)));
-            }
-            let next = Bytes::from((tat + interval).to_string());
-            let written = match revision {
-                Some(revision) => match self.kv.update(&key, next, revision).await {
-                    Ok(_) => true,
-                    Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => false,
-                    Err(e) => return Err(unavailable("write", &e)),
-                },
-                None => match self.kv.create(&key, next).await {
-                    Ok(_) => true,
-                    Err(e) if e.kind() == CreateErrorKind::AlreadyExists => false,
-                    Err(e) => return Err(unavailable("write", &e)),
-                },
-            };
-            if written {
-                return Ok(());
-            }
-        }
-        // Lost more writes than the budget holds: it was spent by the others.
-        Err(Refused::RetryAfter(Duration::from_micros(
-            u64::try_from(interval).unwrap_or(1),
-        )))
+            },
+        )
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, HashMap<String, (i64, u64)>> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -148,12 +148,24 @@ impl Dispatcher {
 
     /// True when `subject`'s last message is past its delivered mark.
     async fn pending(&self, subject: &str) -> Result<bool, ClusterUnavailable> {
+        self.pending_past(subject, None).await
+    }
+
+    /// [`Dispatcher::pending`], with the mark when this replica just moved it.
+    async fn pending_past(
+        &self,
+        subject: &str,
+        mark: Option<u64>,
+    ) -> Result<bool, ClusterUnavailable> {
         let last = self
             .stream
             .get_last_raw_message_by_subject(subject)
             .await
             .map_err(|e| ClusterUnavailable(format!("last of {subject}: {e}")))?;
-        let (mark, _) = self.deliverer.mark(&keys::token(subject)).await?;
+        let mark = match mark {
+            Some(mark) => mark,
+            None => self.deliverer.mark(&keys::token(subject)).await?.0,
+        };
         Ok(last.sequence > mark)
     }
 
@@ -204,9 +216,11 @@ impl Dispatcher {
     }
 
     async fn drain(self: Arc<Self>, subject: String, mut lease: Lease) {
+        let mut mark = None;
         loop {
             match self.deliverer.drain(&subject, &mut lease).await {
-                Ok(_) => {
+                Ok(settled) => {
+                    mark = settled.last().map(|(seq, _)| *seq).or(mark);
                     let mut draining = self.draining.lock().unwrap_or_else(|p| p.into_inner());
                     if draining.get(&subject) == Some(&true) {
                         draining.insert(subject.clone(), false);
@@ -227,7 +241,7 @@ impl Dispatcher {
         let _ = self.leases.release(lease).await;
         self.forget(&subject);
         // A message that arrived after the last read, while the lease was still held here.
-        if matches!(self.pending(&subject).await, Ok(true)) {
+        if matches!(self.pending_past(&subject, mark).await, Ok(true)) {
             tokio::spawn(Self::poke_later(self.clone(), subject));
         }
     }

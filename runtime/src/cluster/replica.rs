@@ -10,6 +10,7 @@ use mts1b_inbound_core::Clock;
 use super::budget::SharedBudgets;
 use super::deliver::{Ages, Deliverer};
 use super::dispatch::Dispatcher;
+use super::follow_ups::OwedFollowUps;
 use super::lease::Leases;
 use super::log::OrderLog;
 use super::replay::SharedReplayWindow;
@@ -54,6 +55,11 @@ pub struct Replica {
     pub sink: Arc<ClusterSink>,
     /// Delivers the streams this replica holds, once started.
     pub dispatcher: Arc<Dispatcher>,
+    /// The follow-ups owed to chat users ([`OwedFollowUps::sweep_forever`] sends those of
+    /// replicas that are gone).
+    pub follow_ups: OwedFollowUps,
+    /// Where each order stands.
+    pub status: StatusRecords,
     budgets: SharedBudgets,
     replay: SharedReplayWindow,
     clock: Arc<dyn Clock>,
@@ -82,6 +88,7 @@ impl Replica {
             + Duration::from_secs(3600);
         let log = OrderLog::open(&cluster, settings.replay_window, keep).await?;
         let status = StatusRecords::open(&cluster, STATUS_KEPT).await?;
+        let follow_ups = OwedFollowUps::open(&cluster, &settings.name, keep).await?;
         let leases = Leases::open(&cluster, settings.name, settings.lease_term).await?;
         let deliverer = Deliverer::open(
             &log,
@@ -100,15 +107,17 @@ impl Replica {
         let sink = Arc::new(ClusterSink::new(
             cluster.clone(),
             log,
-            status,
+            status.clone(),
             dispatcher.clone(),
-            settings.respond_within,
-            keep,
+            follow_ups.clone(),
+            (settings.respond_within, keep),
         ));
         Ok(Self {
             cluster,
             sink,
             dispatcher,
+            follow_ups,
+            status,
             budgets,
             replay,
             clock,

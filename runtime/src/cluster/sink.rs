@@ -10,10 +10,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mts1b_inbound_core::{ClientOrderId, Intent, IntentKind, OrderIntent, Rejection};
+use mts1b_inbound_core::{ClientOrderId, FollowUp, Intent, IntentKind, OrderIntent, Rejection};
 use tokio::sync::oneshot;
 
 use super::dispatch::Dispatcher;
+use super::follow_ups::OwedFollowUps;
 use super::log::{Appended, OrderLog};
 use super::status::{Standing, StatusRecords};
 use super::{Cluster, ClusterUnavailable};
@@ -26,6 +27,7 @@ pub struct ClusterSink {
     log: OrderLog,
     status: StatusRecords,
     dispatcher: Arc<Dispatcher>,
+    follow_ups: OwedFollowUps,
     respond_within: Duration,
     follow_for: Duration,
 }
@@ -33,20 +35,22 @@ pub struct ClusterSink {
 impl ClusterSink {
     /// A sink appending to `log` and answering from `status`, waiting up to `respond_within`
     /// for an order's outcome, and up to `follow_for` (longer than any order may wait) for a
-    /// queued chat order's; each appended order's stream is poked on `dispatcher`.
+    /// queued chat order's; each appended order's stream is poked on `dispatcher`; the
+    /// follow-ups owed go to `follow_ups`.
     pub fn new(
         cluster: Cluster,
         log: OrderLog,
         status: StatusRecords,
         dispatcher: Arc<Dispatcher>,
-        respond_within: Duration,
-        follow_for: Duration,
+        follow_ups: OwedFollowUps,
+        (respond_within, follow_for): (Duration, Duration),
     ) -> Self {
         Self {
             cluster,
             log,
             status,
             dispatcher,
+            follow_ups,
             respond_within,
             follow_for,
         }
@@ -95,7 +99,8 @@ fn delivered(standing: Standing) -> Delivered {
     settled(standing).delivered()
 }
 
-fn settled(standing: Standing) -> Settled {
+/// How the order whose status is `standing` settled, for a request or a follow-up.
+pub(super) fn settled(standing: Standing) -> Settled {
     let reason = standing.reason.unwrap_or_default();
     match standing.status {
         Status::Expired => Settled::Expired,
@@ -198,6 +203,18 @@ impl OrderSink for ClusterSink {
         let settlement =
             (delivered == Delivered::Queued).then(|| self.settlement(modification.id()));
         Ok((delivered, settlement))
+    }
+
+    async fn owe_follow_up(&self, adapter: &'static str, intent: &Intent, to: &FollowUp) {
+        if let Err(e) = self.follow_ups.owe(adapter, intent, to).await {
+            tracing::warn!(target: "mts1b::cluster", id = %intent.id(), error = %e, "follow-up not in the replicated record: only this replica will send it");
+        }
+    }
+
+    async fn follow_up_sent(&self, id: &ClientOrderId) {
+        if let Err(e) = self.follow_ups.settle(id).await {
+            tracing::warn!(target: "mts1b::cluster", id = %id, error = %e, "a sent follow-up is still recorded as owed");
+        }
     }
 
     fn not_ready(&self) -> Option<String> {

@@ -6,7 +6,7 @@ pub mod outbox;
 pub mod paper;
 
 use async_trait::async_trait;
-use mts1b_inbound_core::{ClientOrderId, Intent, KnownOrder, OrderIntent, Rejection};
+use mts1b_inbound_core::{ClientOrderId, FollowUp, Intent, KnownOrder, OrderIntent, Rejection};
 
 pub use outbox::{DeliveryPolicy, Outbox};
 pub use paper::PaperOms;
@@ -172,6 +172,15 @@ pub trait OrderSink: Send + Sync {
             .await
             .map(|delivered| (delivered, None))
     }
+
+    /// Records that the sender of `intent`, through the adapter named `adapter`, is owed a
+    /// follow-up at `to` once it settles, where the sink keeps a record every replica reads
+    /// (the cluster backend: a surviving replica sends it, SPEC §14). Nothing by default: the
+    /// process that accepted it sends it.
+    async fn owe_follow_up(&self, _adapter: &'static str, _intent: &Intent, _to: &FollowUp) {}
+
+    /// The follow-up owed for `id` was sent (or given up) by this process.
+    async fn follow_up_sent(&self, _id: &ClientOrderId) {}
 
     /// What the sink remembers of the order with this client order id, for a chat
     /// modification that names only its target's key. None by default. Called on the request

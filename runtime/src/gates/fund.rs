@@ -123,11 +123,15 @@ impl Pass<'_> {
             },
             Pass::Shared(claim, clock) => {
                 let at = at.unwrap_or_else(|| clock.now());
-                // The order is stored either way. A claim left uncommitted is taken over once
-                // stale, and the resend it admits is stored once (the log's de-duplication).
-                if let Err(e) = claim.commit(at).await {
-                    tracing::warn!(target: "mts1b::cluster", error = %e, "replay claim not committed");
-                }
+                // Off the answer's path: the claim already refuses repeats while it stands.
+                // The order is stored either way; a claim left uncommitted (the process died,
+                // NATS refused) is taken over once stale, and the resend it admits is stored
+                // once (the log's de-duplication) and answered as the first was.
+                tokio::spawn(async move {
+                    if let Err(e) = claim.commit(at).await {
+                        tracing::warn!(target: "mts1b::cluster", error = %e, "replay claim not committed");
+                    }
+                });
             }
         }
     }
