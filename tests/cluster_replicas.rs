@@ -18,8 +18,11 @@ use support::nats::{NatsCluster, NatsServer, connect};
 use support::process::{Running, bin, oms_config, serve};
 use support::{Reply, request, temp_dir};
 
+/// A fund's rate limit out of the way.
+const NO_LIMIT: &str = "rate_limit = { per_second = 1000, burst = 1000 }";
+
 /// A replica's config: `oms_config`'s fund and OMS, on the cluster at `nats` (one copy of each
-/// stream: one server), with `fund` (TOML of `[funds.fund-a]`'s rate limit line).
+/// stream: one server), with `rate_limit` (TOML: `[funds.fund-a]`'s rate limit line).
 fn config(dir: &Path, oms_port: u16, nats: &str, delivery: &str, rate_limit: &str) -> PathBuf {
     let path = oms_config(dir, oms_port, delivery);
     let text = std::fs::read_to_string(&path).unwrap().replace(
@@ -82,8 +85,7 @@ async fn one_alert_sent_to_three_replicas_at_once_is_accepted_once_and_every_rep
     let server = NatsServer::start("replicas-same");
     let oms = sim::start(sim::Script::default()).await;
     let dir = temp_dir("replicas-same");
-    let rate_limit = "rate_limit = { per_second = 1000, burst = 1000 }";
-    let config = config(&dir, oms.addr.port(), &server.url(), "", rate_limit);
+    let config = config(&dir, oms.addr.port(), &server.url(), "", NO_LIMIT);
     let replicas = replicas(&config, 3);
 
     for round in 0..5 {
@@ -203,17 +205,14 @@ async fn lease_holders(nats: &str) -> BTreeMap<u32, usize> {
 async fn with_the_oms_down_a_sigkilled_replicas_streams_are_delivered_by_the_others_in_order() {
     let server = NatsServer::start("replicas-kill");
     // The OMS's port, bound but not listening until the OMS comes up.
-    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
-    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let oms_port = reserved.local_addr().unwrap().port();
+    let (reserved, oms_port) = support::reserved_port();
     let dir = temp_dir("replicas-kill");
-    let rate_limit = "rate_limit = { per_second = 1000, burst = 1000 }";
     let config = config(
         &dir,
         oms_port,
         &server.url(),
         r#"respond_within = "100ms""#,
-        rate_limit,
+        NO_LIMIT,
     );
     let mut replicas = replicas(&config, 3);
 
@@ -320,8 +319,7 @@ async fn nats_down_is_503_with_nothing_recorded_and_readyz_says_why_until_it_is_
     let mut server = NatsServer::start("replicas-outage");
     let oms = sim::start(sim::Script::default()).await;
     let dir = temp_dir("replicas-outage");
-    let rate_limit = "rate_limit = { per_second = 1000, burst = 1000 }";
-    let config = config(&dir, oms.addr.port(), &server.url(), "", rate_limit);
+    let config = config(&dir, oms.addr.port(), &server.url(), "", NO_LIMIT);
     let replica = replicas(&config, 1).pop().unwrap();
     assert_eq!(
         post(&replica, &alert("before", "BTC-USD")).await.status,
@@ -385,9 +383,8 @@ async fn killing_the_nats_node_leading_the_order_log_under_steady_alerts_loses_n
     let mut nodes = NatsCluster::start("replicas-leader", 3);
     let oms = sim::start(sim::Script::default()).await;
     let dir = temp_dir("replicas-leader");
-    let rate_limit = "rate_limit = { per_second = 1000, burst = 1000 }";
     let urls = nodes.urls();
-    let config = config(&dir, oms.addr.port(), &urls.join("\", \""), "", rate_limit);
+    let config = config(&dir, oms.addr.port(), &urls.join("\", \""), "", NO_LIMIT);
     let text = std::fs::read_to_string(&config)
         .unwrap()
         .replace("replicas = 1", "replicas = 3");
@@ -495,17 +492,14 @@ async fn a_follow_up_owed_by_a_replica_that_dies_is_sent_by_another() {
 
     let server = NatsServer::start("replicas-follow");
     let platform = StandIn::start(&[200]).await;
-    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
-    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let oms_port = reserved.local_addr().unwrap().port();
+    let (reserved, oms_port) = support::reserved_port();
     let dir = temp_dir("replicas-follow");
-    let rate_limit = "rate_limit = { per_second = 1000, burst = 1000 }";
     let config = config(
         &dir,
         oms_port,
         &server.url(),
         r#"respond_within = "100ms""#,
-        rate_limit,
+        NO_LIMIT,
     );
     let slack = adapters_toml(
         r#"["fund-a"]"#,

@@ -75,9 +75,7 @@ async fn every_recorded_alert_reaches_the_oms_across_a_sigkill() {
     let dir = temp_dir("crash");
     // The OMS's port, bound but not listening until the OMS comes up: connections are refused
     // meanwhile, and no other test can take the port.
-    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
-    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let oms_port = reserved.local_addr().unwrap().port();
+    let (reserved, oms_port) = support::reserved_port();
     let config = config(&dir, oms_port);
     let mut first = serve(bin().args(["serve", "--config", config.to_str().unwrap()]));
 

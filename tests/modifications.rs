@@ -96,9 +96,7 @@ impl Desk {
     async fn start_down(tag: &str, backend: Backend) -> Down {
         let dir = temp_dir(tag);
         let nats = Self::nats(tag, backend);
-        let reserved = tokio::net::TcpSocket::new_v4().unwrap();
-        reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let port = reserved.local_addr().unwrap().port();
+        let (reserved, port) = support::reserved_port();
         let config = config(&dir, port, ("1s", "60s", "1h"), nats.as_ref());
         let bridge = serve(bin().args(["serve", "--config", config.to_str().unwrap()]));
         Down {

@@ -72,6 +72,15 @@ path = {data:?}
     load_str(&toml, EnvOverrides::from_vars([])).unwrap()
 }
 
+/// A loopback port bound but not listening, as an OMS that is down: connections to it are
+/// refused, and no other test can take it. `listen` on the socket brings the OMS up there.
+pub fn reserved_port() -> (tokio::net::TcpSocket, u16) {
+    let reserved = tokio::net::TcpSocket::new_v4().unwrap();
+    reserved.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let port = reserved.local_addr().unwrap().port();
+    (reserved, port)
+}
+
 pub const LOOPBACK: &str = "[network]\nip_allowlist = [\"127.0.0.1\", \"::1\"]\n";
 
 pub struct TestService {

@@ -71,19 +71,18 @@ impl Standing {
     /// `intent`, at `seq` of the log, in `status` (the rest filled in after).
     pub fn of(intent: &Intent, seq: u64, status: Status) -> Self {
         Self {
-            status,
             kind: intent.kind().as_str().to_owned(),
             strategy: intent.strategy_id().to_string(),
             symbol: intent.symbol().map(|s| s.to_string()),
             target_key: intent.target().map(|t| t.key.to_string()),
-            attempts: 0,
-            order_id: None,
-            reason: None,
-            not_active: false,
-            detail: None,
-            history: Vec::new(),
-            seq,
+            ..Self::of_unreadable(seq)
         }
+        .with(status)
+    }
+
+    fn with(mut self, status: Status) -> Self {
+        self.status = status;
+        self
     }
 
     /// A record at `seq` that cannot be read back (set aside as rejected).
