@@ -170,6 +170,24 @@ async fn one_fund_driven_at_its_limit_through_three_replicas_spends_one_budget()
     assert!(retry.header("retry-after").is_some(), "{retry:?}");
 }
 
+/// Awaits (bounded) until the OMS has served every id of `acknowledged`; what it served.
+async fn until_served(oms: &sim::Oms, acknowledged: &BTreeSet<String>) -> BTreeSet<String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let served: BTreeSet<String> = oms.served().into_iter().collect();
+        if acknowledged.is_subset(&served) {
+            return served;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} delivered",
+            served.intersection(acknowledged).count(),
+            acknowledged.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn sigkill(running: &mut Running) {
     let status = Command::new("kill")
         .args(["-KILL", &running.child.id().to_string()])
@@ -252,20 +270,7 @@ async fn with_the_oms_down_a_sigkilled_replicas_streams_are_delivered_by_the_oth
     let oms = sim::start_on(reserved.listen(1024).unwrap(), sim::Script::default()).await;
 
     let acknowledged: BTreeSet<String> = sent.values().flatten().cloned().collect();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let served: BTreeSet<String> = oms.served().into_iter().collect();
-        if acknowledged.is_subset(&served) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {} delivered",
-            served.intersection(&acknowledged).count(),
-            acknowledged.len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_served(&oms, &acknowledged).await;
     let delivered_in = killed_at.elapsed();
     // Every call the simulator got, repeats included: only ids the alerts derive to, and within
     // each stream, first seen in arrival order.
@@ -462,21 +467,8 @@ async fn killing_the_nats_node_leading_the_order_log_under_steady_alerts_loses_n
         (Some(at), Some(last)) => last.saturating_duration_since(at),
         _ => Duration::ZERO,
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let served: BTreeSet<String> = oms.served().into_iter().collect();
-        if acknowledged.is_subset(&served) {
-            assert_eq!(served, acknowledged, "ids no alert derives to");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} of {} delivered",
-            served.intersection(&acknowledged).count(),
-            acknowledged.len()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let served = until_served(&oms, &acknowledged).await;
+    assert_eq!(served, acknowledged, "ids no alert derives to");
     eprintln!(
         "leader {leader} killed after {} of {ALERTS} alerts: {refused} answers 503 within {refused_for:?} of the kill, {duplicate_after_refusal} resends told 409; {} acknowledged, all delivered, {} calls, 0 lost",
         ALERTS / 3,
