@@ -250,7 +250,7 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
             ),
             max_connections_per_peer: settings.server.max_connections_per_peer as usize,
         },
-        background: [refresh, state.pruning, sweeping]
+        background: [refresh, state.pruning, sweeping, state.presence]
             .into_iter()
             .flatten()
             .collect(),
@@ -268,6 +268,8 @@ struct State {
     dispatcher: Option<Arc<Dispatcher>>,
     /// On the cluster: the follow-ups owed, swept for those of replicas that are gone.
     follow_ups: Option<(OwedFollowUps, StatusRecords)>,
+    /// On the cluster: this replica's presence, written until the service stops.
+    presence: Option<JoinHandle<()>>,
 }
 
 fn delivery_policy(settings: &Settings) -> DeliveryPolicy {
@@ -314,6 +316,7 @@ fn embedded(
         pruning: Some(pruning),
         dispatcher: None,
         follow_ups: None,
+        presence: None,
     })
 }
 
@@ -361,7 +364,7 @@ async fn on_nats(
     )
     .await
     .map_err(|e| StartError::Build(format!("cluster.nats: {e}")))?;
-    replica.dispatcher.start();
+    let presence = replica.start();
     Ok(State {
         sink: replica.sink.clone(),
         recent: Vec::new(),
@@ -369,6 +372,7 @@ async fn on_nats(
         pruning: None,
         dispatcher: Some(replica.dispatcher.clone()),
         follow_ups: Some((replica.follow_ups.clone(), replica.status.clone())),
+        presence: Some(presence),
     })
 }
 

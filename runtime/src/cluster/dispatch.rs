@@ -35,6 +35,7 @@ pub struct Dispatcher {
     leases: Leases,
     draining: Draining,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    rescan: tokio::sync::Notify,
 }
 
 impl Dispatcher {
@@ -58,11 +59,20 @@ impl Dispatcher {
             leases,
             draining: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
+            rescan: tokio::sync::Notify::new(),
         }))
     }
 
-    /// Watches and scans until [`Dispatcher::stop`].
+    /// Watches, and scans once a lease's term, until [`Dispatcher::stop`].
     pub fn start(self: &Arc<Self>) {
+        self.start_scanning_every(self.leases.term());
+    }
+
+    /// Watches, and scans every `every` and whenever [`Dispatcher::rescan`] asks, until
+    /// [`Dispatcher::stop`]. A scan reads two values per stream of the log: with thousands of
+    /// streams, scanning once a term is most of what NATS does, so the service scans when a
+    /// replica has gone (its streams need a new holder) and otherwise rarely.
+    pub fn start_scanning_every(self: &Arc<Self>, every: Duration) {
         let watcher = {
             let this = self.clone();
             tokio::spawn(async move {
@@ -81,11 +91,19 @@ impl Dispatcher {
                     if let Err(e) = this.scan().await {
                         tracing::warn!(target: "mts1b::cluster", error = %e, "scan for pending streams failed");
                     }
-                    tokio::time::sleep(this.leases.term()).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(every) => {}
+                        _ = this.rescan.notified() => {}
+                    }
                 }
             })
         };
         self.tasks().extend([watcher, scanner]);
+    }
+
+    /// Scans now (or as soon as the scan in progress ends).
+    pub fn rescan(&self) {
+        self.rescan.notify_one();
     }
 
     /// Stops watching, scanning and draining at once, leases held (as a replica that dies).

@@ -5,10 +5,8 @@
 //!
 //! - bucket `{prefix}_follow_ups`, keyed by the order's (or modification's) id: the adapter,
 //!   the platform's address, the intent, and the replica that owes it;
-//! - bucket `{prefix}_replicas`: each replica's presence, written every [`PRESENCE_EVERY`] and
-//!   lapsing [`PRESENCE_LAPSE`] after its last write;
 //! - every replica sweeps the follow-ups once a [`PRESENCE_EVERY`]: one owed by a replica no
-//!   longer present, whose order has settled, is taken over by compare-and-set (one replica
+//!   longer present ([`super::presence`]), whose order has settled, is taken over by compare-and-set (one replica
 //!   wins), sent, and deleted. A follow-up is sent at most once per replica that takes it; a
 //!   replica that dies mid-send leaves it to the next (the platform may then show it twice,
 //!   never not at all while the platform's address is valid).
@@ -22,15 +20,10 @@ use futures_util::StreamExt;
 use mts1b_inbound_core::{ClientOrderId, FollowUp, Intent};
 use serde::{Deserialize, Serialize};
 
+use super::presence::{PRESENCE_EVERY, Presence};
 use super::status::StatusRecords;
-use super::{Cluster, ClusterUnavailable, keys};
+use super::{Cluster, ClusterUnavailable};
 use crate::Runtime;
-
-/// How often a replica writes its presence and sweeps for orphaned follow-ups.
-pub const PRESENCE_EVERY: Duration = Duration::from_secs(2);
-
-/// How long after its last write a replica counts as gone.
-pub const PRESENCE_LAPSE: Duration = Duration::from_secs(6);
 
 /// One follow-up owed.
 #[derive(Debug, Serialize, Deserialize)]
@@ -49,22 +42,22 @@ struct Owed {
 #[derive(Clone)]
 pub struct OwedFollowUps {
     owed: kv::Store,
-    present: kv::Store,
+    presence: Presence,
     replica: String,
 }
 
 impl OwedFollowUps {
-    /// The records of `cluster` for the replica named `replica`; follow-ups kept up to `keep`
-    /// (longer than any order may wait).
+    /// The records of `cluster` for the replica `presence` names; follow-ups kept up to
+    /// `keep` (longer than any order may wait).
     pub async fn open(
         cluster: &Cluster,
-        replica: &str,
+        presence: Presence,
         keep: Duration,
     ) -> Result<Self, ClusterUnavailable> {
         Ok(Self {
             owed: cluster.bucket("follow_ups", keep).await?,
-            present: cluster.bucket("replicas", PRESENCE_LAPSE).await?,
-            replica: replica.to_owned(),
+            replica: presence.name().to_owned(),
+            presence,
         })
     }
 
@@ -99,32 +92,10 @@ impl OwedFollowUps {
             .map_err(|e| ClusterUnavailable(format!("follow-up: {e}")))
     }
 
-    /// Writes this replica's presence.
-    async fn announce(&self) -> Result<(), ClusterUnavailable> {
-        self.present
-            .put(keys::token(&self.replica), Bytes::from_static(b"present"))
-            .await
-            .map(|_| ())
-            .map_err(|e| ClusterUnavailable(format!("presence: {e}")))
-    }
-
-    /// True while the replica named `replica` keeps writing its presence.
-    async fn present(&self, replica: &str) -> Result<bool, ClusterUnavailable> {
-        let entry = self
-            .present
-            .entry(keys::token(replica))
-            .await
-            .map_err(|e| ClusterUnavailable(format!("presence: {e}")))?;
-        Ok(entry.is_some_and(|e| e.operation == kv::Operation::Put))
-    }
-
-    /// Writes this replica's presence and sends the follow-ups replicas that are gone owed,
-    /// once their orders settled, until the process stops.
+    /// Sends the follow-ups replicas that are gone owed, once their orders settled, until the
+    /// process stops.
     pub async fn sweep_forever(self, runtime: Arc<Runtime>, status: StatusRecords) {
         loop {
-            if let Err(e) = self.announce().await {
-                tracing::warn!(target: "mts1b::cluster", error = %e, "presence not written");
-            }
             if let Err(e) = self.sweep(&runtime, &status).await {
                 tracing::warn!(target: "mts1b::cluster", error = %e, "follow-ups not swept");
             }
@@ -158,7 +129,7 @@ impl OwedFollowUps {
             let Ok(mut owed) = serde_json::from_slice::<Owed>(&entry.value) else {
                 continue;
             };
-            if owed.owner == self.replica || self.present(&owed.owner).await? {
+            if owed.owner == self.replica || self.presence.present(&owed.owner).await? {
                 continue;
             }
             let Some(standing) = status.get(&id).await? else {

@@ -29,6 +29,7 @@ pub mod follow_ups;
 pub mod keys;
 pub mod lease;
 pub mod log;
+pub mod presence;
 pub mod replay;
 pub mod replica;
 pub mod sink;

@@ -13,6 +13,7 @@ use super::dispatch::Dispatcher;
 use super::follow_ups::OwedFollowUps;
 use super::lease::Leases;
 use super::log::OrderLog;
+use super::presence::{PRESENCE_EVERY, Presence};
 use super::replay::SharedReplayWindow;
 use super::sink::ClusterSink;
 use super::status::StatusRecords;
@@ -60,9 +61,45 @@ pub struct Replica {
     pub follow_ups: OwedFollowUps,
     /// Where each order stands.
     pub status: StatusRecords,
+    /// Which replicas are alive.
+    pub presence: Presence,
     budgets: SharedBudgets,
     replay: SharedReplayWindow,
     clock: Arc<dyn Clock>,
+    lease_term: Duration,
+}
+
+/// How often a replica scans the whole log for streams left behind when no replica has gone:
+/// a safety net (a poke lost with a watch that broke is found when the watch reopens).
+pub const SCAN_EVERY: Duration = Duration::from_secs(60);
+
+/// Writes this replica's presence every [`PRESENCE_EVERY`]; when a replica has gone (its
+/// presence lapsed, [`super::presence::PRESENCE_LAPSE`] after its last write, longer than a
+/// lease's term), rescans the log at once and again a term later, so its streams are taken
+/// over within about `PRESENCE_LAPSE + PRESENCE_EVERY` of its death (8 s).
+async fn keep_present(presence: Presence, dispatcher: Arc<Dispatcher>, lease_term: Duration) {
+    let mut seen = std::collections::BTreeSet::new();
+    loop {
+        if let Err(e) = presence.announce().await {
+            tracing::warn!(target: "mts1b::cluster", error = %e, "presence not written");
+        }
+        if let Ok(members) = presence.members().await {
+            let gone: Vec<&String> = seen.difference(&members).collect();
+            if !gone.is_empty() {
+                tracing::info!(target: "mts1b::cluster", gone = ?gone, "replicas gone: their streams are taken over");
+                // Gone for longer than a lease's term: its leases have lapsed. Once more a
+                // term later, for a stream whose lease it renewed while this one looked.
+                dispatcher.rescan();
+                let dispatcher = dispatcher.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(lease_term).await;
+                    dispatcher.rescan();
+                });
+            }
+            seen = members;
+        }
+        tokio::time::sleep(PRESENCE_EVERY).await;
+    }
 }
 
 impl Replica {
@@ -88,7 +125,8 @@ impl Replica {
             + Duration::from_secs(3600);
         let log = OrderLog::open(&cluster, settings.replay_window, keep).await?;
         let status = StatusRecords::open(&cluster, STATUS_KEPT).await?;
-        let follow_ups = OwedFollowUps::open(&cluster, &settings.name, keep).await?;
+        let presence = Presence::open(&cluster, &settings.name).await?;
+        let follow_ups = OwedFollowUps::open(&cluster, presence.clone(), keep).await?;
         let leases = Leases::open(&cluster, settings.name, settings.lease_term).await?;
         let deliverer = Deliverer::open(
             &log,
@@ -118,10 +156,23 @@ impl Replica {
             dispatcher,
             follow_ups,
             status,
+            presence,
             budgets,
             replay,
             clock,
+            lease_term: settings.lease_term,
         })
+    }
+
+    /// Starts delivering: the dispatcher (scanning the log at start, when a replica has gone,
+    /// and every [`SCAN_EVERY`] besides) and this replica's presence.
+    pub fn start(&self) -> tokio::task::JoinHandle<()> {
+        self.dispatcher.start_scanning_every(SCAN_EVERY);
+        tokio::spawn(keep_present(
+            self.presence.clone(),
+            self.dispatcher.clone(),
+            self.lease_term,
+        ))
     }
 
     /// The fund gates every replica shares, for the runtime.

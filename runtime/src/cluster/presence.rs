@@ -1,0 +1,71 @@
+//! Which replicas are alive (SPEC §14): each writes its name in bucket `{prefix}_replicas`
+//! every [`PRESENCE_EVERY`]; the bucket's `max_age` drops a name [`PRESENCE_LAPSE`] after its
+//! last write. A replica that sees another's name gone rescans the log (the streams it held
+//! need a new holder once their leases lapse) and sends the follow-ups it owed.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use async_nats::jetstream::kv;
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use super::{Cluster, ClusterUnavailable, keys};
+
+/// How often a replica writes its presence (and checks the others').
+pub const PRESENCE_EVERY: Duration = Duration::from_secs(2);
+
+/// How long after its last write a replica counts as gone.
+pub const PRESENCE_LAPSE: Duration = Duration::from_secs(6);
+
+/// The replicas' presence.
+#[derive(Clone)]
+pub struct Presence {
+    kv: kv::Store,
+    replica: String,
+}
+
+impl Presence {
+    /// The presence of the replica named `replica` on `cluster`.
+    pub async fn open(cluster: &Cluster, replica: &str) -> Result<Self, ClusterUnavailable> {
+        Ok(Self {
+            kv: cluster.bucket("replicas", PRESENCE_LAPSE).await?,
+            replica: replica.to_owned(),
+        })
+    }
+
+    /// This replica's name.
+    pub fn name(&self) -> &str {
+        &self.replica
+    }
+
+    /// Writes this replica's presence.
+    pub async fn announce(&self) -> Result<(), ClusterUnavailable> {
+        self.kv
+            .put(keys::token(&self.replica), Bytes::from_static(b"present"))
+            .await
+            .map(|_| ())
+            .map_err(|e| ClusterUnavailable(format!("presence: {e}")))
+    }
+
+    /// True while the replica named `replica` keeps writing its presence.
+    pub async fn present(&self, replica: &str) -> Result<bool, ClusterUnavailable> {
+        let entry = self
+            .kv
+            .entry(keys::token(replica))
+            .await
+            .map_err(|e| ClusterUnavailable(format!("presence: {e}")))?;
+        Ok(entry.is_some_and(|e| e.operation == kv::Operation::Put))
+    }
+
+    /// The replicas present now (their names as keys).
+    pub async fn members(&self) -> Result<BTreeSet<String>, ClusterUnavailable> {
+        let unavailable = |e: &dyn std::fmt::Display| ClusterUnavailable(format!("presence: {e}"));
+        let mut keys = self.kv.keys().await.map_err(|e| unavailable(&e))?;
+        let mut members = BTreeSet::new();
+        while let Some(key) = keys.next().await {
+            members.insert(key.map_err(|e| unavailable(&e))?);
+        }
+        Ok(members)
+    }
+}
