@@ -190,7 +190,11 @@ async fn an_order_too_old_is_never_sent_and_a_refused_or_unreadable_one_does_not
         let status = other.status.clone();
         tokio::spawn(async move { status.wait("later", Duration::from_secs(10)).await })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !other.status.is_waited_for("later") {
+        assert!(Instant::now() < deadline, "the waiter never registered");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
     let later = Outcome::Rejected("no".into()).standing(Some(&fresh), 99, 1);
     a.status.settle("later", &later).await.unwrap();
     assert_eq!(waiting.await.unwrap().unwrap(), Some(later));

@@ -226,6 +226,11 @@ impl StatusRecords {
         settled
     }
 
+    /// True while a request of this replica waits for `id`'s outcome.
+    pub fn is_waited_for(&self, id: &str) -> bool {
+        lock(&self.waiters).get(id).is_some_and(|w| !w.is_empty())
+    }
+
     /// Drops this replica's waiters on `id` whose requests have gone.
     fn forget(&self, id: &str) {
         let mut waiters = lock(&self.waiters);
