@@ -6,9 +6,12 @@
 # evenly by the replicas (open loop: latency from each request's intended send time, through
 # the order's delivery, as a 200 waits for it). Prints the RESULT line, the CPU seconds the
 # bridges and the NATS servers used per 1,000 alerts, and each bridge's RSS every 10 s.
-#   bench/cluster.sh NODES REPLICAS RATE SECONDS
+# FUNDS (10,000) sets how many funds the alerts cycle through: each fund is a stream of its own,
+# so 10 makes streams of many orders each, 10,000 one order each for a 10 s run.
+#   [FUNDS=10] bench/cluster.sh NODES REPLICAS RATE SECONDS
 set -euo pipefail
 nodes=$1; replicas=$2; rate=$3; seconds=$4
+export FUNDS=${FUNDS:-10000}
 cd "$(dirname "$0")/.."
 source bench/nats.sh
 cargo build --release --quiet --bin mts1b-tradingview --example constant_rate
@@ -20,9 +23,9 @@ trap 'kill "${pids[@]}" "${nats_pids[@]}" 2>/dev/null || true; rm -rf "$work"' E
 addrs=()
 for r in $(seq 1 "$replicas"); do
   port=$(free_port); admin=$(free_port)
-  python3 - "$work/r$r" "$port" "$admin" "$nodes" "${nats_urls:-}" > "$work/r$r.toml" <<'PY'
+  python3 - "$work/r$r" "$port" "$admin" "$nodes" "${nats_urls:-}" "$FUNDS" > "$work/r$r.toml" <<'PY'
 import sys
-data, port, admin, nodes, urls = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+data, port, admin, nodes, urls, funds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], int(sys.argv[6])
 print(f'[server]\nlisten = "127.0.0.1:{port}"\nadmin_listen = "127.0.0.1:{admin}"\nmax_in_flight = 4096')
 print('max_in_flight_per_peer = 4096\nmax_connections_per_peer = 4096\n')
 print('[network]\nip_allowlist = ["127.0.0.1"]\n')
@@ -31,7 +34,7 @@ print(f'[store]\npath = "{data}"\n')
 if nodes:
     servers = ", ".join(f'"{u}"' for u in urls.split(","))
     print(f'[cluster]\nbackend = "nats"\n\n[cluster.nats]\nservers = [{servers}]\nreplicas = {nodes}\n')
-for i in range(10000):
+for i in range(funds):
     print(f'[funds.fund-{i}]\nsecret = "secret-{i}"\nmax_quantity = "1000"\nrate_limit = {{ per_second = 100000, burst = 100000 }}\n')
 PY
   target/release/mts1b-tradingview serve --config "$work/r$r.toml" 2> >(exec cat >/dev/null) >/dev/null &

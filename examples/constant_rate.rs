@@ -49,7 +49,7 @@ impl Mode {
 
     /// The alert body of request `n`, as `bench/alert.lua` builds it.
     fn body(self, run: &str, stream: usize, n: u64) -> Bytes {
-        let fund = n % 10_000;
+        let fund = n % funds();
         let (fund, key, secret) = match self {
             Mode::Duplicate => (0, format!("dup-{run}"), "secret-0".to_owned()),
             Mode::Forged => (fund, format!("k-{run}-{stream}-{n}"), format!("forged-{n}")),
@@ -67,6 +67,19 @@ impl Mode {
         }
         Bytes::from(body)
     }
+}
+
+/// How many funds the alerts cycle through: `FUNDS` (the config must have `fund-0` …), or the
+/// harness's 10,000.
+fn funds() -> u64 {
+    static FUNDS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *FUNDS.get_or_init(|| {
+        std::env::var("FUNDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(10_000)
+    })
 }
 
 struct Stream {
