@@ -341,7 +341,6 @@ async fn on_nats(
             password: password.expose().to_owned(),
         },
     };
-    let policy = delivery_policy(settings);
     let replica = Replica::open(
         ReplicaSettings {
             nats: NatsSettings {
@@ -352,10 +351,7 @@ async fn on_nats(
                 timeout: nats.timeout.0,
             },
             name: replica_name(),
-            replay_window: policy.replay_window,
-            respond_within: policy.respond_within,
-            max_order_age: policy.max_order_age,
-            max_cancel_age: policy.max_cancel_age,
+            delivery: delivery_policy(settings),
             lease_term: LEASE_TERM,
         },
         oms,

@@ -509,7 +509,7 @@ impl<'s> StatefulGates<'s, '_> {
             fund,
             key,
             previous_secret,
-            ..
+            policy,
         } = admission;
         self.trace.fund = Some(fund.clone());
         self.trace.intent = Some(kind);
@@ -517,7 +517,7 @@ impl<'s> StatefulGates<'s, '_> {
         // Fund and key stay borrowed from the alert: a duplicate, refused right here, copies
         // them only into the trace and the answer.
         let id = ClientOrderId::derive_for(kind, adapter, fund, key);
-        let admitted = self.shared.gates.admit(&self.shared.funds, fund, id).await;
+        let admitted = self.shared.gates.admit(fund, policy.rate_limit, id).await;
         // As logged: a throttled alert's key was never looked at.
         if let Err(Stopped::Throttled(throttle)) = admitted {
             return Err(throttled(throttle));

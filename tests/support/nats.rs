@@ -183,11 +183,12 @@ impl Drop for NatsServer {
 use std::sync::Arc;
 
 use mts1b_tradingview::core::SystemClock;
-use mts1b_tradingview::runtime::cluster::deliver::{Ages, Deliverer};
+use mts1b_tradingview::runtime::cluster::deliver::Deliverer;
 use mts1b_tradingview::runtime::cluster::lease::Leases;
 use mts1b_tradingview::runtime::cluster::log::OrderLog;
 use mts1b_tradingview::runtime::cluster::status::StatusRecords;
 use mts1b_tradingview::runtime::cluster::{Cluster, Credentials, NatsSettings};
+use mts1b_tradingview::runtime::delivery::DeliveryPolicy;
 use mts1b_tradingview::runtime::delivery::grpc::GrpcOms;
 use mts1b_tradingview::runtime::metrics::Metrics;
 
@@ -243,9 +244,14 @@ impl DeliveryReplica {
             leases.clone(),
             Arc::new(GrpcOms::new(oms, Duration::from_secs(2)).unwrap()),
             Arc::new(SystemClock),
-            Ages {
-                order: Duration::from_secs(60),
-                cancel: Duration::from_secs(3600),
+            DeliveryPolicy {
+                respond_within: Duration::from_secs(1),
+                max_order_age: Duration::from_secs(60),
+                max_cancel_age: Duration::from_secs(3600),
+                initial_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_millis(100),
+                max_concurrent_calls: 64,
+                replay_window: Duration::from_secs(300),
             },
             Metrics::new().delivery,
         )

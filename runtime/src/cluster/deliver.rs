@@ -24,14 +24,15 @@ use std::time::Duration;
 use async_nats::jetstream::kv::{self, CreateErrorKind, UpdateErrorKind};
 use async_nats::jetstream::stream::{RawMessageErrorKind, Stream};
 use bytes::Bytes;
-use mts1b_inbound_core::{Clock, Intent, OrderIntent};
+use mts1b_inbound_core::{ClientOrderId, Clock, Intent, IntentKind, OrderIntent};
 
 use super::lease::{Lease, Leases, NotHeld};
 use super::log::OrderLog;
 use super::status::{Standing, StatusRecords};
 use super::{ClusterUnavailable, keys};
-use crate::delivery::EXPIRED;
 use crate::delivery::oms::{ErrorClass, OmsClient};
+use crate::delivery::outbox::backoff;
+use crate::delivery::{DeliveryPolicy, EXPIRED};
 use crate::metrics::DeliveryMetrics;
 use crate::store::Status;
 
@@ -134,9 +135,12 @@ pub struct Deliverer {
     leases: Leases,
     oms: Arc<dyn OmsClient>,
     clock: Arc<dyn Clock>,
-    ages: Ages,
-    backoff: Duration,
+    /// The age limits and the retry back-off, as the embedded outbox has them.
+    policy: DeliveryPolicy,
     metrics: DeliveryMetrics,
+    /// OMS calls in flight at once from this replica, across its streams
+    /// (`max_concurrent_calls`, as the outbox's).
+    calls: tokio::sync::Semaphore,
 }
 
 /// What one message's delivery gathered for its status record.
@@ -148,26 +152,6 @@ pub(crate) struct Gathered {
     history: Vec<String>,
 }
 
-/// How long orders and modifications may wait for the OMS (SPEC §7, §13).
-#[derive(Clone, Copy, Debug)]
-pub struct Ages {
-    /// `delivery.max_order_age`: orders and replaces.
-    pub order: Duration,
-    /// `delivery.max_cancel_age`: cancels and cancel-alls (a late cancel is never harmful).
-    pub cancel: Duration,
-}
-
-impl Ages {
-    /// The limit of `intent`'s kind, in milliseconds.
-    fn of(&self, intent: &Intent) -> i64 {
-        let age = match intent {
-            Intent::Cancel(_) | Intent::CancelAll(_) => self.cancel,
-            Intent::Submit(_) | Intent::Replace(_) => self.order,
-        };
-        i64::try_from(age.as_millis()).unwrap_or(i64::MAX)
-    }
-}
-
 impl Deliverer {
     /// A deliverer of `log` to `oms`, holding streams through `leases`, recording each order's
     /// outcome in `status`.
@@ -177,7 +161,7 @@ impl Deliverer {
         leases: Leases,
         oms: Arc<dyn OmsClient>,
         clock: Arc<dyn Clock>,
-        ages: Ages,
+        policy: DeliveryPolicy,
         metrics: DeliveryMetrics,
     ) -> Result<Self, ClusterUnavailable> {
         let cluster = log.cluster();
@@ -193,8 +177,8 @@ impl Deliverer {
             leases,
             oms,
             clock,
-            ages,
-            backoff: Duration::from_millis(100),
+            calls: tokio::sync::Semaphore::new(policy.max_concurrent_calls.max(1)),
+            policy,
             metrics,
         })
     }
@@ -377,13 +361,20 @@ impl Deliverer {
         self.metrics.attempts.with_label_values(&[result]).inc();
     }
 
-    /// A transient OMS failure, retried after the back-off.
-    async fn retry_later(&self) {
+    /// How old `kind` may grow before it is expired, in milliseconds.
+    fn max_age(&self, kind: IntentKind) -> i64 {
+        let age = self.policy.max_age(kind);
+        i64::try_from(age.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// A transient OMS failure of `id`'s `attempts`th call: retried after the outbox's
+    /// back-off (`delivery.retry.*`).
+    async fn retry_later(&self, id: &ClientOrderId, attempts: u32) {
         self.metrics
             .attempts
             .with_label_values(&["transient"])
             .inc();
-        tokio::time::sleep(self.backoff).await;
+        tokio::time::sleep(backoff(&self.policy, id, attempts)).await;
     }
 
     /// Renews `lease` before an OMS call: stops the moment another replica has the stream.
@@ -407,7 +398,7 @@ impl Deliverer {
         lease: &mut Lease,
         gathered: &mut Gathered,
     ) -> Result<Outcome, Stopped> {
-        let max_age = i64::try_from(self.ages.order.as_millis()).unwrap_or(i64::MAX);
+        let max_age = self.max_age(IntentKind::Submit);
         let mut terms = std::borrow::Cow::Borrowed(order);
         loop {
             if self.clock.now().millis_since(order.received_at) > max_age {
@@ -422,12 +413,19 @@ impl Deliverer {
             }
             self.keep(lease).await?;
             gathered.attempts += 1;
-            match self.oms.submit(&terms).await {
+            let submitted = {
+                let _permit = self.calls.acquire().await;
+                self.oms.submit(&terms).await
+            };
+            match submitted {
                 Ok(accepted) => return Ok(Outcome::Submitted(accepted.order_id)),
                 Err(e) if e.class == ErrorClass::Permanent => {
                     return Ok(Outcome::Rejected(e.message));
                 }
-                Err(_) => self.retry_later().await,
+                Err(_) => {
+                    self.retry_later(&order.client_order_id, gathered.attempts)
+                        .await
+                }
             }
         }
     }

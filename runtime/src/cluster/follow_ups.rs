@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use super::presence::{PRESENCE_EVERY, Presence};
 use super::status::StatusRecords;
-use super::{Cluster, ClusterUnavailable};
+use super::{Cluster, ClusterUnavailable, keys};
 use crate::Runtime;
 
 /// One follow-up owed.
@@ -119,6 +119,10 @@ impl OwedFollowUps {
         while let Some(key) = keys.next().await {
             ids.push(key.map_err(|e| unavailable(&e))?);
         }
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let present = self.presence.members().await?;
         for id in ids {
             let Some(entry) = self.owed.entry(&id).await.map_err(|e| unavailable(&e))? else {
                 continue;
@@ -129,7 +133,7 @@ impl OwedFollowUps {
             let Ok(mut owed) = serde_json::from_slice::<Owed>(&entry.value) else {
                 continue;
             };
-            if owed.owner == self.replica || self.presence.present(&owed.owner).await? {
+            if owed.owner == self.replica || present.contains(&keys::token(&owed.owner)) {
                 continue;
             }
             let Some(standing) = status.get(&id).await? else {

@@ -48,17 +48,7 @@ impl Presence {
             .map_err(|e| ClusterUnavailable(format!("presence: {e}")))
     }
 
-    /// True while the replica named `replica` keeps writing its presence.
-    pub async fn present(&self, replica: &str) -> Result<bool, ClusterUnavailable> {
-        let entry = self
-            .kv
-            .entry(keys::token(replica))
-            .await
-            .map_err(|e| ClusterUnavailable(format!("presence: {e}")))?;
-        Ok(entry.is_some_and(|e| e.operation == kv::Operation::Put))
-    }
-
-    /// The replicas present now (their names as keys).
+    /// The replicas present now (their names as keys: [`keys::token`] of each).
     pub async fn members(&self) -> Result<BTreeSet<String>, ClusterUnavailable> {
         let unavailable = |e: &dyn std::fmt::Display| ClusterUnavailable(format!("presence: {e}"));
         let mut keys = self.kv.keys().await.map_err(|e| unavailable(&e))?;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use mts1b_inbound_core::Clock;
 
 use super::budget::SharedBudgets;
-use super::deliver::{Ages, Deliverer};
+use super::deliver::Deliverer;
 use super::dispatch::Dispatcher;
 use super::follow_ups::OwedFollowUps;
 use super::lease::Leases;
@@ -18,6 +18,7 @@ use super::replay::SharedReplayWindow;
 use super::sink::ClusterSink;
 use super::status::StatusRecords;
 use super::{Cluster, ClusterUnavailable, NatsSettings};
+use crate::delivery::DeliveryPolicy;
 use crate::delivery::oms::OmsClient;
 use crate::gates::fund::{FundGates, SharedGates};
 use crate::metrics::Metrics;
@@ -36,14 +37,9 @@ pub struct ReplicaSettings {
     pub nats: NatsSettings,
     /// This replica's name (lease holders are named by it).
     pub name: String,
-    /// `replay.window`: the replay window and the log's duplicate window.
-    pub replay_window: Duration,
-    /// `delivery.respond_within`.
-    pub respond_within: Duration,
-    /// `delivery.max_order_age`.
-    pub max_order_age: Duration,
-    /// `delivery.max_cancel_age`.
-    pub max_cancel_age: Duration,
+    /// `delivery.*` and `replay.window` (the replay window is also the log's duplicate
+    /// window).
+    pub delivery: DeliveryPolicy,
     /// How long a stream's lease lasts ([`LEASE_TERM`] in service).
     pub lease_term: Duration,
 }
@@ -114,16 +110,17 @@ impl Replica {
         let cluster = Cluster::connect(settings.nats.clone()).await?;
         // A claim lives from admission through the publish, the wait for the outcome and the
         // commit: one older than that was left by a replica that died mid-request.
-        let stale_after = settings.respond_within + settings.nats.timeout * 4 + LEASE_TERM;
+        let delivery = settings.delivery;
+        let stale_after = delivery.respond_within + settings.nats.timeout * 4 + LEASE_TERM;
         let replay =
-            SharedReplayWindow::open(&cluster, settings.replay_window, stale_after, clock.clone())
+            SharedReplayWindow::open(&cluster, delivery.replay_window, stale_after, clock.clone())
                 .await?;
         let budgets = SharedBudgets::open(&cluster, clock.clone()).await?;
         // Kept past the longest any message may wait to be delivered.
-        let keep = settings.max_order_age.max(settings.max_cancel_age)
-            + settings.replay_window
+        let keep = delivery.max_order_age.max(delivery.max_cancel_age)
+            + delivery.replay_window
             + Duration::from_secs(3600);
-        let log = OrderLog::open(&cluster, settings.replay_window, keep).await?;
+        let log = OrderLog::open(&cluster, delivery.replay_window, keep).await?;
         let status = StatusRecords::open(&cluster, STATUS_KEPT).await?;
         let presence = Presence::open(&cluster, &settings.name).await?;
         let follow_ups = OwedFollowUps::open(&cluster, presence.clone(), keep).await?;
@@ -134,10 +131,7 @@ impl Replica {
             leases.clone(),
             oms,
             clock.clone(),
-            Ages {
-                order: settings.max_order_age,
-                cancel: settings.max_cancel_age,
-            },
+            delivery,
             metrics.delivery.clone(),
         )
         .await?;
@@ -148,7 +142,7 @@ impl Replica {
             status.clone(),
             dispatcher.clone(),
             follow_ups.clone(),
-            (settings.respond_within, keep),
+            (delivery.respond_within, keep),
         ));
         Ok(Self {
             cluster,

@@ -59,12 +59,15 @@ impl ClusterSink {
     /// Appends `intent` and waits for its outcome up to `respond_within`.
     async fn record(&self, intent: &Intent) -> Result<Delivered, SinkUnavailable> {
         let id = intent.id().to_string();
-        let seq = match self.log.append(intent).await.map_err(unavailable)? {
-            Appended::Stored(seq) | Appended::AlreadyStored(seq) => seq,
+        let listening = self.status.listen(&id);
+        let (seq, resent) = match self.log.append(intent).await.map_err(unavailable)? {
+            Appended::Stored(seq) => (seq, false),
+            Appended::AlreadyStored(seq) => (seq, true),
         };
         self.dispatcher.poke_soon(self.log.subject_of(intent));
-        // Stored: from here on every answer is a 2xx or the OMS's own refusal.
-        match self.status.wait(&id, self.respond_within).await {
+        // Stored: from here on every answer is a 2xx or the OMS's own refusal. A new order
+        // cannot have settled before this listened; a resend's may have.
+        match listening.settled(self.respond_within, resent).await {
             Ok(Some(standing)) => Ok(delivered(standing)),
             Ok(None) | Err(_) => {
                 let queued = Standing::of(intent, seq, Status::Queued);

@@ -71,18 +71,13 @@ impl Standing {
     /// `intent`, at `seq` of the log, in `status` (the rest filled in after).
     pub fn of(intent: &Intent, seq: u64, status: Status) -> Self {
         Self {
+            status,
             kind: intent.kind().as_str().to_owned(),
             strategy: intent.strategy_id().to_string(),
             symbol: intent.symbol().map(|s| s.to_string()),
             target_key: intent.target().map(|t| t.key.to_string()),
             ..Self::of_unreadable(seq)
         }
-        .with(status)
-    }
-
-    fn with(mut self, status: Status) -> Self {
-        self.status = status;
-        self
     }
 
     /// A record at `seq` that cannot be read back (set aside as rejected).
@@ -199,31 +194,22 @@ impl StatusRecords {
         id: &str,
         within: Duration,
     ) -> Result<Option<Standing>, ClusterUnavailable> {
-        // Listen first, then read: a settlement between the two is in one or the other.
+        self.listen(id).settled(within, true).await
+    }
+
+    /// Listens for the outcome of `id` from now on: listen before the order can settle (before
+    /// its append), and nothing has to be read to learn what happened before.
+    pub fn listen(&self, id: &str) -> Listening<'_> {
         let (tx, rx) = oneshot::channel();
         lock(&self.waiters)
             .entry(id.to_owned())
             .or_default()
             .push(tx);
-        let settled = async {
-            match self.get(id).await? {
-                Some(standing) if standing.status != Status::Queued => Ok(Some(standing)),
-                _ => Ok(tokio::time::timeout(within, rx)
-                    .await
-                    .ok()
-                    .and_then(Result::ok)),
-            }
+        Listening {
+            records: self,
+            id: id.to_owned(),
+            rx: Some(rx),
         }
-        .await;
-        let settled = match settled {
-            Ok(None) => self
-                .get(id)
-                .await
-                .map(|s| s.filter(|s| s.status != Status::Queued)),
-            other => other,
-        };
-        self.forget(id);
-        settled
     }
 
     /// True while a request of this replica waits for `id`'s outcome.
@@ -240,6 +226,43 @@ impl StatusRecords {
                 waiters.remove(id);
             }
         }
+    }
+}
+
+/// A request listening for an order's outcome ([`StatusRecords::listen`]).
+pub struct Listening<'a> {
+    records: &'a StatusRecords,
+    id: String,
+    rx: Option<oneshot::Receiver<Standing>>,
+}
+
+impl Listening<'_> {
+    /// The outcome, if the order settles within `within`. With `read_first`, the record is
+    /// read before waiting (it may have settled before this listened: a resend). Read once
+    /// more when the time runs out, in case the watch missed it.
+    pub async fn settled(
+        mut self,
+        within: Duration,
+        read_first: bool,
+    ) -> Result<Option<Standing>, ClusterUnavailable> {
+        let settled = |s: Option<Standing>| s.filter(|s| s.status != Status::Queued);
+        if read_first && let Some(standing) = settled(self.records.get(&self.id).await?) {
+            return Ok(Some(standing));
+        }
+        let Some(rx) = self.rx.take() else {
+            return Ok(None);
+        };
+        match tokio::time::timeout(within, rx).await {
+            Ok(Ok(standing)) => Ok(Some(standing)),
+            _ => self.records.get(&self.id).await.map(settled),
+        }
+    }
+}
+
+impl Drop for Listening<'_> {
+    fn drop(&mut self) {
+        self.rx = None;
+        self.records.forget(&self.id);
     }
 }
 

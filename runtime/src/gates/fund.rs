@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use mts1b_inbound_core::{ClientOrderId, Clock, FundId, FundMap, FundPolicy, UnixMillis};
+use mts1b_inbound_core::{ClientOrderId, Clock, FundId, RateLimit, UnixMillis};
 
 use super::rate_limit::{FundRateLimits, Throttle};
 use super::replay::{Claim, ReplayWindow};
@@ -57,11 +57,11 @@ pub enum Pass<'a> {
 }
 
 impl FundGates {
-    /// Spends one unit of `fund`'s rate limit (its policy in `funds`), then claims `id`.
+    /// Spends one unit of `fund`'s rate limit (`limit`, its policy's), then claims `id`.
     pub async fn admit(
         &self,
-        funds: &FundMap<FundPolicy>,
         fund: &FundId,
+        limit: RateLimit,
         id: ClientOrderId,
     ) -> Result<Pass<'_>, Stopped> {
         match self {
@@ -81,11 +81,8 @@ impl FundGates {
                     replay,
                     clock,
                 } = &**shared;
-                let policy = funds
-                    .get(fund)
-                    .ok_or(Stopped::Throttled(Throttle::UnknownFund))?;
                 budgets
-                    .admit(fund, policy.rate_limit)
+                    .admit(fund, limit)
                     .await
                     .map_err(|refused| match refused {
                         Refused::RetryAfter(wait) => Stopped::Throttled(Throttle::RetryAfter(wait)),

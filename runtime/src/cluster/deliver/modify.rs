@@ -50,7 +50,7 @@ impl Deliverer {
                 }
             }
         }
-        let max_age = self.ages.of(modification);
+        let max_age = self.max_age(modification.kind());
         loop {
             let age = self.clock.now().millis_since(modification.received_at());
             if age > max_age {
@@ -81,12 +81,13 @@ impl Deliverer {
                 Err(e) if e.class == ErrorClass::Permanent => {
                     return Ok(Outcome::Rejected(e.message));
                 }
-                Err(_) => self.retry_later().await,
+                Err(_) => self.retry_later(&modification.id(), *attempts).await,
             }
         }
     }
 
     async fn call(&self, modification: &Intent) -> Result<OmsModified, OmsError> {
+        let _permit = self.calls.acquire().await;
         match modification {
             Intent::Cancel(m) => self.oms.cancel(m).await,
             Intent::Replace(m) => self.oms.replace(m).await,
