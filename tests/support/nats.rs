@@ -19,26 +19,41 @@ pub struct NatsServer {
     pub dir: PathBuf,
 }
 
-/// A free loopback port (bound and let go: a race only with another process taking it).
+/// A free loopback port below the kernel's ephemeral range (32768 and up on Linux), so no
+/// process's outgoing connection can be given it between this check and `nats-server`'s bind;
+/// the start point varies by process and call so tests running side by side rarely pick alike
+/// (and a start that loses that race picks again: [`NatsServer::start`], [`NatsCluster::start`]).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::hash::{BuildHasher, RandomState};
+    const LOW: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    let start = (RandomState::new().hash_one(std::process::id()) % u64::from(SPAN)) as u16;
+    (0..SPAN)
+        .map(|i| LOW + (start + i) % SPAN)
+        .find(|port| TcpListener::bind(("127.0.0.1", *port)).is_ok())
+        .expect("a free loopback port below 32768")
 }
+
+/// How often a first start is tried on fresh ports when another process took one first.
+const STARTS: usize = 5;
 
 impl NatsServer {
     /// A single server with JetStream.
     pub fn start(tag: &str) -> Self {
-        let (port, dir) = (free_port(), super::temp_dir(&format!("nats-{tag}")));
-        let server = Self {
-            child: Self::spawn(port, &dir),
-            port,
-            dir,
-        };
-        server.until_listening();
-        server
+        let dir = super::temp_dir(&format!("nats-{tag}"));
+        for _ in 0..STARTS {
+            let port = free_port();
+            let mut server = Self {
+                child: Self::spawn(port, &dir),
+                port,
+                dir: dir.clone(),
+            };
+            if server.listening() {
+                return server;
+            }
+            server.dir = PathBuf::new();
+        }
+        panic!("nats-server never listened: {}", log_tail(&dir));
     }
 
     fn spawn(port: u16, dir: &std::path::Path) -> Child {
@@ -46,7 +61,7 @@ impl NatsServer {
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
             .arg(dir)
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log_file(dir))
             .spawn()
             .expect("nats-server runs")
     }
@@ -61,7 +76,11 @@ impl NatsServer {
     pub fn restart(&mut self) {
         self.kill();
         self.child = Self::spawn(self.port, &self.dir);
-        self.until_listening();
+        assert!(
+            self.listening(),
+            "nats-server never listened again: {}",
+            log_tail(&self.dir)
+        );
     }
 
     /// Its URL.
@@ -69,13 +88,36 @@ impl NatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
-    fn until_listening(&self) {
+    /// Whether the server comes to accept connections; false when it exits first (its port was
+    /// taken: its log says so) or takes longer than 10 s.
+    fn listening(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server never listened");
+            if Instant::now() >= deadline || !matches!(self.child.try_wait(), Ok(None)) {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return false;
+            }
             std::thread::sleep(Duration::from_millis(10));
         }
+        true
     }
+}
+
+/// Where a server in `dir` writes its log (what it says when it cannot start).
+fn log_file(dir: &std::path::Path) -> std::fs::File {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("nats-server.log"))
+        .expect("a log file in the server's folder")
+}
+
+/// The last lines a server in `dir` logged.
+fn log_tail(dir: &std::path::Path) -> String {
+    let log = std::fs::read_to_string(dir.join("nats-server.log")).unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(5)..].join("\n")
 }
 
 /// A cluster of JetStream servers on loopback (`mts1b-0`, `mts1b-1`, ...), each of which can
@@ -90,19 +132,28 @@ pub struct NatsCluster {
 impl NatsCluster {
     /// `n` nodes routed to each other.
     pub fn start(tag: &str, n: usize) -> Self {
-        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
         let dirs: Vec<PathBuf> = (0..n)
             .map(|i| super::temp_dir(&format!("nats-{tag}-{i}")))
             .collect();
-        let mut cluster = Self {
-            nodes: (0..n).map(|_| None).collect(),
-            ports,
-            dirs,
-        };
-        for i in 0..n {
-            cluster.start_node(i);
+        for _ in 0..STARTS {
+            let mut cluster = Self {
+                nodes: (0..n).map(|_| None).collect(),
+                ports: (0..n).map(|_| (free_port(), free_port())).collect(),
+                dirs: dirs.clone(),
+            };
+            if (0..n).all(|i| cluster.try_start_node(i)) {
+                return cluster;
+            }
+            // Stops the nodes that did start; the next try starts from empty stores on fresh
+            // ports, keeping the folders (and their logs).
+            cluster.nodes.clear();
+            cluster.dirs.clear();
+            for dir in &dirs {
+                let _ = std::fs::remove_dir_all(dir.join("jetstream"));
+            }
         }
-        cluster
+        let tails: Vec<String> = dirs.iter().map(|d| log_tail(d)).collect();
+        panic!("a nats-server never listened: {}", tails.join("\n"));
     }
 
     /// The name of node `i`.
@@ -112,6 +163,15 @@ impl NatsCluster {
 
     /// Starts node `i` (again) on its folder and ports.
     pub fn start_node(&mut self, i: usize) {
+        assert!(
+            self.try_start_node(i),
+            "nats-server {} never listened: {}",
+            Self::name(i),
+            log_tail(&self.dirs[i])
+        );
+    }
+
+    fn try_start_node(&mut self, i: usize) -> bool {
         let (port, cluster_port) = self.ports[i];
         let routes: Vec<String> = self
             .ports
@@ -128,16 +188,17 @@ impl NatsCluster {
             .args(["--routes", &routes.join(","), "-sd"])
             .arg(&self.dirs[i])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log_file(&self.dirs[i]))
             .spawn()
             .expect("nats-server runs");
-        let server = NatsServer {
+        let mut server = NatsServer {
             child,
             port,
             dir: PathBuf::new(),
         };
-        server.until_listening();
+        let listening = server.listening();
         self.nodes[i] = Some(server);
+        listening
     }
 
     /// SIGKILLs the node named `name`; returns its index.
