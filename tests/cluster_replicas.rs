@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use mts1b_tradingview::core::{ClientOrderId, FundId, IdempotencyKey};
+use mts1b_tradingview::runtime::cluster::partitions::partition_of;
 use support::nats::{NatsCluster, NatsServer, connect};
 use support::process::{Running, bin, oms_config, serve};
 use support::{Reply, request, temp_dir};
@@ -197,26 +197,21 @@ fn sigkill(running: &mut Running) {
     let _ = running.child.wait();
 }
 
-/// The streams each replica process holds the lease of (lease values name `host-pid`).
-async fn lease_holders(nats: &str) -> BTreeMap<u32, usize> {
+/// The process holding the partition of fund-a's strategy `s` (every stream of the kill test;
+/// lease values name `host-pid`).
+async fn partition_holder(nats: &str) -> Option<u32> {
     let cluster = connect(vec![nats.to_owned()], 1).await;
     let leases = cluster
         .jetstream
         .get_key_value("MTS1B_TV_leases")
         .await
         .unwrap();
-    let mut keys = leases.keys().await.unwrap();
-    let mut held = BTreeMap::new();
-    while let Some(key) = keys.next().await {
-        let key = key.unwrap();
-        if let Ok(Some(holder)) = leases.get(&key).await {
-            let holder = String::from_utf8_lossy(&holder).to_string();
-            if let Some(pid) = holder.rsplit('-').next().and_then(|p| p.parse().ok()) {
-                *held.entry(pid).or_default() += 1;
-            }
-        }
-    }
-    held
+    let partition = partition_of("MTS1B_TV.orders.fund-a.s.BTC-USD");
+    let holder = leases.get(format!("partition.{partition}")).await.ok()??;
+    String::from_utf8_lossy(&holder)
+        .rsplit('-')
+        .next()
+        .and_then(|pid| pid.parse().ok())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,22 +241,16 @@ async fn with_the_oms_down_a_sigkilled_replicas_streams_are_delivered_by_the_oth
         assert_eq!(reply.status, 202, "the OMS is down: {}", reply.body);
         sent.entry(symbol).or_default().push(client_order_id(&key));
     }
-    // The replica holding the most streams' leases (retrying the OMS meanwhile) dies.
+    // The replica holding the streams' partition (retrying the OMS meanwhile) dies.
     let deadline = Instant::now() + Duration::from_secs(10);
-    let (victim, held) = loop {
-        let held = lease_holders(&server.url()).await;
-        let busiest = replicas
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (i, held.get(&r.child.id()).copied().unwrap_or(0)))
-            .max_by_key(|(_, n)| *n)
-            .unwrap();
-        if busiest.1 > 0 {
-            break busiest;
+    let victim = loop {
+        let holder = partition_holder(&server.url()).await;
+        if let Some(victim) = replicas.iter().position(|r| Some(r.child.id()) == holder) {
+            break victim;
         }
         assert!(
             Instant::now() < deadline,
-            "no replica took a stream: {held:?}"
+            "no replica holds the streams: {holder:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
@@ -291,7 +280,7 @@ async fn with_the_oms_down_a_sigkilled_replicas_streams_are_delivered_by_the_oth
     }
     let repeats = served.len() - acknowledged.len();
     eprintln!(
-        "replica {victim} (holding {held} of 6 streams) SIGKILLed; all {} acknowledged orders delivered {delivered_in:?} later; {} calls, {repeats} repeated, 0 lost",
+        "replica {victim} (holding the 6 streams' partition) SIGKILLed; all {} acknowledged orders delivered {delivered_in:?} later; {} calls, {repeats} repeated, 0 lost",
         acknowledged.len(),
         served.len()
     );

@@ -1,12 +1,15 @@
-//! Delivery from the order log (SPEC §14): the replica holding a stream's lease sends that
-//! stream's orders to the OMS in stream-sequence order, from the stream's delivered mark.
+//! Delivery from the order log (SPEC §14): the replica holding a stream's partition
+//! ([`super::partitions`]; a stream's own lease in the library's tests) sends that stream's
+//! orders to the OMS in stream-sequence order, from the stream's delivered mark.
 //!
 //! The mark (bucket `{prefix}_progress`, one key per subject) is the sequence of the last
 //! message of the subject that is settled: sent and answered, or expired. It advances by
 //! compare-and-set after the OMS answered, so a replica that dies between the OMS's answer and
 //! the mark leaves exactly that one order to be sent again by the next holder, with the same
-//! client order id (the OMS de-duplicates it). Before every OMS call the holder renews its lease
-//! and stops the moment it cannot: a stream has one deliverer at a time.
+//! client order id (the OMS de-duplicates it). The holder keeps the marks it wrote in memory
+//! while it holds the partition, so it reads a stream's mark once per take-over, not once per
+//! order. Before every OMS call the holder checks its hold and stops the moment it may have
+//! lost it: a stream has one deliverer at a time.
 //!
 //! Orders and modifications alike (SPEC §13, [`modify`]): a transient failure is retried with
 //! back-off, a permanent one settled as rejected (a modification's target gone or filled: not
@@ -28,6 +31,7 @@ use mts1b_inbound_core::{ClientOrderId, Clock, Intent, IntentKind, OrderIntent};
 
 use super::lease::{Lease, Leases, NotHeld};
 use super::log::OrderLog;
+use super::partitions::Hold;
 use super::status::{Standing, StatusRecords};
 use super::{ClusterUnavailable, keys};
 use crate::delivery::oms::{ErrorClass, OmsClient};
@@ -141,6 +145,23 @@ pub struct Deliverer {
     /// OMS calls in flight at once from this replica, across its streams
     /// (`max_concurrent_calls`, as the outbox's).
     calls: tokio::sync::Semaphore,
+    /// The marks this replica wrote or read last, per stream, with the [`Hold::epoch`] they
+    /// were read or written under: while the partition stays held here no one else moves
+    /// them, so a drain reads its mark from NATS once per take-over, not once per order.
+    /// Bounded: a stream that falls out reads its mark again.
+    marks: quick_cache::sync::Cache<String, (u64, Option<u64>, u64)>,
+}
+
+/// How many streams' marks a replica keeps in memory.
+const MARKS_CACHED: usize = 65_536;
+
+/// What entitles a drain to deliver its stream: a lease of its own (renewed before each OMS
+/// call), or its partition's hold (renewed in the background, checked in memory).
+pub enum Holder<'a> {
+    /// The stream's own lease.
+    Stream(&'a mut Lease),
+    /// The hold of the stream's partition.
+    Partition(&'a Hold),
 }
 
 /// What one message's delivery gathered for its status record.
@@ -178,6 +199,7 @@ impl Deliverer {
             oms,
             clock,
             calls: tokio::sync::Semaphore::new(policy.max_concurrent_calls.max(1)),
+            marks: quick_cache::sync::Cache::new(MARKS_CACHED),
             policy,
             metrics,
         })
@@ -201,6 +223,20 @@ impl Deliverer {
             ),
             None => (0, None),
         })
+    }
+
+    /// True when `subject`'s last message is past its delivered mark (as this replica knows
+    /// it under `hold`).
+    pub async fn pending(&self, subject: &str, hold: &Hold) -> Result<bool, ClusterUnavailable> {
+        let last = self
+            .stream
+            .get_last_raw_message_by_subject(subject)
+            .await
+            .map_err(|e| ClusterUnavailable(format!("last of {subject}: {e}")))?;
+        let ((mark, _), _) = self
+            .mark_for(&keys::token(subject), &Holder::Partition(hold))
+            .await?;
+        Ok(last.sequence > mark)
     }
 
     /// Moves the mark to `seq`, expecting `revision`; a lost race means another replica
@@ -236,14 +272,65 @@ impl Deliverer {
         subject: &str,
         lease: &mut Lease,
     ) -> Result<Vec<(u64, Outcome)>, (Vec<(u64, Outcome)>, Stopped)> {
+        self.drain_holding(subject, Holder::Stream(lease), None)
+            .await
+    }
+
+    /// Sends the orders of `subject` after its mark, in order, while `hold` on its partition
+    /// holds, up to sequence `upto` (further only as far as it reads on; none: until the
+    /// stream is empty); returns what became of each, or why it stopped.
+    pub async fn drain_held(
+        &self,
+        subject: &str,
+        hold: &Hold,
+        upto: Option<u64>,
+    ) -> Result<Vec<(u64, Outcome)>, (Vec<(u64, Outcome)>, Stopped)> {
+        let drained = self
+            .drain_holding(subject, Holder::Partition(hold), upto)
+            .await;
+        if drained.is_err() {
+            // Whether its last move reached NATS is unknown: read it again next time.
+            self.marks.remove(&keys::token(subject));
+        }
+        drained
+    }
+
+    /// The mark of the stream keyed `key` for a drain by `holder`, and whether it is this
+    /// replica's own (written or read under the same hold, so nothing past it was settled by
+    /// another replica).
+    async fn mark_for(
+        &self,
+        key: &str,
+        holder: &Holder<'_>,
+    ) -> Result<((u64, Option<u64>), bool), ClusterUnavailable> {
+        if let Holder::Partition(hold) = holder
+            && let Some((mark, revision, epoch)) = self.marks.get(key)
+            && epoch == hold.epoch()
+        {
+            return Ok(((mark, revision), true));
+        }
+        Ok((self.mark(key).await?, false))
+    }
+
+    async fn drain_holding(
+        &self,
+        subject: &str,
+        mut holder: Holder<'_>,
+        upto: Option<u64>,
+    ) -> Result<Vec<(u64, Outcome)>, (Vec<(u64, Outcome)>, Stopped)> {
         let key = keys::token(subject);
         let mut settled = Vec::new();
-        let (mut mark, mut revision) = match self.mark(&key).await {
+        let ((mut mark, mut revision), own) = match self.mark_for(&key, &holder).await {
             Ok(m) => m,
             Err(e) => return Err((settled, Stopped::Unavailable(e))),
         };
-        let mut first = true;
+        // A mark of its own leaves nothing past it settled elsewhere: the first message's
+        // status need not be read.
+        let mut first = !own;
         loop {
+            if upto.is_some_and(|upto| mark >= upto) {
+                return Ok(settled);
+            }
             let message = match self
                 .stream
                 .get_first_raw_message_by_subject(subject, mark + 1)
@@ -267,7 +354,7 @@ impl Deliverer {
             let intent = super::log::decode(&message.payload);
             let outcome = match &intent {
                 Ok(intent) => match self
-                    .deliver(intent, subject, seq, &id, first, lease, &mut gathered)
+                    .deliver(intent, subject, seq, &id, first, &mut holder, &mut gathered)
                     .await
                 {
                     Ok(outcome) => outcome,
@@ -296,6 +383,10 @@ impl Deliverer {
                 Ok(next) => {
                     revision = Some(next);
                     mark = seq;
+                    if let Holder::Partition(hold) = &holder {
+                        self.marks
+                            .insert(key.clone(), (mark, revision, hold.epoch()));
+                    }
                     settled.push((seq, outcome));
                 }
                 Err(stopped) => return Err((settled, stopped)),
@@ -313,7 +404,7 @@ impl Deliverer {
         seq: u64,
         id: &str,
         first: bool,
-        lease: &mut Lease,
+        holder: &mut Holder<'_>,
         gathered: &mut Gathered,
     ) -> Result<Outcome, Stopped> {
         let mut resume = false;
@@ -329,11 +420,11 @@ impl Deliverer {
         }
         match intent {
             Intent::Submit(order) => {
-                self.send_order(order, subject, seq, resume, lease, gathered)
+                self.send_order(order, subject, seq, resume, holder, gathered)
                     .await
             }
             modification => {
-                self.send_modification(modification, lease, &mut gathered.attempts)
+                self.send_modification(modification, holder, &mut gathered.attempts)
                     .await
             }
         }
@@ -377,9 +468,14 @@ impl Deliverer {
         tokio::time::sleep(backoff(&self.policy, id, attempts)).await;
     }
 
-    /// Renews `lease` before an OMS call: stops the moment another replica has the stream.
-    async fn keep(&self, lease: &mut Lease) -> Result<(), Stopped> {
-        self.leases.renew(lease).await.map_err(|e| match e {
+    /// Checks `holder` before an OMS call (renewing a stream's own lease): stops the moment
+    /// another replica may have the stream.
+    async fn keep(&self, holder: &mut Holder<'_>) -> Result<(), Stopped> {
+        let held = match holder {
+            Holder::Stream(lease) => self.leases.renew(lease).await,
+            Holder::Partition(hold) => hold.check(),
+        };
+        held.map_err(|e| match e {
             NotHeld::Taken => Stopped::LeaseLost,
             NotHeld::Unavailable(why) => Stopped::Unavailable(why),
         })
@@ -395,7 +491,7 @@ impl Deliverer {
         subject: &str,
         seq: u64,
         resume: bool,
-        lease: &mut Lease,
+        holder: &mut Holder<'_>,
         gathered: &mut Gathered,
     ) -> Result<Outcome, Stopped> {
         let max_age = self.max_age(IntentKind::Submit);
@@ -411,7 +507,7 @@ impl Deliverer {
                     Behind::Unchanged => {}
                 }
             }
-            self.keep(lease).await?;
+            self.keep(holder).await?;
             gathered.attempts += 1;
             let submitted = {
                 let _permit = self.calls.acquire().await;

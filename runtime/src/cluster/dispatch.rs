@@ -1,13 +1,14 @@
-//! Which streams a replica delivers (SPEC §14). Every replica watches the log for new messages
-//! (an ordered push consumer of headers only, from the moment it starts) and, for each message,
-//! tries to take its stream's lease; the one that gets it drains the stream and gives the lease
-//! up once the stream is empty. A message that arrives while its stream is being drained here
-//! marks the stream to be drained again before the lease is given up; one that arrives between
-//! the last read and the release is found by the check that follows every release. Every
-//! lease's term, each replica also scans for streams whose last message is past their
-//! delivered mark: how a stream whose deliverer died is taken over.
+//! Which streams a replica drains (SPEC §14). Streams fall into partitions, each held by one
+//! replica ([`super::partitions`]); every replica watches the log for new messages (an ordered
+//! push consumer of headers only, from the moment it starts), hears at once from the replica
+//! that appended a message (a core NATS poke), and drains the streams of the partitions it
+//! holds, each up to the newest message it was told of. A message that arrives
+//! while its stream is being drained here raises how far that drain goes; the drain ends, and
+//! the stream is free for the next message's drain, under the same lock. A partition taken
+//! (at start, or from a replica that died) has its streams scanned for orders past their
+//! mark; so has every held partition every so often, and when the watch reopens.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,19 +18,36 @@ use async_nats::jetstream::stream::Stream;
 use futures_util::StreamExt;
 
 use super::deliver::{Deliverer, Stopped};
-use super::lease::{Lease, Leases, NotHeld};
-use super::{Cluster, ClusterUnavailable, keys};
+use super::lease::Leases;
+use super::partitions::{Hold, PARTITIONS, Partitions, partition_of};
+use super::{Cluster, ClusterUnavailable};
 
 /// A scan checks this many streams, then pauses [`SCAN_PAUSE`]: at most 500 streams a second.
 const SCAN_BATCH: usize = 50;
 /// See [`SCAN_BATCH`].
 const SCAN_PAUSE: Duration = Duration::from_millis(100);
 
-/// How soon a lease NATS could not grant is asked for again.
-const LEASE_RETRY: Duration = Duration::from_millis(100);
+/// How many streams poked while their partition was held elsewhere are remembered per
+/// partition, and for how long (longer than a dead holder's partitions take to be taken over;
+/// older ones were delivered by the holder, or are found by the scan).
+const MISSED_KEPT: (usize, Duration) = (256, Duration::from_secs(15));
 
-/// What this replica is draining: per subject, whether a message arrived meanwhile.
-type Draining = Mutex<HashMap<String, bool>>;
+/// What this replica is draining, per subject.
+type Draining = Mutex<HashMap<String, Asked>>;
+
+/// What a drain running here has been asked since it last looked.
+#[derive(Clone, Copy, Debug)]
+struct Asked {
+    /// How far to go: the newest sequence poked (none: until the stream is empty).
+    upto: Option<u64>,
+    /// Whether a poke came since.
+    again: bool,
+}
+
+/// How far a poke asks a drain to go, and how far a drain went: the further of the two.
+fn further(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    a.zip(b).map(|(a, b)| a.max(b))
+}
 
 /// Picks the streams this replica delivers.
 pub struct Dispatcher {
@@ -37,14 +55,23 @@ pub struct Dispatcher {
     stream: Stream,
     subjects: String,
     deliverer: Arc<Deliverer>,
-    leases: Leases,
+    partitions: Partitions,
+    /// The replicas present, for the partitions' balance (none sent: this one alone).
+    members: tokio::sync::watch::Sender<BTreeSet<String>>,
     draining: Draining,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     rescan: tokio::sync::Notify,
+    /// Partitions taken and not scanned yet.
+    to_scan: Mutex<BTreeSet<u32>>,
+    /// Per partition, the streams last poked while it was held elsewhere (or handed over):
+    /// drained the moment it is taken here, before its paced scan gets to them, so a
+    /// hand-over delays what arrived meanwhile by the hand-over alone.
+    missed: Mutex<Vec<VecDeque<(String, tokio::time::Instant)>>>,
 }
 
 impl Dispatcher {
-    /// A dispatcher of the log `stream` (subjects `{subjects}.>`) through `deliverer`.
+    /// A dispatcher of the log `stream` (subjects `{subjects}.>`) through `deliverer`, holding
+    /// partitions by `leases`.
     pub async fn open(
         cluster: &Cluster,
         log: &super::log::OrderLog,
@@ -61,23 +88,35 @@ impl Dispatcher {
             stream,
             subjects: format!("{}.orders", cluster.settings.prefix),
             deliverer,
-            leases,
+            partitions: Partitions::new(leases.clone(), leases.holder()),
+            members: tokio::sync::watch::Sender::new(BTreeSet::new()),
             draining: Mutex::new(HashMap::new()),
             tasks: Mutex::new(Vec::new()),
             rescan: tokio::sync::Notify::new(),
+            to_scan: Mutex::new(BTreeSet::new()),
+            missed: Mutex::new(vec![VecDeque::new(); PARTITIONS as usize]),
         }))
     }
 
-    /// Watches, and scans once a lease's term, until [`Dispatcher::stop`].
+    /// Holds partitions, watches, and scans once a minute, until [`Dispatcher::stop`].
     pub fn start(self: &Arc<Self>) {
-        self.start_scanning_every(self.leases.term());
+        self.start_scanning_every(Duration::from_secs(60));
     }
 
-    /// Watches, and scans every `every` and whenever [`Dispatcher::rescan`] asks, until
-    /// [`Dispatcher::stop`]. A scan reads two values per stream of the log: with thousands of
-    /// streams, scanning once a term is most of what NATS does, so the service scans when a
-    /// replica has gone (its streams need a new holder) and otherwise rarely.
+    /// Holds partitions, watches, and scans its partitions every `every`, when one is taken
+    /// and whenever [`Dispatcher::rescan`] asks, until [`Dispatcher::stop`]. A scan reads two
+    /// values per stream: with thousands of streams a frequent scan is most of what NATS does,
+    /// so it runs rarely, as a safety net (a message the watch missed).
     pub fn start_scanning_every(self: &Arc<Self>, every: Duration) {
+        let keeper = {
+            let this = self.clone();
+            let members = self.members.subscribe();
+            tokio::spawn(
+                self.partitions
+                    .clone()
+                    .keep(members, move |partition| this.scan_partition(partition)),
+            )
+        };
         let watcher = {
             let this = self.clone();
             tokio::spawn(async move {
@@ -89,29 +128,93 @@ impl Dispatcher {
                 }
             })
         };
-        let scanner = {
+        let listener = {
             let this = self.clone();
             tokio::spawn(async move {
                 loop {
-                    if let Err(e) = this.scan().await {
-                        tracing::warn!(target: "mts1b::cluster", error = %e, "scan for pending streams failed");
+                    if let Err(e) = this.listen_for_pokes().await {
+                        tracing::warn!(target: "mts1b::cluster", error = %e, "listening for pokes failed; again in 1 s");
                     }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            })
+        };
+        let scanner = {
+            let this = self.clone();
+            tokio::spawn(async move {
+                let mut next = tokio::time::Instant::now() + every;
+                loop {
                     tokio::select! {
-                        _ = tokio::time::sleep(every) => {}
+                        _ = tokio::time::sleep_until(next) => {
+                            next = tokio::time::Instant::now() + every;
+                            this.to_scan().extend(0..PARTITIONS);
+                        }
                         _ = this.rescan.notified() => {}
+                    }
+                    let partitions = std::mem::take(&mut *this.to_scan());
+                    if let Err(e) = this.scan(&partitions).await {
+                        tracing::warn!(target: "mts1b::cluster", error = %e, "scan for pending streams failed");
                     }
                 }
             })
         };
-        self.tasks().extend([watcher, scanner]);
+        self.tasks().extend([keeper, watcher, listener, scanner]);
     }
 
-    /// Scans now (or as soon as the scan in progress ends).
-    pub fn rescan(&self) {
+    /// The replicas present now (presence keys), for the partitions' balance.
+    pub fn present(&self, members: BTreeSet<String>) {
+        self.members.send_replace(members);
+    }
+
+    /// Whether this replica holds the partition of `subject`.
+    pub fn holds(&self, subject: &str) -> bool {
+        self.partitions.holds(partition_of(subject))
+    }
+
+    fn to_scan(&self) -> std::sync::MutexGuard<'_, BTreeSet<u32>> {
+        self.to_scan.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Drains the streams of `partition` poked while it was elsewhere, and scans the rest
+    /// soon.
+    fn scan_partition(self: &Arc<Self>, partition: u32) {
+        let missed = std::mem::take(&mut self.missed()[partition as usize]);
+        for (subject, when) in missed {
+            if when.elapsed() < MISSED_KEPT.1 {
+                self.poke(subject, None);
+            }
+        }
+        self.to_scan().insert(partition);
         self.rescan.notify_one();
     }
 
-    /// Stops watching, scanning and draining at once, leases held (as a replica that dies).
+    fn missed(&self) -> std::sync::MutexGuard<'_, Vec<VecDeque<(String, tokio::time::Instant)>>> {
+        self.missed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Remembers `subject`, poked while its partition is not held here.
+    fn remember_missed(&self, subject: &str) {
+        let mut missed = self.missed();
+        let streams = &mut missed[partition_of(subject) as usize];
+        let now = tokio::time::Instant::now();
+        if let Some(seen) = streams.iter_mut().rev().take(8).find(|(s, _)| s == subject) {
+            seen.1 = now;
+            return;
+        }
+        if streams.len() == MISSED_KEPT.0 {
+            streams.pop_front();
+        }
+        streams.push_back((subject.to_owned(), now));
+    }
+
+    /// Scans every held partition now (or as soon as the scan in progress ends).
+    pub fn rescan(&self) {
+        self.to_scan().extend(0..PARTITIONS);
+        self.rescan.notify_one();
+    }
+
+    /// Stops holding, watching, scanning and draining at once, leases held (as a replica that
+    /// dies: they lapse after their term).
     pub fn stop(&self) {
         for task in self.tasks().drain(..) {
             task.abort();
@@ -138,18 +241,44 @@ impl Dispatcher {
             .map_err(|e| unavailable(&e))?;
         let mut messages = consumer.messages().await.map_err(|e| unavailable(&e))?;
         // What arrived while no watch was open (at start, after an outage) is found by a scan
-        // now, not a term later.
-        let this = self.clone();
-        tokio::spawn(async move { this.scan().await });
+        // now, not a minute later.
+        self.rescan();
         while let Some(message) = messages.next().await {
             let message = message.map_err(|e| unavailable(&e))?;
-            self.poke(message.subject.to_string()).await;
+            let seq = message.info().map(|info| info.stream_sequence).ok();
+            self.poke(message.subject.to_string(), seq);
         }
         Ok(())
     }
 
-    /// Drains every stream with orders past its mark that no replica is draining.
-    pub async fn scan(self: &Arc<Self>) -> Result<(), ClusterUnavailable> {
+    /// Where replicas tell the holder of a stream's partition that it has a new message.
+    fn pokes(&self) -> String {
+        format!("{}.pokes", self.cluster.settings.prefix)
+    }
+
+    /// Pokes each stream another replica appended to (core NATS: `{seq} {subject}`).
+    async fn listen_for_pokes(self: &Arc<Self>) -> Result<(), ClusterUnavailable> {
+        let client = self.cluster.jetstream.client();
+        let mut pokes = client
+            .subscribe(self.pokes())
+            .await
+            .map_err(|e| ClusterUnavailable(format!("pokes: {e}")))?;
+        while let Some(message) = pokes.next().await {
+            let text = std::str::from_utf8(&message.payload).unwrap_or_default();
+            if let Some((seq, subject)) = text.split_once(' ')
+                && let Ok(seq) = seq.parse()
+            {
+                self.poke(subject.to_owned(), Some(seq));
+            }
+        }
+        Ok(())
+    }
+
+    /// Drains every stream of `partitions` held here with orders past its mark.
+    async fn scan(self: &Arc<Self>, partitions: &BTreeSet<u32>) -> Result<(), ClusterUnavailable> {
+        if !partitions.iter().any(|p| self.partitions.holds(*p)) {
+            return Ok(());
+        }
         let unavailable = |e: &dyn std::fmt::Display| ClusterUnavailable(format!("scan: {e}"));
         let mut subjects = self
             .stream
@@ -158,14 +287,20 @@ impl Dispatcher {
             .map_err(|e| unavailable(&e))?;
         let mut all = Vec::new();
         while let Some(entry) = subjects.next().await {
-            all.push(entry.map_err(|e| unavailable(&e))?.0);
+            let subject = entry.map_err(|e| unavailable(&e))?.0;
+            if partitions.contains(&partition_of(&subject)) {
+                all.push(subject);
+            }
         }
-        // Two reads per stream: paced, so that a scan of thousands of streams does not take
-        // NATS from the alerts for the seconds it lasts (at full speed, 10,000 streams held
-        // every answer back by up to a second).
+        // Up to two reads per stream: paced, so that a scan of thousands of streams does not
+        // take NATS from the alerts for the seconds it lasts (at full speed, 10,000 streams
+        // held every answer back by up to a second).
         for (i, subject) in all.into_iter().enumerate() {
-            if self.pending(&subject).await? {
-                self.poke(subject).await;
+            let Some(hold) = self.partitions.hold(&subject) else {
+                continue;
+            };
+            if self.deliverer.pending(&subject, &hold).await? {
+                self.poke(subject, None);
             }
             if i % SCAN_BATCH == SCAN_BATCH - 1 {
                 tokio::time::sleep(SCAN_PAUSE).await;
@@ -174,119 +309,95 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// True when `subject`'s last message is past its delivered mark.
-    async fn pending(&self, subject: &str) -> Result<bool, ClusterUnavailable> {
-        self.pending_past(subject, None).await
+    /// Has `subject` drained up to `seq` at once, without waiting for the holder's watch of
+    /// the log: here when this replica holds its partition, or by the holder, told on core
+    /// NATS (at most once; the holder's watch is the reliable path, this the fast one).
+    pub async fn poke_soon(self: &Arc<Self>, subject: String, seq: u64) {
+        if self.holds(&subject) {
+            self.poke(subject, Some(seq));
+            return;
+        }
+        let poke = format!("{seq} {subject}");
+        let _ = self
+            .cluster
+            .jetstream
+            .client()
+            .publish(self.pokes(), poke.into())
+            .await;
     }
 
-    /// [`Dispatcher::pending`], with the mark when this replica just moved it.
-    async fn pending_past(
-        &self,
-        subject: &str,
-        mark: Option<u64>,
-    ) -> Result<bool, ClusterUnavailable> {
-        let last = self
-            .stream
-            .get_last_raw_message_by_subject(subject)
-            .await
-            .map_err(|e| ClusterUnavailable(format!("last of {subject}: {e}")))?;
-        let mark = match mark {
-            Some(mark) => mark,
-            None => self.deliverer.mark(&keys::token(subject)).await?.0,
-        };
-        Ok(last.sequence > mark)
-    }
-
-    /// Drains `subject` here, soon, if no one is draining it: the replica that appended an
-    /// order pokes its stream at once, without waiting for its own watch.
-    pub fn poke_soon(self: &Arc<Self>, subject: String) {
-        tokio::spawn(Self::poke_later(self.clone(), subject));
-    }
-
-    /// Drains `subject` here if no one is draining it.
-    async fn poke(self: &Arc<Self>, subject: String) {
-        {
-            // Reserved before the lease is asked for: one drain per stream in this process,
-            // which is what lets `Leases::acquire` hand this replica back a lease of its own.
+    /// Drains `subject` up to `seq` here if this replica holds its partition: starts a drain,
+    /// or tells the one running to go that far.
+    fn poke(self: &Arc<Self>, subject: String, seq: Option<u64>) {
+        let hold = {
             let mut draining = self.draining.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(again) = draining.get_mut(&subject) {
-                *again = true;
+            if let Some(asked) = draining.get_mut(&subject) {
+                asked.upto = further(asked.upto, seq);
+                asked.again = true;
                 return;
             }
-            draining.insert(subject.clone(), false);
-        }
-        // NATS back from an outage answers some buckets before others: a lease it cannot
-        // grant yet is asked for again, up to a term (then the scan takes over).
-        let mut tries = 0;
-        let lease = loop {
-            match self.leases.acquire(&subject).await {
-                Ok(lease) => break lease,
-                Err(NotHeld::Taken) => {
-                    self.forget(&subject);
-                    return;
-                }
-                Err(NotHeld::Unavailable(e)) => {
-                    tries += 1;
-                    if LEASE_RETRY * tries >= self.leases.term() {
-                        tracing::warn!(target: "mts1b::cluster", subject, error = %e, "cannot take a stream's lease");
-                        self.forget(&subject);
-                        return;
-                    }
-                    tokio::time::sleep(LEASE_RETRY).await;
-                }
-            }
+            let Some(hold) = self.partitions.hold(&subject) else {
+                self.remember_missed(&subject);
+                return;
+            };
+            draining.insert(
+                subject.clone(),
+                Asked {
+                    upto: seq,
+                    again: false,
+                },
+            );
+            hold
         };
         let this = self.clone();
-        let task = tokio::spawn(async move { this.drain(subject, lease).await });
+        let task = tokio::spawn(async move { this.drain(subject, hold).await });
         let mut tasks = self.tasks();
         tasks.retain(|t| !t.is_finished());
         tasks.push(task);
     }
 
-    async fn drain(self: Arc<Self>, subject: String, mut lease: Lease) {
-        let mut mark = None;
+    async fn drain(self: Arc<Self>, subject: String, hold: Hold) {
+        let mut upto = self.asked(&subject);
         loop {
-            match self.deliverer.drain(&subject, &mut lease).await {
-                Ok(settled) => {
-                    mark = settled.last().map(|(seq, _)| *seq).or(mark);
+            match self.deliverer.drain_held(&subject, &hold, upto).await {
+                Ok(_) => {
+                    // Ends under the lock a poke takes: a message poked after this starts a
+                    // drain of its own.
                     let mut draining = self.draining.lock().unwrap_or_else(|p| p.into_inner());
-                    if draining.get(&subject) == Some(&true) {
-                        draining.insert(subject.clone(), false);
-                        continue;
+                    match draining.get_mut(&subject) {
+                        Some(asked) if asked.again => {
+                            asked.again = false;
+                            upto = asked.upto;
+                        }
+                        _ => {
+                            draining.remove(&subject);
+                            return;
+                        }
                     }
-                    break;
                 }
-                Err((_, Stopped::LeaseLost)) => {
-                    self.forget(&subject);
-                    return;
-                }
+                Err((_, Stopped::LeaseLost)) => break,
                 Err((_, Stopped::Unavailable(e))) => {
                     tracing::warn!(target: "mts1b::cluster", subject, error = %e, "delivery paused");
                     tokio::time::sleep(Duration::from_millis(200)).await;
+                    if hold.check().is_err() {
+                        break;
+                    }
+                    upto = self.asked(&subject);
                 }
             }
         }
-        let _ = self.leases.release(lease).await;
-        self.forget(&subject);
-        // A message that arrived after the last read, while the lease was still held here.
-        if matches!(self.pending_past(&subject, mark).await, Ok(true)) {
-            tokio::spawn(Self::poke_later(self.clone(), subject));
-        }
-    }
-
-    /// [`Dispatcher::poke`] as a named future: a drain pokes its stream again, and the type of
-    /// a future that contains itself is not written otherwise.
-    fn poke_later(
-        self: Arc<Self>,
-        subject: String,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
-        Box::pin(async move { self.poke(subject).await })
-    }
-
-    fn forget(&self, subject: &str) {
         self.draining
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(subject);
+            .remove(&subject);
+    }
+
+    /// How far the drain of `subject` is asked to go.
+    fn asked(&self, subject: &str) -> Option<u64> {
+        self.draining
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(subject)
+            .and_then(|asked| asked.upto)
     }
 }

@@ -32,6 +32,12 @@ pub struct Lease {
 }
 
 impl Lease {
+    /// Until when it certainly holds, `term` being its term: three quarters of a term past its
+    /// last write, leaving a quarter for clocks and the write's own time on the way.
+    pub fn held_until(&self, term: Duration) -> tokio::time::Instant {
+        self.written + term * 3 / 4
+    }
+
     fn at(key: String, revision: u64) -> Self {
         Self {
             key,
@@ -65,6 +71,11 @@ impl Leases {
         })
     }
 
+    /// Whose leases these are (the replica's name).
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+
     /// How long a lease lasts without renewal.
     pub fn term(&self) -> Duration {
         self.term
@@ -74,9 +85,13 @@ impl Leases {
     /// this replica still holds (its release did not reach NATS) is its own to take back: the
     /// caller makes sure no other task of this replica is using it.
     pub async fn acquire(&self, stream: &str) -> Result<Lease, NotHeld> {
-        let key = keys::token(stream);
+        self.acquire_key(keys::token(stream)).await
+    }
+
+    /// [`Leases::acquire`] of a key as it is (`partition.3`).
+    pub async fn acquire_key(&self, key: String) -> Result<Lease, NotHeld> {
         let unavailable = |e: &dyn std::fmt::Display| {
-            NotHeld::Unavailable(ClusterUnavailable(format!("lease {stream}: {e}")))
+            NotHeld::Unavailable(ClusterUnavailable(format!("lease {key}: {e}")))
         };
         match self.kv.create(&key, Bytes::from(self.holder.clone())).await {
             Ok(revision) => return Ok(Lease::at(key, revision)),
@@ -125,6 +140,15 @@ impl Leases {
                 "lease renewal: {e}"
             )))),
         }
+    }
+
+    /// The keys matching `pattern` (a key-value subject filter, `partition.*`) as leases of
+    /// them are given up from now on (a lapse is not announced: NATS 2.9 writes no marker).
+    pub async fn released(&self, pattern: &str) -> Result<kv::Watch, ClusterUnavailable> {
+        self.kv
+            .watch(pattern)
+            .await
+            .map_err(|e| ClusterUnavailable(format!("leases watch: {e}")))
     }
 
     /// Gives `lease` up at once, for another replica to take.

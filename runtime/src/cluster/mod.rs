@@ -11,16 +11,14 @@
 //!   bucket, advanced by compare-and-set, so the replicas spend one budget ([`budget`]);
 //! - the durable record: the stream `{prefix}_ORDERS`, one subject per (fund, strategy,
 //!   symbol), de-duplicated by id ([`log`]);
-//! - one deliverer per stream: a lease per subject in a bucket whose `max_age` is its term
-//!   ([`lease`]), the stream's delivered mark advanced by compare-and-set ([`deliver`]), and
-//!   every replica watching the log and scanning for streams left behind ([`dispatch`]).
-//!
-//! Built so far: the connection, the key encoding, the shared replay window, the shared
-//! budgets, the order log, the leases, the per-stream deliverer (new orders) and the dispatcher,
-//! each tested
-//! against real nats-server processes. The
-//! configuration refuses `cluster.backend = "nats"` with a clear error until the pipeline uses
-//! them and delivery runs from the log.
+//! - one deliverer per stream: the streams fall into partitions by (fund, strategy), each held
+//!   by one replica through a lease in a bucket whose `max_age` is its term, renewed in the
+//!   background and checked in memory before every OMS call ([`partitions`], [`lease`]); the
+//!   stream's delivered mark advanced by compare-and-set ([`deliver`]); every replica watching
+//!   the log, told at once of an append by the replica that made it (core NATS), and scanning
+//!   the streams of each partition it takes ([`dispatch`]);
+//! - the outcome of each order in a bucket every replica reads, announced on core NATS to the
+//!   replica whose request waits for it ([`status`]).
 
 pub mod budget;
 pub mod deliver;
@@ -29,6 +27,7 @@ pub mod follow_ups;
 pub mod keys;
 pub mod lease;
 pub mod log;
+pub mod partitions;
 pub mod presence;
 pub mod replay;
 pub mod replica;

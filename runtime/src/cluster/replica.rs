@@ -1,6 +1,6 @@
 //! One replica's part of the cluster backend, assembled: its connection, the fund gates every
 //! replica shares, the sink that appends to the order log, and the dispatcher that delivers the
-//! streams whose lease it holds.
+//! streams of the partitions it holds.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,8 +23,9 @@ use crate::delivery::oms::OmsClient;
 use crate::gates::fund::{FundGates, SharedGates};
 use crate::metrics::Metrics;
 
-/// How long a stream's lease lasts without renewal: a replica that dies leaves its streams to
-/// the others within two terms (the lease lapses, and the next scan, once a term, finds them).
+/// How long a partition's lease lasts without renewal: a replica that dies leaves its
+/// partitions to the others within one and a half terms (the lease lapses; the others try
+/// partitions they do not hold every half term), and they scan the streams of each one taken.
 pub const LEASE_TERM: Duration = Duration::from_secs(5);
 
 /// How long a status record is kept after its last change (`GET /orders` answers for a day).
@@ -40,7 +41,7 @@ pub struct ReplicaSettings {
     /// `delivery.*` and `replay.window` (the replay window is also the log's duplicate
     /// window).
     pub delivery: DeliveryPolicy,
-    /// How long a stream's lease lasts ([`LEASE_TERM`] in service).
+    /// How long a partition's lease lasts ([`LEASE_TERM`] in service).
     pub lease_term: Duration,
 }
 
@@ -62,18 +63,17 @@ pub struct Replica {
     budgets: SharedBudgets,
     replay: SharedReplayWindow,
     clock: Arc<dyn Clock>,
-    lease_term: Duration,
 }
 
-/// How often a replica scans the whole log for streams left behind when no replica has gone:
+/// How often a replica scans the streams of the partitions it holds for orders past their mark:
 /// a safety net (a poke lost with a watch that broke is found when the watch reopens).
 pub const SCAN_EVERY: Duration = Duration::from_secs(60);
 
-/// Writes this replica's presence every [`PRESENCE_EVERY`]; when a replica has gone (its
-/// presence lapsed, [`super::presence::PRESENCE_LAPSE`] after its last write, longer than a
-/// lease's term), rescans the log at once and again a term later, so its streams are taken
-/// over within about `PRESENCE_LAPSE + PRESENCE_EVERY` of its death (8 s).
-async fn keep_present(presence: Presence, dispatcher: Arc<Dispatcher>, lease_term: Duration) {
+/// Writes this replica's presence every [`PRESENCE_EVERY`] and hands the replicas present to
+/// the dispatcher, whose partitions follow them (a replica gone, [`super::presence`]'s
+/// `PRESENCE_LAPSE` after its last write, leaves its partitions to the others; one that comes
+/// is handed its share).
+async fn keep_present(presence: Presence, dispatcher: Arc<Dispatcher>) {
     let mut seen = std::collections::BTreeSet::new();
     loop {
         if let Err(e) = presence.announce().await {
@@ -82,16 +82,9 @@ async fn keep_present(presence: Presence, dispatcher: Arc<Dispatcher>, lease_ter
         if let Ok(members) = presence.members().await {
             let gone: Vec<&String> = seen.difference(&members).collect();
             if !gone.is_empty() {
-                tracing::info!(target: "mts1b::cluster", gone = ?gone, "replicas gone: their streams are taken over");
-                // Gone for longer than a lease's term: its leases have lapsed. Once more a
-                // term later, for a stream whose lease it renewed while this one looked.
-                dispatcher.rescan();
-                let dispatcher = dispatcher.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(lease_term).await;
-                    dispatcher.rescan();
-                });
+                tracing::info!(target: "mts1b::cluster", gone = ?gone, "replicas gone: their partitions are taken over");
             }
+            dispatcher.present(members.clone());
             seen = members;
         }
         tokio::time::sleep(PRESENCE_EVERY).await;
@@ -154,19 +147,14 @@ impl Replica {
             budgets,
             replay,
             clock,
-            lease_term: settings.lease_term,
         })
     }
 
-    /// Starts delivering: the dispatcher (scanning the log at start, when a replica has gone,
-    /// and every [`SCAN_EVERY`] besides) and this replica's presence.
+    /// Starts delivering: the dispatcher (scanning each partition it takes, and every
+    /// [`SCAN_EVERY`] besides) and this replica's presence.
     pub fn start(&self) -> tokio::task::JoinHandle<()> {
         self.dispatcher.start_scanning_every(SCAN_EVERY);
-        tokio::spawn(keep_present(
-            self.presence.clone(),
-            self.dispatcher.clone(),
-            self.lease_term,
-        ))
+        tokio::spawn(keep_present(self.presence.clone(), self.dispatcher.clone()))
     }
 
     /// The fund gates every replica shares, for the runtime.

@@ -64,7 +64,9 @@ impl ClusterSink {
             Appended::Stored(seq) => (seq, false),
             Appended::AlreadyStored(seq) => (seq, true),
         };
-        self.dispatcher.poke_soon(self.log.subject_of(intent));
+        self.dispatcher
+            .poke_soon(self.log.subject_of(intent), seq)
+            .await;
         // Stored: from here on every answer is a 2xx or the OMS's own refusal. A new order
         // cannot have settled before this listened; a resend's may have.
         match listening.settled(self.respond_within, resent).await {

@@ -5,8 +5,13 @@
 //! on any replica.
 //!
 //! A request waiting for its order's outcome learns it even when another replica delivered the
-//! order: each replica watches the whole bucket once (one consumer, not one per request) and
-//! hands each new value to the requests waiting for that key here.
+//! order: the replica that settles an order, once NATS holds its status, announces it on the
+//! core NATS subject `{prefix}.settled` (no JetStream: nothing stored, nothing acknowledged),
+//! which every replica subscribes to once (one subscription, not one per request) and hands
+//! each status to the requests waiting for that key here. An announcement lost (a replica
+//! reconnecting) costs only time: a waiter whose time runs out reads the record itself.
+//! Measured against a watch of the bucket (an ordered consumer on every replica): on three
+//! NATS nodes the watch held answers back by up to the whole `respond_within` (BENCHMARKS.md).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -99,6 +104,13 @@ impl Standing {
     }
 }
 
+/// A settled status as announced to the replicas.
+#[derive(Serialize, Deserialize)]
+struct Announced {
+    id: String,
+    standing: Standing,
+}
+
 /// Requests of this replica waiting for an order's status, by key.
 type Waiters = Mutex<HashMap<String, Vec<oneshot::Sender<Standing>>>>;
 
@@ -107,65 +119,67 @@ type Waiters = Mutex<HashMap<String, Vec<oneshot::Sender<Standing>>>>;
 pub struct StatusRecords {
     kv: kv::Store,
     waiters: Arc<Waiters>,
+    client: async_nats::Client,
+    /// Where settled statuses are announced.
+    announced: String,
 }
 
 impl StatusRecords {
-    /// The records of `cluster`, each kept for `keep` after its last change; starts this
-    /// replica's watch of the bucket (it ends once every copy of the records is dropped).
+    /// The records of `cluster`, each kept for `keep` after its last change; subscribes this
+    /// replica to the announcements (until every copy of the records is dropped).
     pub async fn open(cluster: &Cluster, keep: Duration) -> Result<Self, ClusterUnavailable> {
         let kv = cluster.bucket("orders", keep).await?;
-        let watch = kv
-            .watch_all()
+        let client = cluster.jetstream.client();
+        let announced = format!("{}.settled", cluster.settings.prefix);
+        let subscription = client
+            .subscribe(announced.clone())
             .await
-            .map_err(|e| ClusterUnavailable(format!("watch of order statuses: {e}")))?;
+            .map_err(|e| ClusterUnavailable(format!("subscription to settled orders: {e}")))?;
         let waiters = Arc::new(Waiters::default());
-        tokio::spawn(Self::hand_out(kv.clone(), watch, Arc::downgrade(&waiters)));
-        Ok(Self { kv, waiters })
+        tokio::spawn(Self::hand_out(subscription, Arc::downgrade(&waiters)));
+        Ok(Self {
+            kv,
+            waiters,
+            client,
+            announced,
+        })
     }
 
-    /// Hands every new status to the requests waiting for it here. A watch that breaks is
-    /// opened again; a waiter whose status passed meanwhile reads it when its time runs out.
-    async fn hand_out(kv: kv::Store, mut watch: kv::Watch, waiters: Weak<Waiters>) {
-        loop {
-            while let Some(entry) = watch.next().await {
-                let Some(waiters) = waiters.upgrade() else {
-                    return;
-                };
-                let Ok(entry) = entry else { break };
-                if entry.operation != kv::Operation::Put {
-                    continue;
-                }
-                let Ok(standing) = serde_json::from_slice::<Standing>(&entry.value) else {
-                    continue;
-                };
-                if standing.status == Status::Queued {
-                    continue;
-                }
-                let waiting = lock(&waiters).remove(&entry.key);
-                for waiter in waiting.into_iter().flatten() {
-                    let _ = waiter.send(standing.clone());
-                }
-            }
-            loop {
-                if waiters.strong_count() == 0 {
-                    return;
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                if let Ok(again) = kv.watch_all().await {
-                    watch = again;
-                    break;
-                }
+    /// Hands every status announced to the requests waiting for it here (the client
+    /// subscribes again by itself after a reconnection).
+    async fn hand_out(mut subscription: async_nats::Subscriber, waiters: Weak<Waiters>) {
+        while let Some(message) = subscription.next().await {
+            let Some(waiters) = waiters.upgrade() else {
+                return;
+            };
+            let Ok(Announced { id, standing }) = serde_json::from_slice(&message.payload) else {
+                continue;
+            };
+            let waiting = lock(&waiters).remove(&id);
+            for waiter in waiting.into_iter().flatten() {
+                let _ = waiter.send(standing.clone());
             }
         }
     }
 
-    /// Records how the order `id` settled.
+    /// Records how the order `id` settled, and announces it to every replica.
     pub async fn settle(&self, id: &str, standing: &Standing) -> Result<(), ClusterUnavailable> {
         self.kv
             .put(id, encode(id, standing)?)
             .await
-            .map(|_| ())
-            .map_err(|e| ClusterUnavailable(format!("status of {id}: {e}")))
+            .map_err(|e| ClusterUnavailable(format!("status of {id}: {e}")))?;
+        let announced = Announced {
+            id: id.to_owned(),
+            standing: standing.clone(),
+        };
+        if let Ok(body) = serde_json::to_vec(&announced) {
+            // At most once: a waiter that misses it reads the record when its time runs out.
+            let _ = self
+                .client
+                .publish(self.announced.clone(), Bytes::from(body))
+                .await;
+        }
+        Ok(())
     }
 
     /// Records `queued` (its status `queued`), unless it has a status already (it settled

@@ -30,7 +30,7 @@ impl Deliverer {
     pub(super) async fn send_modification(
         &self,
         modification: &Intent,
-        lease: &mut super::Lease,
+        holder: &mut super::Holder<'_>,
         attempts: &mut u32,
     ) -> Result<Outcome, Stopped> {
         if let Some(target) = modification.target() {
@@ -60,7 +60,7 @@ impl Deliverer {
                 }
                 return Ok(Outcome::Expired);
             }
-            self.keep(lease).await?;
+            self.keep(holder).await?;
             *attempts += 1;
             match self.call(modification).await {
                 Ok(modified) => {
