@@ -14,6 +14,7 @@ use serde_json::Value;
 use support::chat::{
     SLACK_SECRET, adapters_toml, discord_command, discord_signed, slack_form_to, slack_signed,
 };
+use support::nats::NatsServer;
 use support::stand_in::StandIn;
 use support::{T0, TestService, request, temp_dir};
 
@@ -36,6 +37,11 @@ async fn bench(statuses: &[u16], refuse: &[&str]) -> Bench {
 
 /// As [`bench`], with the OMS playing `script`, and TradingView alerts taken when `tradingview`.
 async fn bench_on(statuses: &[u16], script: sim::Script, tradingview: bool) -> Bench {
+    bench_with(statuses, script, tradingview, "").await
+}
+
+/// As [`bench_on`], with `more` configuration (the cluster backend's section).
+async fn bench_with(statuses: &[u16], script: sim::Script, tradingview: bool, more: &str) -> Bench {
     let oms = sim::start(script).await;
     let platform = StandIn::start(statuses).await;
     let toml = format!(
@@ -64,6 +70,7 @@ path = {data:?}
 enabled = {tradingview}
 
 {adapters}
+{more}
 "#,
         oms = oms.endpoint(),
         tradingview = tradingview,
@@ -330,5 +337,44 @@ async fn a_slack_cancel_of_a_queued_order_takes_it_off_the_queue() {
         "buy 0.05 BTC-USD limit 95000 on desk: cancelled before delivery by cancel 9031; the OMS never saw it. Key: 9030"
     );
     b.service.until_order("desk", "9030", "cancelled").await;
+    b.service.shutdown().await;
+}
+
+/// On the cluster backend (SPEC §14) too, a chat cancel names its order by the key alone: the
+/// replica finds the order's strategy and symbol among the orders it saw appended to the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_nats_a_slack_cancel_names_its_order_by_the_key_alone() {
+    let nats = NatsServer::start("follow-ups-key");
+    let cluster = format!(
+        "[cluster]\nbackend = \"nats\"\n\n[cluster.nats]\nservers = [\"{}\"]\nreplicas = 1\n",
+        nats.url()
+    );
+    let script = sim::Script {
+        delay: Duration::from_millis(400),
+        ..sim::Script::default()
+    };
+    let b = bench_with(&[], script, false, &cluster).await;
+    let response_url = format!("{}/commands/T0001/1234/abcd", b.platform.base());
+    slack(
+        &b,
+        "9040",
+        "buy 0.05 BINANCE:BTCUSDT limit 95000 fund=desk",
+        &response_url,
+    )
+    .await;
+    b.service.until_order("desk", "9040", "submitted").await;
+    let reply = slack(&b, "9041", "cancel 9040 fund=desk", &response_url).await;
+    assert_eq!(
+        reply["text"],
+        "cancel order 9040 (BTC-USD, manual) on desk: queued, the OMS has not answered yet; the outcome follows here. Key: 9041"
+    );
+    b.service.until_order("desk", "9040", "cancelled").await;
+    // An order this replica never saw: the reply asks for what it cannot look up.
+    let reply = slack(&b, "9042", "cancel 9999 fund=desk", &response_url).await;
+    assert!(
+        reply["text"].as_str().unwrap().contains("symbol"),
+        "{}",
+        reply["text"]
+    );
     b.service.shutdown().await;
 }

@@ -1,6 +1,7 @@
 //! Which streams a replica drains (SPEC §14). Streams fall into partitions, each held by one
 //! replica ([`super::partitions`]); every replica watches the log for new messages (an ordered
-//! push consumer of headers only, from the moment it starts), hears at once from the replica
+//! push consumer, from the moment it starts; it also remembers the orders it sees, for chat
+//! modifications by key), hears at once from the replica
 //! that appended a message (a core NATS poke), and drains the streams of the partitions it
 //! holds, each up to the newest message it was told of. A message that arrives
 //! while its stream is being drained here raises how far that drain goes; the drain ends, and
@@ -17,6 +18,8 @@ use async_nats::jetstream::consumer::push::OrderedConfig;
 use async_nats::jetstream::stream::Stream;
 use futures_util::StreamExt;
 
+use mts1b_inbound_core::{ClientOrderId, Intent, KnownOrder};
+
 use super::deliver::{Deliverer, Stopped};
 use super::lease::Leases;
 use super::partitions::{Hold, PARTITIONS, Partitions, partition_of};
@@ -31,6 +34,9 @@ const SCAN_PAUSE: Duration = Duration::from_millis(100);
 /// partition, and for how long (longer than a dead holder's partitions take to be taken over;
 /// older ones were delivered by the holder, or are found by the scan).
 const MISSED_KEPT: (usize, Duration) = (256, Duration::from_secs(15));
+
+/// How many orders a replica remembers for chat modifications that name only their key.
+const KNOWN_ORDERS: usize = 50_000;
 
 /// What this replica is draining, per subject.
 type Draining = Mutex<HashMap<String, Asked>>;
@@ -67,6 +73,10 @@ pub struct Dispatcher {
     /// drained the moment it is taken here, before its paced scan gets to them, so a
     /// hand-over delays what arrived meanwhile by the hand-over alone.
     missed: Mutex<Vec<VecDeque<(String, tokio::time::Instant)>>>,
+    /// The orders appended to the log since this replica started watching it (the newest
+    /// [`KNOWN_ORDERS`]), by client order id: where a chat cancel or replace that names only
+    /// its target's key finds the target's strategy and symbol, on every replica.
+    known: quick_cache::sync::Cache<String, KnownOrder>,
 }
 
 impl Dispatcher {
@@ -95,6 +105,7 @@ impl Dispatcher {
             rescan: tokio::sync::Notify::new(),
             to_scan: Mutex::new(BTreeSet::new()),
             missed: Mutex::new(vec![VecDeque::new(); PARTITIONS as usize]),
+            known: quick_cache::sync::Cache::new(KNOWN_ORDERS),
         }))
     }
 
@@ -225,7 +236,26 @@ impl Dispatcher {
         self.tasks.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Pokes the stream of every new message of the log.
+    /// The order with this client order id, if this replica saw it appended.
+    pub fn known_order(&self, id: &ClientOrderId) -> Option<KnownOrder> {
+        self.known.get(&id.to_string())
+    }
+
+    /// Remembers `intent`, appended to the log, if it is an order.
+    pub fn remember(&self, intent: &Intent) {
+        if let Intent::Submit(order) = intent {
+            self.known.insert(
+                order.client_order_id.to_string(),
+                KnownOrder {
+                    strategy_id: order.strategy_id.clone(),
+                    symbol: order.symbol.clone(),
+                    instrument_class: order.instrument_class,
+                },
+            );
+        }
+    }
+
+    /// Pokes the stream of every new message of the log, and remembers its orders.
     async fn watch(self: &Arc<Self>) -> Result<(), ClusterUnavailable> {
         let unavailable = |e: &dyn std::fmt::Display| ClusterUnavailable(format!("watch: {e}"));
         let consumer = self
@@ -234,7 +264,6 @@ impl Dispatcher {
                 deliver_subject: self.cluster.jetstream.client().new_inbox(),
                 filter_subject: format!("{}.>", self.subjects),
                 deliver_policy: DeliverPolicy::New,
-                headers_only: true,
                 ..Default::default()
             })
             .await
@@ -246,6 +275,9 @@ impl Dispatcher {
         while let Some(message) = messages.next().await {
             let message = message.map_err(|e| unavailable(&e))?;
             let seq = message.info().map(|info| info.stream_sequence).ok();
+            if let Ok(intent) = super::log::decode(&message.payload) {
+                self.remember(&intent);
+            }
             self.poke(message.subject.to_string(), seq);
         }
         Ok(())

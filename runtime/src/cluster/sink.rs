@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mts1b_inbound_core::{ClientOrderId, FollowUp, Intent, IntentKind, OrderIntent, Rejection};
+use mts1b_inbound_core::{
+    ClientOrderId, FollowUp, Intent, IntentKind, KnownOrder, OrderIntent, Rejection,
+};
 use tokio::sync::oneshot;
 
 use super::dispatch::Dispatcher;
@@ -64,6 +66,7 @@ impl ClusterSink {
             Appended::Stored(seq) => (seq, false),
             Appended::AlreadyStored(seq) => (seq, true),
         };
+        self.dispatcher.remember(intent);
         self.dispatcher
             .poke_soon(self.log.subject_of(intent), seq)
             .await;
@@ -220,6 +223,12 @@ impl OrderSink for ClusterSink {
         if let Err(e) = self.follow_ups.settle(id).await {
             tracing::warn!(target: "mts1b::cluster", id = %id, error = %e, "a sent follow-up is still recorded as owed");
         }
+    }
+
+    // From memory: the orders this replica saw appended to the log (by any replica) since it
+    // started. An older order is not found, and the reply asks for its symbol and strategy.
+    fn known_order(&self, id: &ClientOrderId) -> Option<KnownOrder> {
+        self.dispatcher.known_order(id)
     }
 
     fn not_ready(&self) -> Option<String> {
