@@ -762,34 +762,7 @@ async fn a_storm_of_orders_and_modifications_keeps_every_promise(backend: Backen
     );
 }
 
-/// Not yet on NATS: a cancel-all of every symbol is refused before anything is recorded,
-/// naming the field to fill in, and the same key naming a symbol is taken.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_nats_a_cancel_all_of_every_symbol_is_refused_until_it_names_a_symbol() {
-    let desk = Desk::start("mod-every-nats", Backend::Nats).await;
-    desk.working("live-9").await;
-    let refused = desk.send(&cancel_all("flat-9", None)).await;
-    assert_eq!(refused.status, 400, "{}", refused.body);
-    assert_eq!(refused.json()["field"], "symbol");
-    assert!(
-        refused.json()["detail"]
-            .as_str()
-            .unwrap()
-            .contains("not available with cluster.backend = \"nats\" yet"),
-        "{}",
-        refused.body
-    );
-    let named = desk
-        .send(&cancel_all("flat-9", Some("BINANCE:BTCUSDT")))
-        .await;
-    assert_eq!(named.status, 200, "{}", named.body);
-    assert_eq!(
-        desk.oms.booked(&id_of("live-9")).unwrap().state,
-        sim::book::OrderState::Cancelled
-    );
-}
-
-/// Each case on each backend (the barrier of a cancel-all of every symbol: embedded only).
+/// Each case on each backend.
 macro_rules! on_backends {
     ($backend:ident: $($case:ident),* $(,)?) => {
         $(
@@ -806,5 +779,5 @@ mod embedded {
 }
 
 mod nats {
-    on_backends!(Nats: submit_then_cancel_cancels_the_order_in_the_book, submit_replace_then_cancel_all_on_the_symbol_show_in_the_book_in_order, with_the_oms_down_a_cancelled_order_is_never_sent, a_cancel_of_an_order_the_oms_filled_is_422_with_the_oms_reason, an_expired_target_is_not_active_and_nothing_is_sent, a_cancel_outlives_max_order_age_and_one_that_expires_is_loud, a_storm_of_orders_and_modifications_keeps_every_promise);
+    on_backends!(Nats: submit_then_cancel_cancels_the_order_in_the_book, submit_replace_then_cancel_all_on_the_symbol_show_in_the_book_in_order, with_the_oms_down_a_cancelled_order_is_never_sent, a_cancel_of_an_order_the_oms_filled_is_422_with_the_oms_reason, an_expired_target_is_not_active_and_nothing_is_sent, a_cancel_all_of_every_symbol_is_a_barrier_for_its_scope, a_cancel_outlives_max_order_age_and_one_that_expires_is_loud, a_storm_of_orders_and_modifications_keeps_every_promise);
 }

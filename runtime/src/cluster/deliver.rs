@@ -17,6 +17,7 @@
 //! aside; each outcome recorded ([`super::status`]) before the mark passes it. Which streams a
 //! replica drains is [`super::dispatch`]'s.
 
+mod barrier;
 mod modify;
 
 use modify::Behind;
@@ -129,6 +130,9 @@ pub enum Stopped {
     LeaseLost,
     /// NATS could not answer.
     Unavailable(ClusterUnavailable),
+    /// A cancel-all of every symbol of the stream's scope, ahead of the next message, is not
+    /// final yet: the stream goes on once it is (its drain pokes the scope's streams).
+    Barred,
 }
 
 /// Sends the orders of the log's streams.
@@ -149,7 +153,25 @@ pub struct Deliverer {
     /// were read or written under: while the partition stays held here no one else moves
     /// them, so a drain reads its mark from NATS once per take-over, not once per order.
     /// Bounded: a stream that falls out reads its mark again.
-    marks: quick_cache::sync::Cache<String, (u64, Option<u64>, u64)>,
+    marks: quick_cache::sync::Cache<String, CachedMark>,
+    /// How a stream is handed to its drain (the dispatcher's poke): a cancel-all of every
+    /// symbol pokes the streams of its scope.
+    poker: std::sync::OnceLock<Poke>,
+}
+
+/// Has a stream (its subject) drained.
+pub type Poke = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// A stream's mark as this replica last read or wrote it.
+#[derive(Clone, Copy, Debug)]
+struct CachedMark {
+    mark: u64,
+    revision: Option<u64>,
+    /// The [`Hold::epoch`] it was read or written under.
+    epoch: u64,
+    /// Written by this replica (read: the first message past it may have been settled by a
+    /// predecessor that died before moving it).
+    own: bool,
 }
 
 /// How many streams' marks a replica keeps in memory.
@@ -200,6 +222,7 @@ impl Deliverer {
             clock,
             calls: tokio::sync::Semaphore::new(policy.max_concurrent_calls.max(1)),
             marks: quick_cache::sync::Cache::new(MARKS_CACHED),
+            poker: std::sync::OnceLock::new(),
             policy,
             metrics,
         })
@@ -296,20 +319,32 @@ impl Deliverer {
     }
 
     /// The mark of the stream keyed `key` for a drain by `holder`, and whether it is this
-    /// replica's own (written or read under the same hold, so nothing past it was settled by
-    /// another replica).
+    /// replica's own (written under the same hold, so nothing past it was settled by another
+    /// replica).
     async fn mark_for(
         &self,
         key: &str,
         holder: &Holder<'_>,
     ) -> Result<((u64, Option<u64>), bool), ClusterUnavailable> {
         if let Holder::Partition(hold) = holder
-            && let Some((mark, revision, epoch)) = self.marks.get(key)
-            && epoch == hold.epoch()
+            && let Some(cached) = self.marks.get(key)
+            && cached.epoch == hold.epoch()
         {
-            return Ok(((mark, revision), true));
+            return Ok(((cached.mark, cached.revision), cached.own));
         }
-        Ok((self.mark(key).await?, false))
+        let (mark, revision) = self.mark(key).await?;
+        // Only this replica moves the marks of a partition it holds: what it read stays true
+        // until it moves them (a predecessor's late move fails its next compare-and-set).
+        if let Holder::Partition(hold) = holder {
+            let cached = CachedMark {
+                mark,
+                revision,
+                epoch: hold.epoch(),
+                own: false,
+            };
+            self.marks.insert(key.to_owned(), cached);
+        }
+        Ok(((mark, revision), false))
     }
 
     async fn drain_holding(
@@ -384,12 +419,24 @@ impl Deliverer {
                     revision = Some(next);
                     mark = seq;
                     if let Holder::Partition(hold) = &holder {
-                        self.marks
-                            .insert(key.clone(), (mark, revision, hold.epoch()));
+                        let cached = CachedMark {
+                            mark,
+                            revision,
+                            epoch: hold.epoch(),
+                            own: true,
+                        };
+                        self.marks.insert(key.clone(), cached);
                     }
                     settled.push((seq, outcome));
                 }
                 Err(stopped) => return Err((settled, stopped)),
+            }
+            // A cancel-all of every symbol is final: the streams it held back go on.
+            if super::log::is_scope(subject) {
+                match self.scope_streams(subject).await {
+                    Ok(streams) => streams.iter().for_each(|stream| self.poke(stream)),
+                    Err(e) => return Err((settled, Stopped::Unavailable(e))),
+                }
             }
         }
     }
@@ -424,6 +471,14 @@ impl Deliverer {
                     .await
             }
             modification => {
+                if let Some((ahead, _)) = self.barrier(subject, holder).await?
+                    && ahead < seq
+                {
+                    return Err(Stopped::Barred);
+                }
+                if super::log::is_scope(subject) {
+                    self.clear_scope(subject, seq, holder).await?;
+                }
                 self.send_modification(modification, holder, &mut gathered.attempts)
                     .await
             }
@@ -499,6 +554,16 @@ impl Deliverer {
         loop {
             if self.clock.now().millis_since(order.received_at) > max_age {
                 return Ok(Outcome::Expired);
+            }
+            // A cancel-all of every symbol of its scope: one ahead holds it back, one behind
+            // cancels it before delivery ([`barrier`]).
+            match self.barrier(subject, holder).await? {
+                Some((ahead, _)) if ahead < seq => return Err(Stopped::Barred),
+                Some((_, by)) => {
+                    tracing::info!(target: "mts1b::cluster", client_order_id = %order.client_order_id, by, "cancelled before delivery");
+                    return Ok(Outcome::Cancelled(by));
+                }
+                None => {}
             }
             if resume || gathered.attempts > 0 {
                 match self.behind(subject, seq, order, gathered).await? {

@@ -93,7 +93,7 @@ impl Dispatcher {
             .get_stream(log.stream())
             .await
             .map_err(|e| ClusterUnavailable(format!("stream {}: {e}", log.stream())))?;
-        Ok(Arc::new(Self {
+        let dispatcher = Arc::new(Self {
             cluster: cluster.clone(),
             stream,
             subjects: format!("{}.orders", cluster.settings.prefix),
@@ -106,7 +106,16 @@ impl Dispatcher {
             to_scan: Mutex::new(BTreeSet::new()),
             missed: Mutex::new(vec![VecDeque::new(); PARTITIONS as usize]),
             known: quick_cache::sync::Cache::new(KNOWN_ORDERS),
-        }))
+        });
+        let poker = Arc::downgrade(&dispatcher);
+        dispatcher
+            .deliverer
+            .poke_with(Arc::new(move |subject: &str| {
+                if let Some(dispatcher) = poker.upgrade() {
+                    dispatcher.poke(subject.to_owned(), None);
+                }
+            }));
+        Ok(dispatcher)
     }
 
     /// Holds partitions, watches, and scans once a minute, until [`Dispatcher::stop`].
@@ -407,7 +416,7 @@ impl Dispatcher {
                         }
                     }
                 }
-                Err((_, Stopped::LeaseLost)) => break,
+                Err((_, Stopped::LeaseLost | Stopped::Barred)) => break,
                 Err((_, Stopped::Unavailable(e))) => {
                     tracing::warn!(target: "mts1b::cluster", subject, error = %e, "delivery paused");
                     tokio::time::sleep(Duration::from_millis(200)).await;

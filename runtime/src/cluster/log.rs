@@ -24,6 +24,21 @@ pub struct OrderLog {
     subjects: String,
 }
 
+/// The symbol of a cancel-all of every symbol's stream: no canonical symbol is `*`.
+const EVERY_SYMBOL: &str = "*";
+
+/// The stream of the cancel-alls of every symbol of `subject`'s (fund, strategy): its scope,
+/// whose every stream such a cancel-all is a barrier for.
+pub fn scope_of(subject: &str) -> String {
+    let head = subject.rsplit_once('.').map_or(subject, |(head, _)| head);
+    format!("{head}.{}", keys::token(EVERY_SYMBOL))
+}
+
+/// Whether `subject` is a scope's stream ([`scope_of`]).
+pub fn is_scope(subject: &str) -> bool {
+    scope_of(subject) == subject
+}
+
 /// What an append did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Appended {
@@ -91,9 +106,9 @@ impl OrderLog {
     }
 
     /// The subject of `intent`'s (fund, strategy, symbol) stream; a cancel-all of every symbol
-    /// has its scope's own (the symbol token of `*`).
+    /// has its scope's own ([`scope_of`]).
     pub fn subject_of(&self, intent: &Intent) -> String {
-        let symbol = intent.symbol().map_or("*", |s| s.as_str());
+        let symbol = intent.symbol().map_or(EVERY_SYMBOL, |s| s.as_str());
         format!(
             "{}.{}.{}.{}",
             self.subjects,

@@ -132,19 +132,10 @@ pub(super) fn settled(standing: Standing) -> Settled {
     }
 }
 
-/// Why `modification` is refused before anything is recorded, if it is (SPEC §13): a
-/// cancel-all of every symbol (not on this backend yet), a target of another strategy or
-/// symbol, a target no longer active. A target this backend has no status of yet passes: the
+/// Why `modification` is refused before anything is recorded, if it is (SPEC §13): a target
+/// of another strategy or symbol, a target no longer active. A target this backend has no status of yet passes: the
 /// OMS answers for it.
 fn refusal(modification: &Intent, target: Option<&Standing>) -> Option<Rejection> {
-    if let Intent::CancelAll(m) = modification
-        && m.change.symbol.is_none()
-    {
-        return Some(Rejection::invalid(
-            "symbol",
-            "a cancel-all of every symbol is not available with cluster.backend = \"nats\" yet (issue 16): name the symbol; nothing was recorded",
-        ));
-    }
     let target = target.filter(|t| t.kind == "submit")?;
     if target.symbol.as_deref() != modification.symbol().map(|s| s.as_str()) {
         let symbol = target.symbol.as_deref().unwrap_or("another symbol");
