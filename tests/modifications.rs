@@ -201,6 +201,25 @@ fn cancel_all(key: &str, symbol: Option<&str>) -> Value {
     alert
 }
 
+/// `mts1b_delivery_queue_depth` as the bridge at `admin` exports it.
+async fn queue_depth(admin: std::net::SocketAddr) -> i64 {
+    let metrics = request(admin, "GET", "/metrics", &[], b"").await.body;
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("mts1b_delivery_queue_depth "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no queue depth in\n{metrics}"))
+}
+
+/// Waits up to 20 s for `done`.
+async fn until_async<F: std::future::Future<Output = bool>>(what: &str, done: impl Fn() -> F) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !done().await {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The client order id the bridge derives for the order keyed `key`.
 fn id_of(key: &str) -> String {
     ClientOrderId::derive(
@@ -369,6 +388,8 @@ async fn with_the_oms_down_a_cancelled_order_is_never_sent(backend: Backend) {
         moved.json()["detail"],
         "replaced before delivery: the OMS gets the new terms only"
     );
+    // What is still to go: entry-4 alone (the cancel, entry-3 and the replace are final).
+    assert_eq!(queue_depth(bridge.admin).await, 1);
     // The OMS comes back; an order sent after them goes out behind them in their stream.
     let desk = Desk::oms_up(down).await;
     desk.expect(&order("entry-5", "BINANCE:BTCUSDT", "92000"), 200)
@@ -379,6 +400,10 @@ async fn with_the_oms_down_a_cancelled_order_is_never_sent(backend: Backend) {
     .await;
     // Every call the OMS ever got: the two orders, in arrival order, and nothing else.
     assert_eq!(desk.calls(), [id_of("entry-4"), id_of("entry-5")]);
+    until_async("the queue empty", || async {
+        queue_depth(desk.bridge.admin).await == 0
+    })
+    .await;
     assert_eq!(
         desk.oms
             .booked(&id_of("entry-4"))

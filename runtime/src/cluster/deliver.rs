@@ -19,6 +19,7 @@
 
 mod barrier;
 mod modify;
+mod queued;
 
 use modify::Behind;
 
@@ -157,6 +158,8 @@ pub struct Deliverer {
     /// How a stream is handed to its drain (the dispatcher's poke): a cancel-all of every
     /// symbol pokes the streams of its scope.
     poker: std::sync::OnceLock<Poke>,
+    /// What this replica counts as queued ([`queued`]).
+    queued: queued::Queued,
 }
 
 /// Has a stream (its subject) drained.
@@ -223,6 +226,7 @@ impl Deliverer {
             calls: tokio::sync::Semaphore::new(policy.max_concurrent_calls.max(1)),
             marks: quick_cache::sync::Cache::new(MARKS_CACHED),
             poker: std::sync::OnceLock::new(),
+            queued: queued::Queued::default(),
             policy,
             metrics,
         })
@@ -311,9 +315,12 @@ impl Deliverer {
         let drained = self
             .drain_holding(subject, Holder::Partition(hold), upto)
             .await;
-        if drained.is_err() {
+        if let Err((_, stopped)) = &drained {
             // Whether its last move reached NATS is unknown: read it again next time.
             self.marks.remove(&keys::token(subject));
+            if *stopped == Stopped::LeaseLost {
+                self.not_counted(subject);
+            }
         }
         drained
     }
@@ -380,6 +387,9 @@ impl Deliverer {
                 }
             };
             let seq = message.sequence;
+            if matches!(holder, Holder::Partition(_)) {
+                self.queued(subject, seq);
+            }
             let id = message
                 .headers
                 .get("Nats-Msg-Id")
@@ -418,6 +428,7 @@ impl Deliverer {
                 Ok(next) => {
                     revision = Some(next);
                     mark = seq;
+                    self.no_longer_queued(subject, seq);
                     if let Holder::Partition(hold) = &holder {
                         let cached = CachedMark {
                             mark,

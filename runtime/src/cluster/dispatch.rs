@@ -375,12 +375,18 @@ impl Dispatcher {
             if let Some(asked) = draining.get_mut(&subject) {
                 asked.upto = further(asked.upto, seq);
                 asked.again = true;
+                if let Some(seq) = seq {
+                    self.deliverer.queued(&subject, seq);
+                }
                 return;
             }
             let Some(hold) = self.partitions.hold(&subject) else {
                 self.remember_missed(&subject);
                 return;
             };
+            if let Some(seq) = seq {
+                self.deliverer.queued(&subject, seq);
+            }
             draining.insert(
                 subject.clone(),
                 Asked {

@@ -197,6 +197,7 @@ impl Deliverer {
                         REPLACED_BEFORE_DELIVERY,
                     )
                     .await?;
+                    self.settled_early(subject, message.sequence);
                 }
                 Intent::Cancel(m) if m.change.target.client_order_id == order.client_order_id => {
                     gathered.history = notes;
@@ -209,6 +210,7 @@ impl Deliverer {
                         CANCELLED_BEFORE_DELIVERY,
                     )
                     .await?;
+                    self.settled_early(subject, message.sequence);
                     tracing::info!(target: "mts1b::cluster", client_order_id = %order.client_order_id, by, "cancelled before delivery");
                     return Ok(Behind::Cancelled(by));
                 }
