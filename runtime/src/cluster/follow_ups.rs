@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use async_nats::jetstream::kv::{self, UpdateErrorKind};
 use bytes::Bytes;
-use futures_util::StreamExt;
 use mts1b_inbound_core::{ClientOrderId, FollowUp, Intent};
 use serde::{Deserialize, Serialize};
 
@@ -111,14 +110,7 @@ impl OwedFollowUps {
     ) -> Result<(), ClusterUnavailable> {
         let unavailable =
             |e: &dyn std::fmt::Display| ClusterUnavailable(format!("follow-ups: {e}"));
-        let mut keys = match self.owed.keys().await {
-            Ok(keys) => keys,
-            Err(e) => return Err(unavailable(&e)),
-        };
-        let mut ids = Vec::new();
-        while let Some(key) = keys.next().await {
-            ids.push(key.map_err(|e| unavailable(&e))?);
-        }
+        let ids = super::listed_keys(&self.owed, PRESENCE_EVERY * 2).await?;
         if ids.is_empty() {
             return Ok(());
         }

@@ -96,6 +96,36 @@ impl ClusterUnavailable {
     }
 }
 
+/// The keys of `bucket`, listed within `within`. async-nats ends a listing once everything
+/// counted at its start was delivered, or once the server says so at an idle heartbeat; a key
+/// that lapses (`max_age`, as presence does) in between leaves the listing waiting. Unbounded,
+/// such a listing left a follow-up sweep that never ran again (`tests/cluster_replicas.rs`:
+/// about one run in fifteen; bounded, none in thirty). A stalled listing costs one round.
+pub(crate) async fn listed_keys(
+    bucket: &kv::Store,
+    within: Duration,
+) -> Result<Vec<String>, ClusterUnavailable> {
+    use futures_util::StreamExt;
+    let listing = async {
+        let mut keys = bucket
+            .keys()
+            .await
+            .map_err(|e| ClusterUnavailable::of("keys", e))?;
+        let mut all = Vec::new();
+        while let Some(key) = keys.next().await {
+            all.push(key.map_err(|e| ClusterUnavailable::of("keys", e))?);
+        }
+        Ok(all)
+    };
+    tokio::time::timeout(within, listing)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ClusterUnavailable(format!(
+                "keys not listed within {within:?}"
+            )))
+        })
+}
+
 /// A connection to the cluster and its JetStream context.
 #[derive(Clone, Debug)]
 pub struct Cluster {

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use async_nats::jetstream::kv;
 use bytes::Bytes;
-use futures_util::StreamExt;
 
 use super::{Cluster, ClusterUnavailable, keys};
 
@@ -50,12 +49,9 @@ impl Presence {
 
     /// The replicas present now (their names as keys: [`keys::token`] of each).
     pub async fn members(&self) -> Result<BTreeSet<String>, ClusterUnavailable> {
-        let unavailable = |e: &dyn std::fmt::Display| ClusterUnavailable(format!("presence: {e}"));
-        let mut keys = self.kv.keys().await.map_err(|e| unavailable(&e))?;
-        let mut members = BTreeSet::new();
-        while let Some(key) = keys.next().await {
-            members.insert(key.map_err(|e| unavailable(&e))?);
-        }
-        Ok(members)
+        let listed = super::listed_keys(&self.kv, PRESENCE_EVERY)
+            .await
+            .map_err(|e| ClusterUnavailable(format!("presence: {}", e.0)))?;
+        Ok(listed.into_iter().collect())
     }
 }
