@@ -342,16 +342,28 @@ impl Deliverer {
         let (mark, revision) = self.mark(key).await?;
         // Only this replica moves the marks of a partition it holds: what it read stays true
         // until it moves them (a predecessor's late move fails its next compare-and-set).
+        self.cache_mark(key, holder, (mark, revision), false);
+        Ok(((mark, revision), false))
+    }
+
+    /// Keeps the mark of the stream keyed `key` as read or written (`own`) under `holder`'s
+    /// partition hold; a stream's own lease keeps nothing.
+    fn cache_mark(
+        &self,
+        key: &str,
+        holder: &Holder<'_>,
+        (mark, revision): (u64, Option<u64>),
+        own: bool,
+    ) {
         if let Holder::Partition(hold) = holder {
             let cached = CachedMark {
                 mark,
                 revision,
                 epoch: hold.epoch(),
-                own: false,
+                own,
             };
             self.marks.insert(key.to_owned(), cached);
         }
-        Ok(((mark, revision), false))
     }
 
     async fn drain_holding(
@@ -429,15 +441,7 @@ impl Deliverer {
                     revision = Some(next);
                     mark = seq;
                     self.no_longer_queued(subject, seq);
-                    if let Holder::Partition(hold) = &holder {
-                        let cached = CachedMark {
-                            mark,
-                            revision,
-                            epoch: hold.epoch(),
-                            own: true,
-                        };
-                        self.marks.insert(key.clone(), cached);
-                    }
+                    self.cache_mark(&key, &holder, (mark, revision), true);
                     settled.push((seq, outcome));
                 }
                 Err(stopped) => return Err((settled, stopped)),

@@ -137,28 +137,8 @@ impl Dispatcher {
                     .keep(members, move |partition| this.scan_partition(partition)),
             )
         };
-        let watcher = {
-            let this = self.clone();
-            tokio::spawn(async move {
-                loop {
-                    if let Err(e) = this.watch().await {
-                        tracing::warn!(target: "mts1b::cluster", error = %e, "watching the order log failed; again in 1 s");
-                    }
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            })
-        };
-        let listener = {
-            let this = self.clone();
-            tokio::spawn(async move {
-                loop {
-                    if let Err(e) = this.listen_for_pokes().await {
-                        tracing::warn!(target: "mts1b::cluster", error = %e, "listening for pokes failed; again in 1 s");
-                    }
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
-            })
-        };
+        let watcher = self.again_and_again("watching the order log", Self::watch);
+        let listener = self.again_and_again("listening for pokes", Self::listen_for_pokes);
         let scanner = {
             let this = self.clone();
             tokio::spawn(async move {
@@ -179,6 +159,26 @@ impl Dispatcher {
             })
         };
         self.tasks().extend([keeper, watcher, listener, scanner]);
+    }
+
+    /// Runs `task` until it ends, and again 1 s after each end (an error logged as `what`).
+    fn again_and_again<F>(
+        self: &Arc<Self>,
+        what: &'static str,
+        task: fn(Arc<Self>) -> F,
+    ) -> tokio::task::JoinHandle<()>
+    where
+        F: std::future::Future<Output = Result<(), ClusterUnavailable>> + Send + 'static,
+    {
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = task(this.clone()).await {
+                    tracing::warn!(target: "mts1b::cluster", error = %e, "{what} failed; again in 1 s");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
     }
 
     /// The replicas present now (presence keys), for the partitions' balance.
@@ -265,7 +265,7 @@ impl Dispatcher {
     }
 
     /// Pokes the stream of every new message of the log, and remembers its orders.
-    async fn watch(self: &Arc<Self>) -> Result<(), ClusterUnavailable> {
+    async fn watch(self: Arc<Self>) -> Result<(), ClusterUnavailable> {
         let unavailable = |e: &dyn std::fmt::Display| ClusterUnavailable(format!("watch: {e}"));
         let consumer = self
             .stream
@@ -298,7 +298,7 @@ impl Dispatcher {
     }
 
     /// Pokes each stream another replica appended to (core NATS: `{seq} {subject}`).
-    async fn listen_for_pokes(self: &Arc<Self>) -> Result<(), ClusterUnavailable> {
+    async fn listen_for_pokes(self: Arc<Self>) -> Result<(), ClusterUnavailable> {
         let client = self.cluster.jetstream.client();
         let mut pokes = client
             .subscribe(self.pokes())
@@ -320,19 +320,12 @@ impl Dispatcher {
         if !partitions.iter().any(|p| self.partitions.holds(*p)) {
             return Ok(());
         }
-        let unavailable = |e: &dyn std::fmt::Display| ClusterUnavailable(format!("scan: {e}"));
-        let mut subjects = self
-            .stream
-            .info_with_subjects(format!("{}.>", self.subjects))
-            .await
-            .map_err(|e| unavailable(&e))?;
-        let mut all = Vec::new();
-        while let Some(entry) = subjects.next().await {
-            let subject = entry.map_err(|e| unavailable(&e))?.0;
-            if partitions.contains(&partition_of(&subject)) {
-                all.push(subject);
-            }
-        }
+        let all: Vec<String> =
+            super::log::subjects_matching(&self.stream, format!("{}.>", self.subjects))
+                .await?
+                .into_iter()
+                .filter(|subject| partitions.contains(&partition_of(subject)))
+                .collect();
         // Up to two reads per stream: paced, so that a scan of thousands of streams does not
         // take NATS from the alerts for the seconds it lasts (at full speed, 10,000 streams
         // held every answer back by up to a second).

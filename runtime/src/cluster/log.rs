@@ -34,6 +34,26 @@ pub fn scope_of(subject: &str) -> String {
     format!("{head}.{}", keys::token(EVERY_SYMBOL))
 }
 
+/// The subjects of the log `stream` matching `filter` (`{prefix}.orders.>`), as the server
+/// lists them.
+pub async fn subjects_matching(
+    stream: &stream::Stream,
+    filter: String,
+) -> Result<Vec<String>, ClusterUnavailable> {
+    use futures_util::StreamExt;
+    let unavailable = |e: &dyn std::fmt::Display| ClusterUnavailable(format!("{filter}: {e}"));
+    let mut subjects = stream
+        .clone()
+        .info_with_subjects(filter.clone())
+        .await
+        .map_err(|e| unavailable(&e))?;
+    let mut all = Vec::new();
+    while let Some(entry) = subjects.next().await {
+        all.push(entry.map_err(|e| unavailable(&e))?.0);
+    }
+    Ok(all)
+}
+
 /// Whether `subject` is a scope's stream ([`scope_of`]).
 pub fn is_scope(subject: &str) -> bool {
     scope_of(subject) == subject

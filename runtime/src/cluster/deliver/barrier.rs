@@ -16,10 +16,9 @@
 //! later has a later sequence, so none can slip in between the read and the call.
 
 use async_nats::jetstream::stream::RawMessageErrorKind;
-use futures_util::StreamExt;
 
 use super::{Deliverer, Holder, Stopped};
-use crate::cluster::log::{decode, is_scope, scope_of};
+use crate::cluster::log::{decode, is_scope, scope_of, subjects_matching};
 use crate::cluster::{ClusterUnavailable, keys};
 
 /// How often a cancel-all waiting for its scope looks again.
@@ -76,18 +75,7 @@ impl Deliverer {
             Some((head, _)) => format!("{head}.*"),
             None => scope.to_owned(),
         };
-        let unavailable = |e: &dyn std::fmt::Display| ClusterUnavailable(format!("{filter}: {e}"));
-        let mut subjects = self
-            .stream
-            .clone()
-            .info_with_subjects(filter.clone())
-            .await
-            .map_err(|e| unavailable(&e))?;
-        let mut all = Vec::new();
-        while let Some(entry) = subjects.next().await {
-            all.push(entry.map_err(|e| unavailable(&e))?.0);
-        }
-        Ok(all)
+        subjects_matching(&self.stream, filter).await
     }
 
     /// Waits until every stream of the scope `scope` has settled what arrived before `seq`
