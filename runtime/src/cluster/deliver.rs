@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::kv::{self, CreateErrorKind, UpdateErrorKind};
+use async_nats::jetstream::message::StreamMessage;
 use async_nats::jetstream::stream::{RawMessageErrorKind, Stream};
 use bytes::Bytes;
 use mts1b_inbound_core::{ClientOrderId, Clock, Intent, IntentKind, OrderIntent};
@@ -176,6 +177,13 @@ struct CachedMark {
     /// predecessor that died before moving it).
     own: bool,
 }
+
+/// A stream's mark and revision, whether it is this replica's own ([`Deliverer::mark_for`]),
+/// and the stream's first message when it was read beside them.
+type MarkAndFirst = (
+    ((u64, Option<u64>), bool),
+    Option<Result<Option<StreamMessage>, ClusterUnavailable>>,
+);
 
 /// How many streams' marks a replica keeps in memory.
 const MARKS_CACHED: usize = 65_536;
@@ -366,6 +374,62 @@ impl Deliverer {
         }
     }
 
+    /// The first message of `subject` after sequence `mark`, if any.
+    async fn read_after(
+        &self,
+        subject: &str,
+        mark: u64,
+    ) -> Result<Option<StreamMessage>, ClusterUnavailable> {
+        match self
+            .stream
+            .get_first_raw_message_by_subject(subject, mark + 1)
+            .await
+        {
+            Ok(message) => Ok(Some(message)),
+            Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(e) => Err(ClusterUnavailable(format!("read {subject}: {e}"))),
+        }
+    }
+
+    /// The mark of `subject` (keyed `key`) for a drain by `holder` ([`Self::mark_for`]).
+    /// When this replica does not know it yet, what the drain reads next is read at the same
+    /// time, one round trip instead of three: the stream's first message (the one after a
+    /// mark of 0, which a new stream has; returned) and the mark of its scope's stream
+    /// (kept, for [`Self::barrier`]). Either is wasted only on a stream met again after a
+    /// take-over.
+    async fn open_drain(
+        &self,
+        subject: &str,
+        key: &str,
+        holder: &Holder<'_>,
+    ) -> Result<MarkAndFirst, ClusterUnavailable> {
+        let Holder::Partition(hold) = holder else {
+            return Ok((self.mark_for(key, holder).await?, None));
+        };
+        if self
+            .marks
+            .get(key)
+            .is_some_and(|cached| cached.epoch == hold.epoch())
+        {
+            return Ok((self.mark_for(key, holder).await?, None));
+        }
+        let scope =
+            (!super::log::is_scope(subject)).then(|| keys::token(&super::log::scope_of(subject)));
+        let scope_mark = async {
+            match &scope {
+                Some(scope) => self.mark_for(scope, holder).await.map(|_| ()),
+                None => Ok(()),
+            }
+        };
+        let (mark, first, scope_mark) = tokio::join!(
+            self.mark_for(key, holder),
+            self.read_after(subject, 0),
+            scope_mark
+        );
+        scope_mark?;
+        Ok((mark?, Some(first)))
+    }
+
     async fn drain_holding(
         &self,
         subject: &str,
@@ -374,10 +438,11 @@ impl Deliverer {
     ) -> Result<Vec<(u64, Outcome)>, (Vec<(u64, Outcome)>, Stopped)> {
         let key = keys::token(subject);
         let mut settled = Vec::new();
-        let ((mut mark, mut revision), own) = match self.mark_for(&key, &holder).await {
-            Ok(m) => m,
-            Err(e) => return Err((settled, Stopped::Unavailable(e))),
-        };
+        let (((mut mark, mut revision), own), mut from_start) =
+            match self.open_drain(subject, &key, &holder).await {
+                Ok(opened) => opened,
+                Err(e) => return Err((settled, Stopped::Unavailable(e))),
+            };
         // A mark of its own leaves nothing past it settled elsewhere: the first message's
         // status need not be read.
         let mut first = !own;
@@ -385,18 +450,16 @@ impl Deliverer {
             if upto.is_some_and(|upto| mark >= upto) {
                 return Ok(settled);
             }
-            let message = match self
-                .stream
-                .get_first_raw_message_by_subject(subject, mark + 1)
-                .await
-            {
-                Ok(message) => message,
+            let read = match from_start.take() {
+                // Read beside the mark: the message after it when the mark is the start.
+                Some(read) if mark == 0 => read,
+                _ => self.read_after(subject, mark).await,
+            };
+            let message = match read {
+                Ok(Some(message)) => message,
                 // Nothing after the mark: drained.
-                Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => return Ok(settled),
-                Err(e) => {
-                    let why = ClusterUnavailable(format!("read {subject}: {e}"));
-                    return Err((settled, Stopped::Unavailable(why)));
-                }
+                Ok(None) => return Ok(settled),
+                Err(why) => return Err((settled, Stopped::Unavailable(why))),
             };
             let seq = message.sequence;
             if matches!(holder, Holder::Partition(_)) {
@@ -470,23 +533,32 @@ impl Deliverer {
         gathered: &mut Gathered,
     ) -> Result<Outcome, Stopped> {
         let mut resume = false;
-        if first || intent.order().is_none() {
-            let standing = self.status.get(id).await.map_err(Stopped::Unavailable)?;
-            if let Some(standing) = standing {
-                if standing.status.is_final() {
-                    return Ok(Outcome::AlreadySettled);
-                }
-                // A predecessor replaced it before delivery: its terms are rebuilt first.
-                resume = !standing.history.is_empty();
+        // Its status (when it may have been settled before its turn) and its scope's barrier
+        // at once: both read after the message was, so after it was appended ([`barrier`]).
+        let status = async {
+            if first || intent.order().is_none() {
+                self.status.get(id).await.map_err(Stopped::Unavailable)
+            } else {
+                Ok(None)
             }
+        };
+        let (standing, barrier) = tokio::join!(status, self.barrier(subject, holder));
+        if let Some(standing) = standing? {
+            if standing.status.is_final() {
+                return Ok(Outcome::AlreadySettled);
+            }
+            // A predecessor replaced it before delivery: its terms are rebuilt first.
+            resume = !standing.history.is_empty();
         }
+        let barrier = barrier?;
         match intent {
             Intent::Submit(order) => {
-                self.send_order(order, subject, seq, resume, holder, gathered)
+                let read = Some(barrier);
+                self.send_order(order, (subject, seq), resume, read, holder, gathered)
                     .await
             }
             modification => {
-                if let Some((ahead, _)) = self.barrier(subject, holder).await?
+                if let Some((ahead, _)) = barrier
                     && ahead < seq
                 {
                     return Err(Stopped::Barred);
@@ -552,15 +624,16 @@ impl Deliverer {
     }
 
     /// One order to the OMS: renewing the lease before each try, retrying transient failures
-    /// until the order is too old; counts the calls. Between tries (the OMS is down), and
+    /// until the order is too old; counts the calls. The barrier is read before each try
+    /// (`barrier_read`: the first try's, read beside the order's status). Between tries (the OMS is down), and
     /// before the first when `resume` (a predecessor did), what arrived behind it is applied:
     /// replaces change its terms, a cancel or cancel-all cancels it before delivery.
     async fn send_order(
         &self,
         order: &OrderIntent,
-        subject: &str,
-        seq: u64,
+        (subject, seq): (&str, u64),
         resume: bool,
+        mut barrier_read: Option<Option<(u64, String)>>,
         holder: &mut Holder<'_>,
         gathered: &mut Gathered,
     ) -> Result<Outcome, Stopped> {
@@ -572,7 +645,11 @@ impl Deliverer {
             }
             // A cancel-all of every symbol of its scope: one ahead holds it back, one behind
             // cancels it before delivery ([`barrier`]).
-            match self.barrier(subject, holder).await? {
+            let barrier = match barrier_read.take() {
+                Some(read) => read,
+                None => self.barrier(subject, holder).await?,
+            };
+            match barrier {
                 Some((ahead, _)) if ahead < seq => return Err(Stopped::Barred),
                 Some((_, by)) => {
                     tracing::info!(target: "mts1b::cluster", client_order_id = %order.client_order_id, by, "cancelled before delivery");

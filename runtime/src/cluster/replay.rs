@@ -48,30 +48,43 @@ pub struct SharedClaim {
     stale_after: Duration,
 }
 
-/// What a key's value says.
+/// What a key's value says. A claim carries a tag of its own (random), so the claimant can
+/// tell its claim from another's when it must undo one whose write it never heard back about.
 #[derive(Debug, PartialEq, Eq)]
 enum Slot {
-    Claimed(UnixMillis),
+    Claimed(UnixMillis, u64),
     Accepted(UnixMillis),
 }
 
 impl Slot {
     fn write(&self) -> Bytes {
         Bytes::from(match self {
-            Slot::Claimed(at) => format!("claimed {}", at.0),
+            Slot::Claimed(at, tag) => format!("claimed {} {tag:x}", at.0),
             Slot::Accepted(at) => format!("accepted {}", at.0),
         })
     }
 
     fn read(value: &[u8]) -> Option<Self> {
         let text = std::str::from_utf8(value).ok()?;
-        let (state, at) = text.split_once(' ')?;
+        let (state, rest) = text.split_once(' ')?;
+        // A claim written before claims had tags reads with tag 0.
+        let (at, tag) = rest.split_once(' ').unwrap_or((rest, "0"));
         let at = UnixMillis(at.parse().ok()?);
         match state {
-            "claimed" => Some(Slot::Claimed(at)),
+            "claimed" => Some(Slot::Claimed(at, u64::from_str_radix(tag, 16).ok()?)),
             "accepted" => Some(Slot::Accepted(at)),
             _ => None,
         }
+    }
+
+    /// A fresh claim at `at`.
+    fn claim(at: UnixMillis) -> Self {
+        use std::hash::BuildHasher;
+        // Each RandomState is seeded anew: a tag no other claim of this key will carry.
+        Slot::Claimed(
+            at,
+            std::collections::hash_map::RandomState::new().hash_one(at.0),
+        )
     }
 }
 
@@ -104,10 +117,17 @@ impl SharedReplayWindow {
         let mut attempts = 0;
         let entry = loop {
             attempts += 1;
-            match self.kv.create(&key, Slot::Claimed(now).write()).await {
+            let claim = Slot::claim(now).write();
+            match self.kv.create(&key, claim.clone()).await {
                 Ok(revision) => return Ok(self.held(key, revision)),
                 Err(e) if e.kind() == CreateErrorKind::AlreadyExists => {}
-                Err(e) => return Err(unavailable("claim", &e)),
+                Err(e) => {
+                    // Unanswered is not unwritten: a create the client held while NATS was
+                    // away reaches it on reconnection, and would block the sender's resend
+                    // until it is stale. Undone in the background once NATS answers.
+                    self.retract(key, claim);
+                    return Err(unavailable("claim", &e));
+                }
             }
             let entry = self
                 .kv
@@ -124,24 +144,62 @@ impl SharedReplayWindow {
             Some(Slot::Accepted(at)) => Err(NotClaimed::Duplicate {
                 accepted_at: Some(at),
             }),
-            Some(Slot::Claimed(at))
+            Some(Slot::Claimed(at, _))
                 if now.millis_since(at)
                     > i64::try_from(self.stale_after.as_millis()).unwrap_or(i64::MAX) =>
             {
-                match self
-                    .kv
-                    .update(&key, Slot::Claimed(now).write(), entry.revision)
-                    .await
-                {
+                let claim = Slot::claim(now).write();
+                match self.kv.update(&key, claim.clone(), entry.revision).await {
                     Ok(revision) => Ok(self.held(key, revision)),
                     Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => {
                         Err(NotClaimed::Duplicate { accepted_at: None })
                     }
-                    Err(e) => Err(unavailable("take over", &e)),
+                    Err(e) => {
+                        self.retract(key, claim);
+                        Err(unavailable("take over", &e))
+                    }
                 }
             }
             _ => Err(NotClaimed::Duplicate { accepted_at: None }),
         }
+    }
+
+    /// Deletes `key` in the background if it holds `claim` (a write whose answer never
+    /// came), once NATS answers; gives up after `stale_after`, when the claim is taken over
+    /// anyway. Absent at first, it is looked for again for [`RETRACT_WATCH`]: the held
+    /// write may land after the first read.
+    fn retract(&self, key: String, claim: Bytes) {
+        let (kv, stale_after) = (self.kv.clone(), self.stale_after);
+        tokio::spawn(async move {
+            let give_up = tokio::time::Instant::now() + stale_after;
+            let mut absent_since = None;
+            while tokio::time::Instant::now() < give_up {
+                match kv.entry(&key).await {
+                    Ok(Some(entry)) if entry.operation == Operation::Put => {
+                        if entry.value == claim {
+                            match kv.delete_expect_revision(&key, Some(entry.revision)).await {
+                                Ok(()) => return,
+                                Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => {
+                                    return;
+                                }
+                                Err(_) => {}
+                            }
+                        } else {
+                            // Another claimant's: ours never landed, or was taken over.
+                            return;
+                        }
+                    }
+                    Ok(_) => {
+                        let since = *absent_since.get_or_insert_with(tokio::time::Instant::now);
+                        if since.elapsed() >= RETRACT_WATCH {
+                            return;
+                        }
+                    }
+                    Err(_) => {}
+                }
+                tokio::time::sleep(RELEASE_RETRY).await;
+            }
+        });
     }
 
     fn held(&self, key: String, revision: u64) -> SharedClaim {
@@ -190,6 +248,10 @@ impl SharedClaim {
 
 /// How often a release that NATS did not take is tried again.
 const RELEASE_RETRY: Duration = Duration::from_millis(100);
+
+/// How long a claim whose write went unanswered is looked for once NATS answers that the
+/// key is free.
+const RETRACT_WATCH: Duration = Duration::from_secs(2);
 
 impl Drop for SharedClaim {
     // A rejection after the claim, a 503, a request dropped mid-way (its client hung up):
