@@ -25,8 +25,13 @@ use tokio::sync::oneshot;
 /// When the manual clock starts.
 pub const T0: UnixMillis = UnixMillis(1_709_296_500_000);
 
+/// A fresh folder for one test, under the system's temp folder, named for `tag` and this
+/// process. The first call of a process removes the folders of test processes that are gone
+/// (a test binary has no hook at its end), so runs leave at most their own behind.
 pub fn temp_dir(tag: &str) -> PathBuf {
     static N: AtomicUsize = AtomicUsize::new(0);
+    static SWEPT: std::sync::Once = std::sync::Once::new();
+    SWEPT.call_once(sweep_gone_processes_folders);
     let dir = std::env::temp_dir().join(format!(
         "mts1b-test-{tag}-{}-{}",
         std::process::id(),
@@ -35,6 +40,26 @@ pub fn temp_dir(tag: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Removes `mts1b-test-{tag}-{pid}-{n}` folders whose process is no longer running.
+fn sweep_gone_processes_folders() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("mts1b-test-")) else {
+            continue;
+        };
+        // The tag may hold dashes: the pid is the second field from the end.
+        let pid = rest.rsplit('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// Settings for a test service: loopback allowed, two funds, paper sink in a temp folder.

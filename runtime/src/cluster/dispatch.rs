@@ -118,9 +118,10 @@ impl Dispatcher {
         Ok(dispatcher)
     }
 
-    /// Holds partitions, watches, and scans once a minute, until [`Dispatcher::stop`].
+    /// Holds partitions, watches, and scans every [`super::replica::SCAN_EVERY`], as the
+    /// service does, until [`Dispatcher::stop`].
     pub fn start(self: &Arc<Self>) {
-        self.start_scanning_every(Duration::from_secs(60));
+        self.start_scanning_every(super::replica::SCAN_EVERY);
     }
 
     /// Holds partitions, watches, and scans its partitions every `every`, when one is taken

@@ -114,6 +114,14 @@ struct Announced {
 /// Requests of this replica waiting for an order's status, by key.
 type Waiters = Mutex<HashMap<String, Vec<oneshot::Sender<Standing>>>>;
 
+/// Hands `standing` to the requests waiting here for `id`.
+fn hand(waiters: &Waiters, id: &str, standing: &Standing) {
+    let waiting = lock(waiters).remove(id);
+    for waiter in waiting.into_iter().flatten() {
+        let _ = waiter.send(standing.clone());
+    }
+}
+
 /// The status records of every order.
 #[derive(Clone)]
 pub struct StatusRecords {
@@ -155,10 +163,7 @@ impl StatusRecords {
             let Ok(Announced { id, standing }) = serde_json::from_slice(&message.payload) else {
                 continue;
             };
-            let waiting = lock(&waiters).remove(&id);
-            for waiter in waiting.into_iter().flatten() {
-                let _ = waiter.send(standing.clone());
-            }
+            hand(&waiters, &id, &standing);
         }
     }
 
@@ -168,6 +173,9 @@ impl StatusRecords {
             .put(id, encode(id, standing)?)
             .await
             .map_err(|e| ClusterUnavailable(format!("status of {id}: {e}")))?;
+        // This replica's waiters at once; the others' through the announcement (the same
+        // outcome again here finds no one waiting).
+        hand(&self.waiters, id, standing);
         let announced = Announced {
             id: id.to_owned(),
             standing: standing.clone(),

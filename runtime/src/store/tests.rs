@@ -5,10 +5,28 @@ use mts1b_inbound_core::testing::order;
 
 use super::*;
 
-fn dir(tag: &str) -> std::path::PathBuf {
+/// A fresh folder for `tag`, removed when the returned guard drops (at the test's end,
+/// passed or failed).
+fn dir(tag: &str) -> Folder {
     let d = std::env::temp_dir().join(format!("mts1b-store-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
-    d
+    Folder(d)
+}
+
+/// A test's folder, removed on drop.
+struct Folder(std::path::PathBuf);
+
+impl std::ops::Deref for Folder {
+    type Target = std::path::Path;
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Folder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 const T: UnixMillis = UnixMillis(1_709_296_500_000);
@@ -49,7 +67,8 @@ fn records_survive_reopening_in_arrival_order() {
 
 #[test]
 fn final_records_leave_the_queue_and_keep_their_outcome() {
-    let store = OrderStore::open(&dir("final")).unwrap();
+    let d = dir("final");
+    let store = OrderStore::open(&d).unwrap();
     let o = order("f", "k", T);
     store.record(&o, T, WINDOW).unwrap();
     let done = store
@@ -75,7 +94,8 @@ fn final_records_leave_the_queue_and_keep_their_outcome() {
 
 #[test]
 fn the_same_alert_is_refused_while_queued_or_within_the_window() {
-    let store = OrderStore::open(&dir("twice")).unwrap();
+    let d = dir("twice");
+    let store = OrderStore::open(&d).unwrap();
     let o = order("f", "k", T);
     assert!(recorded(store.record(&o, T, WINDOW).unwrap()).is_some());
     assert_eq!(
@@ -104,7 +124,8 @@ fn the_same_alert_is_refused_while_queued_or_within_the_window() {
 
 #[test]
 fn prune_keeps_queued_and_recent_records() {
-    let store = OrderStore::open(&dir("prune")).unwrap();
+    let d = dir("prune");
+    let store = OrderStore::open(&d).unwrap();
     let old_final = order("f", "old-final", T);
     let old_queued = order("f", "old-queued", T);
     let recent = order("f", "recent", UnixMillis(T.0 + 400_000));
@@ -154,7 +175,8 @@ fn prune_keeps_queued_and_recent_records() {
 
 #[test]
 fn a_batch_is_one_transaction_in_which_later_changes_see_earlier_ones() {
-    let store = OrderStore::open(&dir("batch")).unwrap();
+    let d = dir("batch");
+    let store = OrderStore::open(&d).unwrap();
     let (a, b) = (order("f", "a", T), order("f", "b", T));
     let record = |o: &OrderIntent| Change::Record {
         intent: Box::new(Intent::Submit(o.clone())),
@@ -219,7 +241,8 @@ fn only_losses_a_resend_repairs_are_lazy() {
 
 #[test]
 fn pruning_goes_in_bounded_passes_and_stops_at_the_window() {
-    let store = OrderStore::open(&dir("passes")).unwrap();
+    let d = dir("passes");
+    let store = OrderStore::open(&d).unwrap();
     let submitted = Transition::Submitted {
         order_id: "oms".into(),
         attempts: 1,
@@ -472,7 +495,8 @@ mod round_trip {
 
 #[test]
 fn an_odd_record_is_refused_and_nothing_is_recorded() {
-    let store = OrderStore::open(&dir("odd")).unwrap();
+    let d = dir("odd");
+    let store = OrderStore::open(&d).unwrap();
     let mut odd = order("f", "odd", T);
     odd.alert_time = Some(UnixMillis(UnixMillis::LATEST.0 + 1));
     assert!(store.record(&odd, T, WINDOW).is_err());
@@ -602,7 +626,8 @@ mod settling {
 
     #[test]
     fn a_cancel_of_a_queued_order_takes_it_off_the_queue_unsent() {
-        let store = OrderStore::open(&dir("settle-cancel")).unwrap();
+        let d = dir("settle-cancel");
+        let store = OrderStore::open(&d).unwrap();
         let o = limit_order("a", "BTC-USD");
         store.record(&o, T, WINDOW).unwrap();
         let undo = cancel(&o, "undo");
@@ -630,7 +655,8 @@ mod settling {
 
     #[test]
     fn a_cancel_of_a_sent_order_waits_for_the_oms_and_one_of_an_expired_order_is_refused() {
-        let store = OrderStore::open(&dir("settle-sent")).unwrap();
+        let d = dir("settle-sent");
+        let store = OrderStore::open(&d).unwrap();
         let (sent, expired) = (limit_order("a", "BTC-USD"), limit_order("b", "BTC-USD"));
         for (o, transition) in [
             (
@@ -666,7 +692,8 @@ mod settling {
 
     #[test]
     fn a_replace_rewrites_a_queued_order_unless_its_type_does_not_take_the_change() {
-        let store = OrderStore::open(&dir("settle-replace")).unwrap();
+        let d = dir("settle-replace");
+        let store = OrderStore::open(&d).unwrap();
         let o = limit_order("a", "BTC-USD");
         store.record(&o, T, WINDOW).unwrap();
         let misfit = record(&store, &replace(&o, "move-1", None, Some("90")));
