@@ -374,7 +374,8 @@ impl Deliverer {
         }
     }
 
-    /// The first message of `subject` after sequence `mark`, if any.
+    /// The first message of `subject` after sequence `mark`, if any, as the stream's leader
+    /// has it (a direct read may be answered by a follower behind it).
     async fn read_after(
         &self,
         subject: &str,

@@ -15,18 +15,12 @@
 //! The read after an order's sequence is known is what makes it exact: a cancel-all appended
 //! later has a later sequence, so none can slip in between the read and the call.
 
-use async_nats::jetstream::stream::RawMessageErrorKind;
-
 use super::{Deliverer, Holder, Stopped};
 use crate::cluster::log::{decode, is_scope, scope_of, subjects_matching};
 use crate::cluster::{ClusterUnavailable, keys};
 
 /// How often a cancel-all waiting for its scope looks again.
 const SCOPE_POLL: std::time::Duration = std::time::Duration::from_millis(50);
-
-fn unavailable(what: &str, e: impl std::fmt::Display) -> Stopped {
-    Stopped::Unavailable(ClusterUnavailable(format!("{what}: {e}")))
-}
 
 impl Deliverer {
     /// The first message after `subject`'s mark, as (sequence, `kind key`), if any.
@@ -39,21 +33,17 @@ impl Deliverer {
             .mark_for(&keys::token(subject), holder)
             .await
             .map_err(Stopped::Unavailable)?;
-        match self
-            .stream
-            .get_first_raw_message_by_subject(subject, mark + 1)
+        let first = self
+            .read_after(subject, mark)
             .await
-        {
-            Ok(message) => {
-                let by = decode(&message.payload).map_or_else(
-                    |_| format!("the cancel-all at {}", message.sequence),
-                    |intent| format!("{} {}", intent.kind().as_str(), intent.idempotency_key()),
-                );
-                Ok(Some((message.sequence, by)))
-            }
-            Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => Ok(None),
-            Err(e) => Err(unavailable(&format!("read {subject}"), e)),
-        }
+            .map_err(Stopped::Unavailable)?;
+        Ok(first.map(|message| {
+            let by = decode(&message.payload).map_or_else(
+                |_| format!("the cancel-all at {}", message.sequence),
+                |intent| format!("{} {}", intent.kind().as_str(), intent.idempotency_key()),
+            );
+            (message.sequence, by)
+        }))
     }
 
     /// The first cancel-all of every symbol of `subject`'s scope not yet settled, as
