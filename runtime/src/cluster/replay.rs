@@ -8,7 +8,9 @@
 //! the claim's revision (a rejection after the claim, a 503). A claim left by a replica that
 //! died mid-request would block the sender's resend for the whole window: one older than
 //! `stale_after` (longer than any request may take) and never committed is taken over by the
-//! next claimant, again by compare-and-set, so only one takes it.
+//! next claimant, again by compare-and-set, so only one takes it. A claim whose write NATS never
+//! answered may still be written later (the client holds writes while NATS is away and sends
+//! them on reconnection): it is undone in the background, recognised by its random tag.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -282,5 +284,32 @@ impl Drop for SharedClaim {
                 }
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slot_reads_back_as_written_and_untagged_claims_still_read() {
+        let at = UnixMillis(1_709_296_500_000);
+        let claim = Slot::claim(at);
+        assert_eq!(Slot::read(&claim.write()), Some(claim));
+        assert_eq!(
+            Slot::read(&Slot::Accepted(at).write()),
+            Some(Slot::Accepted(at))
+        );
+        assert_eq!(
+            Slot::read(b"claimed 1709296500000"),
+            Some(Slot::Claimed(at, 0))
+        );
+        assert_eq!(Slot::read(b"claimed 1709296500000 not-hex"), None);
+    }
+
+    #[test]
+    fn two_claims_at_the_same_instant_carry_different_tags() {
+        let at = UnixMillis(1_709_296_500_000);
+        assert_ne!(Slot::claim(at).write(), Slot::claim(at).write());
     }
 }
