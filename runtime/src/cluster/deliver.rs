@@ -626,9 +626,10 @@ impl Deliverer {
 
     /// One order to the OMS: renewing the lease before each try, retrying transient failures
     /// until the order is too old; counts the calls. The barrier is read before each try
-    /// (`barrier_read`: the first try's, read beside the order's status). Between tries (the OMS is down), and
-    /// before the first when `resume` (a predecessor did), what arrived behind it is applied:
-    /// replaces change its terms, a cancel or cancel-all cancels it before delivery.
+    /// (`barrier_read`: the first try's, read beside the order's status). Between tries (the
+    /// OMS is down), and before the first when `resume` (a predecessor did), what arrived
+    /// behind it is applied: replaces change its terms, a cancel or cancel-all cancels it
+    /// before delivery.
     async fn send_order(
         &self,
         order: &OrderIntent,

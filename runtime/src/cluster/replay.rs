@@ -82,7 +82,8 @@ impl Slot {
     /// A fresh claim at `at`.
     fn claim(at: UnixMillis) -> Self {
         use std::hash::BuildHasher;
-        // Each RandomState is seeded anew: a tag no other claim of this key will carry.
+        // RandomState's keys differ with every call (random per thread, then stepped), so
+        // no other claim carries the same tag.
         Slot::Claimed(
             at,
             std::collections::hash_map::RandomState::new().hash_one(at.0),
