@@ -1,7 +1,7 @@
 //! Cancels, replaces and cancel-alls (SPEC §13) end to end: the real binary, delivering to the
 //! real tonic OMS simulator, whose order book shows what each modification did. Each case runs
 //! on both state backends (SPEC §14): the embedded store, and NATS JetStream (a nats-server of
-//! the test's own); the cancel-all of every symbol, not yet on NATS, on the embedded one only.
+//! the test's own).
 
 #[path = "../examples/oms_simulator/sim.rs"]
 mod sim;
