@@ -400,6 +400,13 @@ fn symbology_config_errors_name_the_key() {
         "X:Y" = { symbol = "ES-202613", class = "future" }
     "#;
     let errs = errors(toml, &[]);
+    assert_eq!(
+        errs.iter()
+            .filter(|e| e.starts_with("symbology.quote_aliases"))
+            .count(),
+        1,
+        "the renamed key is reported once: {errs:?}"
+    );
     for expected in [
         "symbology.quote_aliases: renamed",
         "symbology.exchanges.PHEMEX.quotes: required for a crypto exchange",

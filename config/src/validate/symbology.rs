@@ -50,13 +50,15 @@ fn venue(c: &mut Check, path: &str, raw: Option<&Text>) -> Option<VenueHint> {
 }
 
 pub(super) fn symbology(c: &mut Check, raw: &RawSymbology) -> SymbolTable {
-    c.unknown("symbology", &raw.unknown);
-    if raw.unknown.contains_key("quote_aliases") {
+    // The renamed key says what it became, once, instead of also being an unknown key.
+    let mut unknown = raw.unknown.clone();
+    if unknown.remove("quote_aliases").is_some() {
         c.fail(
             "symbology.quote_aliases",
             "renamed: write each quote under symbology.quotes (CODE = its meaning on spot) and list it in symbology.exchanges.<EXCHANGE>.quotes",
         );
     }
+    c.unknown("symbology", &unknown);
     let mut table = SymbolTable::default();
     for (quote, meaning) in &raw.quotes {
         let path = format!("symbology.quotes.{quote}");
