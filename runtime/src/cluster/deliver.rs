@@ -341,17 +341,24 @@ impl Deliverer {
         key: &str,
         holder: &Holder<'_>,
     ) -> Result<((u64, Option<u64>), bool), ClusterUnavailable> {
-        if let Holder::Partition(hold) = holder
-            && let Some(cached) = self.marks.get(key)
-            && cached.epoch == hold.epoch()
-        {
-            return Ok(((cached.mark, cached.revision), cached.own));
+        if let Some(cached) = self.cached_mark(key, holder) {
+            return Ok(cached);
         }
         let (mark, revision) = self.mark(key).await?;
         // Only this replica moves the marks of a partition it holds: what it read stays true
         // until it moves them (a predecessor's late move fails its next compare-and-set).
         self.cache_mark(key, holder, (mark, revision), false);
         Ok(((mark, revision), false))
+    }
+
+    /// The mark of the stream keyed `key` as this replica keeps it under `holder`'s partition
+    /// hold (none: not kept, or kept under an earlier hold, or a stream's own lease).
+    fn cached_mark(&self, key: &str, holder: &Holder<'_>) -> Option<((u64, Option<u64>), bool)> {
+        let Holder::Partition(hold) = holder else {
+            return None;
+        };
+        let cached = self.marks.get(key).filter(|c| c.epoch == hold.epoch())?;
+        Some(((cached.mark, cached.revision), cached.own))
     }
 
     /// Keeps the mark of the stream keyed `key` as read or written (`own`) under `holder`'s
@@ -404,14 +411,10 @@ impl Deliverer {
         key: &str,
         holder: &Holder<'_>,
     ) -> Result<MarkAndFirst, ClusterUnavailable> {
-        let Holder::Partition(hold) = holder else {
-            return Ok((self.mark_for(key, holder).await?, None));
-        };
-        if self
-            .marks
-            .get(key)
-            .is_some_and(|cached| cached.epoch == hold.epoch())
-        {
+        if let Some(cached) = self.cached_mark(key, holder) {
+            return Ok((cached, None));
+        }
+        if let Holder::Stream(_) = holder {
             return Ok((self.mark_for(key, holder).await?, None));
         }
         let scope =

@@ -179,18 +179,11 @@ impl SharedReplayWindow {
             while tokio::time::Instant::now() < give_up {
                 match kv.entry(&key).await {
                     Ok(Some(entry)) if entry.operation == Operation::Put => {
+                        // Another claimant's value: ours never landed, or was taken over.
                         if entry.value == claim {
-                            match kv.delete_expect_revision(&key, Some(entry.revision)).await {
-                                Ok(()) => return,
-                                Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => {
-                                    return;
-                                }
-                                Err(_) => {}
-                            }
-                        } else {
-                            // Another claimant's: ours never landed, or was taken over.
-                            return;
+                            delete_revision(&kv, &key, entry.revision, give_up).await;
                         }
+                        return;
                     }
                     Ok(_) => {
                         let since = *absent_since.get_or_insert_with(tokio::time::Instant::now);
@@ -273,17 +266,21 @@ impl Drop for SharedClaim {
         );
         let give_up = tokio::time::Instant::now() + self.stale_after;
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move {
-                loop {
-                    match kv.delete_expect_revision(&key, Some(revision)).await {
-                        Ok(()) => return,
-                        // Taken over, or gone with the window: not ours to release.
-                        Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => return,
-                        Err(_) if tokio::time::Instant::now() >= give_up => return,
-                        Err(_) => tokio::time::sleep(RELEASE_RETRY).await,
-                    }
-                }
-            });
+            handle.spawn(async move { delete_revision(&kv, &key, revision, give_up).await });
+        }
+    }
+}
+
+/// Deletes `key` if it is still at `revision`, trying again every [`RELEASE_RETRY`] while
+/// NATS does not answer, until `give_up`.
+async fn delete_revision(kv: &kv::Store, key: &str, revision: u64, give_up: tokio::time::Instant) {
+    loop {
+        match kv.delete_expect_revision(key, Some(revision)).await {
+            Ok(()) => return,
+            // Taken over, or gone with the window: not ours to release.
+            Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => return,
+            Err(_) if tokio::time::Instant::now() >= give_up => return,
+            Err(_) => tokio::time::sleep(RELEASE_RETRY).await,
         }
     }
 }
