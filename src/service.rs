@@ -25,6 +25,9 @@ use mts1b_inbound_runtime::gates::source::SourcePolicy;
 use mts1b_inbound_runtime::http::server::{
     ConnectionLimits, Deadlines, MAX_ADMIN_CONNECTIONS, serve,
 };
+use mts1b_inbound_runtime::http::tls::{
+    ClientCertMode, ClientCertPolicy, TlsFiles, TlsTermination,
+};
 use mts1b_inbound_runtime::metrics::Metrics;
 use mts1b_inbound_runtime::runtime::AdapterOptions;
 use mts1b_inbound_runtime::store::OrderStore;
@@ -75,6 +78,8 @@ pub struct Service {
     pub deadlines: Deadlines,
     /// How many connections the public listener keeps open.
     pub limits: ConnectionLimits,
+    /// TLS on the public listener (`server.tls`), its files watched for changes.
+    pub tls: Option<Arc<TlsTermination>>,
     /// Background tasks (Vault refresh, pruning), stopped with the service.
     background: Vec<JoinHandle<()>>,
     /// On the cluster backend: this replica's deliverer, stopped with the service.
@@ -102,6 +107,7 @@ impl Service {
             self.runtime,
             self.public,
             self.admin,
+            self.tls,
             self.deadlines,
             self.limits,
             shutdown,
@@ -127,6 +133,11 @@ async fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, StartError> {
 
 /// Builds the runtime described by `settings` on `clock` and binds its listeners.
 pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service, StartError> {
+    // First: a wrong file stops the start before the store is opened or NATS joined.
+    let tls = match &settings.server.tls {
+        Some(tls) => Some(Arc::new(tls_termination(tls)?)),
+        None => None,
+    };
     let store_dir = &settings.store.path;
     let oms: Arc<dyn OmsClient> = match settings.delivery.sink {
         Sink::Paper => {
@@ -232,6 +243,7 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
     let sweeping = state
         .follow_ups
         .map(|(owed, status)| tokio::spawn(owed.sweep_forever(runtime.clone(), status)));
+    let watching = tls.clone().map(|tls| tokio::spawn(tls.watch_files()));
     let public = bind(settings.server.listen, "server.listen").await?;
     let admin = bind(settings.server.admin_listen, "server.admin_listen").await?;
     Ok(Service {
@@ -250,12 +262,31 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
             ),
             max_connections_per_peer: settings.server.max_connections_per_peer as usize,
         },
-        background: [refresh, state.pruning, sweeping, state.presence]
+        tls,
+        background: [refresh, state.pruning, sweeping, state.presence, watching]
             .into_iter()
             .flatten()
             .collect(),
         dispatcher: state.dispatcher,
     })
+}
+
+/// `server.tls`: the files read now, so a wrong one stops the start with its name.
+fn tls_termination(
+    tls: &mts1b_inbound_config::settings::Tls,
+) -> Result<TlsTermination, StartError> {
+    TlsTermination::load(TlsFiles {
+        cert: tls.cert.clone(),
+        key: tls.key.clone(),
+        client: tls.client_cert.as_ref().map(|client| ClientCertPolicy {
+            ca: client.ca.clone(),
+            mode: match client.mode {
+                mts1b_inbound_config::settings::ClientCertMode::Enforce => ClientCertMode::Enforce,
+                mts1b_inbound_config::settings::ClientCertMode::Log => ClientCertMode::Log,
+            },
+        }),
+    })
+    .map_err(|e| StartError::Build(format!("server.tls: {e}")))
 }
 
 /// Where the runtime's state lives: the sink and, on the cluster, the shared fund gates.

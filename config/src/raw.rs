@@ -125,6 +125,14 @@ section!(RawServer {
     max_in_flight_per_peer: Option<Text>,
     max_connections: Option<Text>,
     max_connections_per_peer: Option<Text>,
+    tls: RawTls,
+});
+section!(RawTls {
+    cert: Option<Text>,
+    key: Option<Text>,
+    client_cert: Option<Text>,
+    client_ca: Option<Text>,
+    client_cert_mode: Option<Text>,
 });
 section!(RawNetwork { ip_allowlist: Option<TextList>, trusted_proxies: Option<TextList> });
 section!(RawReplay { window: Option<Text> });

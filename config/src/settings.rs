@@ -82,6 +82,39 @@ pub struct Server {
     /// Connections one peer address may keep open (trusted proxies are bounded by
     /// `max_connections` alone).
     pub max_connections_per_peer: u32,
+    /// `server.tls.*`: TLS on the public listener; plain HTTP when absent.
+    pub tls: Option<Tls>,
+}
+
+/// `server.tls.*`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Tls {
+    /// The certificate chain (PEM), reloaded when the file changes.
+    pub cert: PathBuf,
+    /// The private key (PEM), reloaded when the file changes.
+    pub key: PathBuf,
+    /// `client_cert = "tradingview"`: TradingView's client certificate is asked for and judged
+    /// on the TradingView route.
+    pub client_cert: Option<ClientCert>,
+}
+
+/// `server.tls.client_cert = "tradingview"` with its CA and mode.
+#[derive(Clone, Debug, Serialize)]
+pub struct ClientCert {
+    /// `client_ca`: the CA (PEM) TradingView's certificate must chain to.
+    pub ca: PathBuf,
+    /// `client_cert_mode`: refuse (`enforce`, the default) or only log (`log`).
+    pub mode: ClientCertMode,
+}
+
+/// `server.tls.client_cert_mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientCertMode {
+    /// Requests on the TradingView route without TradingView's certificate get 403.
+    Enforce,
+    /// They are logged and go on.
+    Log,
 }
 
 /// `network.*`.

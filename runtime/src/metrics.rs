@@ -24,6 +24,8 @@ pub struct Metrics {
     in_flight: IntGauge,
     /// Delivery to the OMS, all adapters together.
     pub delivery: DeliveryMetrics,
+    /// TLS on the public listener.
+    pub tls: TlsMetrics,
     adapters: Arc<RwLock<HashMap<String, AdapterMetrics>>>,
 }
 
@@ -45,6 +47,19 @@ pub struct DeliveryMetrics {
     /// `mts1b_follow_ups_total{result}`: follow-up messages to chat platforms about queued
     /// orders that settled, by result (`sent`, `failed`).
     pub follow_ups: IntCounterVec,
+}
+
+/// TLS metrics (zero while the public listener is plain HTTP).
+#[derive(Clone)]
+pub struct TlsMetrics {
+    /// `mts1b_tls_handshakes_failed_total`: connections closed because their TLS handshake
+    /// failed or did not finish within `server.header_timeout` (plain HTTP sent to the TLS
+    /// listener among them).
+    pub handshakes_failed: IntCounter,
+    /// `mts1b_tls_client_certificates_total{verdict, mode}`: requests on the TradingView route
+    /// by what their connection's client certificate proved (`tradingview`, `absent`,
+    /// `untrusted`, `not_tradingview`) under `server.tls.client_cert_mode`.
+    pub client_certificates: IntCounterVec,
 }
 
 /// Registers `metric`. Names are constants registered once per registry, so failure is a bug.
@@ -116,10 +131,30 @@ impl Default for Metrics {
                 ),
             ),
         };
+        let tls = TlsMetrics {
+            handshakes_failed: registered(
+                &registry,
+                IntCounter::new(
+                    "mts1b_tls_handshakes_failed_total",
+                    "Connections to the public listener closed because their TLS handshake failed or did not finish in time.",
+                ),
+            ),
+            client_certificates: registered(
+                &registry,
+                IntCounterVec::new(
+                    Opts::new(
+                        "mts1b_tls_client_certificates_total",
+                        "Requests on the TradingView route by what their connection's client certificate proved, under server.tls.client_cert_mode.",
+                    ),
+                    &["verdict", "mode"],
+                ),
+            ),
+        };
         Self {
             registry,
             in_flight,
             delivery,
+            tls,
             adapters: Arc::default(),
         }
     }

@@ -457,6 +457,11 @@ impl Runtime {
         true
     }
 
+    /// The TLS metrics, counted by the listener.
+    pub fn tls_metrics(&self) -> &crate::metrics::TlsMetrics {
+        &self.metrics.tls
+    }
+
     /// Renders the metrics (Prometheus text format).
     pub fn metrics(&self) -> String {
         self.metrics.render(self.requests_in_flight())

@@ -20,6 +20,7 @@ use crate::{ConfigError, Origin};
 mod adapters;
 mod cluster;
 mod symbology;
+mod tls;
 
 /// Collects errors while converting; every getter returns a usable value so checking goes on.
 pub(crate) struct Check {
@@ -244,6 +245,7 @@ fn server(c: &mut Check, raw: &RawServer) -> Server {
             d::MAX_CONNECTIONS_PER_PEER,
             1..=1_000_000,
         ),
+        tls: tls::tls(c, &raw.tls),
     };
     // Port 0 asks the OS for a free port, so two of them never collide.
     if listen.is_some_and(|l| l.port() != 0) && listen == admin {

@@ -4,3 +4,4 @@ pub mod answer;
 pub mod connections;
 pub mod server;
 pub mod status;
+pub mod tls;

@@ -7,14 +7,21 @@
 //! preface, half a head) or idle after its last answer, HTTP/1 or h2. An h2 connection carries
 //! at most [`MAX_STREAMS_PER_CONNECTION`] requests at once.
 //!
+//! With TLS ([`tls`]), the handshake comes next, within `header_timeout` too; a connection whose
+//! handshake fails is closed (plain HTTP to a TLS listener among them: no plain HTTP is served
+//! where TLS is configured).
+//!
 //! Per request on the public listener, cheapest first: the `Host` header (RFC 9112: 400 without
-//! exactly one on HTTP/1.1), route and method, the source address (403 without reading the body),
+//! exactly one on HTTP/1.1), route and method, on the TradingView route the client certificate
+//! when one is asked for (403, or a log line in `log` mode), the source address (403 without
+//! reading the body),
 //! the in-flight caps, all requests and per caller (503), the declared `Content-Length` against
 //! the body cap (413 without reading a byte), then the body itself, capped as it streams (413 at
 //! the first byte over, chunked too) and read within `body_timeout`. A client that sends its
 //! headers or body too slowly is disconnected without an answer: it is not TradingView.
 //!
 //! [`connections`]: super::connections
+//! [`tls`]: super::tls
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -35,6 +42,7 @@ use tokio::task::JoinSet;
 
 use super::answer::Answer;
 use super::connections::{Activity, ConnectionSlots, Refused};
+use super::tls::{ClientCertMode, PeerCertificate, TlsTermination};
 use crate::pipeline::admit_source;
 use crate::runtime::Runtime;
 
@@ -129,6 +137,7 @@ async fn public(
     rt: Arc<Runtime>,
     deadlines: Deadlines,
     peer: SocketAddr,
+    certificate: Option<Arc<PeerCertificate>>,
     req: Request<Incoming>,
 ) -> Result<Reply, Dropped> {
     let started = Instant::now();
@@ -143,6 +152,16 @@ async fn public(
     };
     if req.method() != Method::POST {
         return Ok(method_not_allowed("POST"));
+    }
+    if endpoint.name() == "tradingview"
+        && let Some(certificate) = certificate
+        && !admit_certificate(&rt, peer, &certificate)
+    {
+        return Ok(reply(rt.refuse(
+            endpoint.as_ref(),
+            Rejection::Forbidden,
+            started,
+        )));
     }
     let mut request = RawRequest {
         headers: req
@@ -186,6 +205,43 @@ async fn public(
     Ok(reply(answer))
 }
 
+/// Whether a request on the TradingView route may go on, given its connection's client
+/// certificate: TradingView's always; any other only in `log` mode, with a log line either way.
+fn admit_certificate(rt: &Runtime, peer: SocketAddr, certificate: &PeerCertificate) -> bool {
+    let (verdict, mode) = (&certificate.verdict, certificate.mode);
+    rt.tls_metrics()
+        .client_certificates
+        .with_label_values(&[verdict.as_str(), mode.as_str()])
+        .inc();
+    let Some(why) = verdict.refusal() else {
+        return true;
+    };
+    if once_a_second(&CERTIFICATE_LOGGED[usize::from(mode == ClientCertMode::Log)]) {
+        match mode {
+            ClientCertMode::Enforce => {
+                tracing::warn!(target: "mts1b::tls", peer = %peer.ip(), reason = %why, "refused on the TradingView route (403)")
+            }
+            ClientCertMode::Log => {
+                tracing::warn!(target: "mts1b::tls", peer = %peer.ip(), reason = %why, "would be refused on the TradingView route (client_cert_mode = \"log\")")
+            }
+        }
+    }
+    mode == ClientCertMode::Log
+}
+
+/// The second a refusal of each mode was last logged: a flood of requests without TradingView's
+/// certificate must not become a flood of log lines.
+static CERTIFICATE_LOGGED: [std::sync::atomic::AtomicU64; 2] =
+    [const { std::sync::atomic::AtomicU64::new(0) }; 2];
+
+/// True at most once per wall-clock second for each `last_logged`.
+fn once_a_second(last_logged: &std::sync::atomic::AtomicU64) -> bool {
+    let second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    last_logged.swap(second, std::sync::atomic::Ordering::Relaxed) != second
+}
+
 /// RFC 9112 §3.2: an HTTP/1.1 request must carry exactly one `Host`, any request at most one.
 /// HTTP/2 carries `:authority` instead, which hyper checks.
 fn host_problem(req: &Request<Incoming>) -> Option<&'static str> {
@@ -212,12 +268,13 @@ async fn serve_tracked(
     rt: Arc<Runtime>,
     deadlines: Deadlines,
     peer: SocketAddr,
+    certificate: Option<Arc<PeerCertificate>>,
     activity: Arc<Activity>,
     req: Request<Incoming>,
 ) -> Result<Reply, Dropped> {
     let _busy = activity.busy();
     match listener {
-        Listener::Public => public(rt, deadlines, peer, req).await,
+        Listener::Public => public(rt, deadlines, peer, certificate, req).await,
         Listener::Admin => admin(rt, req).await,
     }
 }
@@ -234,7 +291,9 @@ fn order_path(path: &str) -> Option<(String, String)> {
 }
 
 /// The public listener's service for one connection from `peer`, for embedders that run their
-/// own hyper server: `serve_connection(io, public_service(runtime, deadlines, peer))`.
+/// own hyper server: `serve_connection(io, public_service(runtime, deadlines, peer))`. An
+/// embedder that terminates TLS itself judges TradingView's client certificate itself: this
+/// service asks for none.
 pub fn public_service(
     rt: Arc<Runtime>,
     deadlines: Deadlines,
@@ -245,7 +304,7 @@ pub fn public_service(
     Error = Dropped,
     Future = impl Future<Output = Result<Reply, Dropped>> + Send,
 > + Clone {
-    service_fn(move |req| public(rt.clone(), deadlines, peer, req))
+    service_fn(move |req| public(rt.clone(), deadlines, peer, None, req))
 }
 
 async fn admin(rt: Arc<Runtime>, req: Request<Incoming>) -> Result<Reply, Dropped> {
@@ -290,11 +349,13 @@ async fn admin(rt: Arc<Runtime>, req: Request<Incoming>) -> Result<Reply, Droppe
 }
 
 /// Serves the public and admin listeners until `shutdown` completes, then stops accepting and
-/// lets in-flight requests finish for up to `drain_timeout`.
+/// lets in-flight requests finish for up to `drain_timeout`. With `tls` the public listener
+/// speaks TLS only; the admin listener is plain HTTP (it stays on loopback).
 pub async fn serve(
     rt: Arc<Runtime>,
     public_listener: TcpListener,
     admin_listener: TcpListener,
+    tls: Option<Arc<TlsTermination>>,
     deadlines: Deadlines,
     limits: ConnectionLimits,
     shutdown: impl Future<Output = ()>,
@@ -347,45 +408,30 @@ pub async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        let activity = slot.activity().clone();
-        let rt = rt.clone();
-        let svc = service_fn(move |req| {
-            serve_tracked(listener, rt.clone(), deadlines, peer, activity.clone(), req)
-        });
-        let conn = builder
-            .serve_connection(TokioIo::new(stream), svc)
-            .into_owned();
-        let mut stopping = stopping.clone();
-        let head_timeout = deadlines.header_timeout;
+        let connection = Connection {
+            listener,
+            rt: rt.clone(),
+            deadlines,
+            peer,
+            slot,
+            stopping: stopping.clone(),
+        };
+        let builder = builder.clone();
+        let tls = tls.clone().filter(|_| listener == Listener::Public);
         connections.spawn(async move {
-            tokio::pin!(conn);
-            let activity = slot.activity().clone();
-            loop {
-                // Busy connections are looked at again a header timeout later; idle ones when
-                // their deadline for the next request head passes.
-                let deadline = activity
-                    .idle_since()
-                    .unwrap_or_else(tokio::time::Instant::now)
-                    + head_timeout;
-                tokio::select! {
-                    _ = conn.as_mut() => break,
-                    () = tokio::time::sleep_until(deadline) => {
-                        if activity.idle_since().is_some_and(|since| since + head_timeout <= tokio::time::Instant::now()) {
-                            // No request head within the deadline: closed without an answer.
-                            break;
-                        }
-                    }
-                    () = activity.evicted() => break,
-                    _ = stopping.changed() => {
-                        // Idle connections close at once; requests being handled finish (the
-                        // server aborts what is left after its drain timeout).
-                        conn.as_mut().graceful_shutdown();
-                        let _ = conn.as_mut().await;
-                        break;
-                    }
+            let Some(tls) = tls else {
+                return connection.serve(&builder, stream, None).await;
+            };
+            let handshake =
+                tokio::time::timeout(deadlines.header_timeout, tls.acceptor().accept(stream));
+            match handshake.await {
+                Ok(Ok(stream)) => {
+                    let certificate = tls.judge(stream.get_ref().1).map(Arc::new);
+                    connection.serve(&builder, stream, certificate).await;
                 }
+                Ok(Err(e)) => connection.handshake_failed(&e.to_string()),
+                Err(_) => connection.handshake_failed("not finished within server.header_timeout"),
             }
-            drop(slot);
         });
     }
     drop(public_listener);
@@ -402,19 +448,100 @@ pub async fn serve(
     }
 }
 
+/// One accepted connection and what serving it needs.
+struct Connection {
+    listener: Listener,
+    rt: Arc<Runtime>,
+    deadlines: Deadlines,
+    peer: SocketAddr,
+    /// Its place among the listener's connections, given back when it closes.
+    slot: super::connections::ConnectionSlot,
+    stopping: watch::Receiver<bool>,
+}
+
+impl Connection {
+    /// Serves requests on `io` until the client closes, its next request head is late, the
+    /// listener evicts it, or the server stops.
+    async fn serve<IO>(
+        self,
+        builder: &auto::Builder<TokioExecutor>,
+        io: IO,
+        certificate: Option<Arc<PeerCertificate>>,
+    ) where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let Connection {
+            listener,
+            rt,
+            deadlines,
+            peer,
+            slot,
+            mut stopping,
+        } = self;
+        let activity = slot.activity().clone();
+        let tracked = activity.clone();
+        let svc = service_fn(move |req| {
+            serve_tracked(
+                listener,
+                rt.clone(),
+                deadlines,
+                peer,
+                certificate.clone(),
+                tracked.clone(),
+                req,
+            )
+        });
+        let conn = builder.serve_connection(TokioIo::new(io), svc);
+        tokio::pin!(conn);
+        let head_timeout = deadlines.header_timeout;
+        loop {
+            // Busy connections are looked at again a header timeout later; idle ones when
+            // their deadline for the next request head passes.
+            let deadline = activity
+                .idle_since()
+                .unwrap_or_else(tokio::time::Instant::now)
+                + head_timeout;
+            tokio::select! {
+                _ = conn.as_mut() => break,
+                () = tokio::time::sleep_until(deadline) => {
+                    if activity.idle_since().is_some_and(|since| since + head_timeout <= tokio::time::Instant::now()) {
+                        // No request head within the deadline: closed without an answer.
+                        break;
+                    }
+                }
+                () = activity.evicted() => break,
+                _ = stopping.changed() => {
+                    // Idle connections close at once; requests being handled finish (the
+                    // server aborts what is left after its drain timeout).
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.as_mut().await;
+                    break;
+                }
+            }
+        }
+        drop(slot);
+    }
+
+    /// A TLS handshake that failed or ran out of time: counted, logged at most once a second.
+    fn handshake_failed(self, why: &str) {
+        self.rt.tls_metrics().handshakes_failed.inc();
+        static LOGGED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        if once_a_second(&LOGGED) {
+            tracing::warn!(target: "mts1b::tls", peer = %self.peer.ip(), reason = %why, "TLS handshake failed");
+        }
+    }
+}
+
 /// A connection closed at accept, logged at most once a second per kind: a flood of them
 /// must not become a flood of log lines.
 fn connection_refused(peer: SocketAddr, refused: Refused) {
-    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::atomic::AtomicU64;
     static LAST_LOGGED_SECOND: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
-    let second = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
     let kind = match refused {
         Refused::PerPeer => 0,
         Refused::Full => 1,
     };
-    if LAST_LOGGED_SECOND[kind].swap(second, Ordering::Relaxed) != second {
+    if once_a_second(&LAST_LOGGED_SECOND[kind]) {
         tracing::warn!(target: "mts1b::server", peer = %peer.ip(), reason = %refused, "connection refused");
     }
 }
