@@ -22,6 +22,7 @@ use mts1b_inbound_runtime::delivery::outbox::recently_accepted;
 use mts1b_inbound_runtime::delivery::{DeliveryPolicy, OrderSink, Outbox, PaperOms};
 use mts1b_inbound_runtime::gates::fund::FundGates;
 use mts1b_inbound_runtime::gates::source::SourcePolicy;
+use mts1b_inbound_runtime::halts::FundHalts;
 use mts1b_inbound_runtime::http::server::{
     ConnectionLimits, Deadlines, MAX_ADMIN_CONNECTIONS, serve,
 };
@@ -181,7 +182,21 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
             source
         }
     };
+    let folder =
+        matches!(settings.cluster.backend, Backend::Embedded).then_some(store_dir.as_path());
+    let halts = FundHalts::open(
+        settings.funds.keys().cloned(),
+        settings
+            .funds
+            .iter()
+            .filter(|(_, fund)| fund.halted)
+            .map(|(id, _)| id.clone()),
+        folder,
+    )
+    .map_err(|e| StartError::Build(format!("cannot read the funds' halts: {e}")))?;
     let mut builder = RuntimeBuilder::new(secrets, state.sink)
+        .halts(Arc::new(halts))
+        .admin_token(settings.server.admin_token.clone())
         .metrics(metrics)
         .remember(state.recent)
         .clock(clock)

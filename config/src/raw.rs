@@ -125,6 +125,7 @@ section!(RawServer {
     max_in_flight_per_peer: Option<Text>,
     max_connections: Option<Text>,
     max_connections_per_peer: Option<Text>,
+    admin_token: Option<Text>,
     tls: RawTls,
 });
 section!(RawTls {
@@ -157,6 +158,7 @@ section!(RawFund {
     max_quantity_by_symbol: BTreeMap<String, Text>,
     max_alert_age: Option<Text>,
     rate_limit: Option<RawRateLimit>,
+    halted: Option<Text>,
 });
 section!(RawDelivery {
     sink: Option<Text>,

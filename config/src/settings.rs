@@ -84,6 +84,10 @@ pub struct Server {
     pub max_connections_per_peer: u32,
     /// `server.tls.*`: TLS on the public listener; plain HTTP when absent.
     pub tls: Option<Tls>,
+    /// `server.admin_token`: the password of HTTP Basic on every admin route but `/healthz`
+    /// (required when `admin_listen` is not loopback).
+    #[serde(serialize_with = "redacted")]
+    pub admin_token: Option<Arc<Secret>>,
 }
 
 /// `server.tls.*`.
@@ -176,6 +180,10 @@ pub struct Fund {
     /// Its envelope and rate limit (the default rate unless overridden).
     #[serde(flatten)]
     pub policy: FundPolicy,
+    /// `halted = true`: the kill switch set in the configuration (SPEC §15); its alerts are
+    /// refused 422 `fund_halted` until the key is removed (an operator cannot resume it from
+    /// the admin page).
+    pub halted: bool,
 }
 
 /// Where accepted orders go.

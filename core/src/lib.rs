@@ -11,6 +11,7 @@ pub mod client_order_id;
 pub mod decimal;
 pub mod decision;
 pub mod envelope;
+pub mod form;
 pub mod fund;
 pub mod grant;
 pub mod ids;

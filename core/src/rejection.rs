@@ -91,11 +91,13 @@ pub enum Rejection {
         /// Why, in the bridge's or the OMS's words.
         reason: String,
     },
+    /// The operator halted the fund (SPEC §15 kill switch): nothing recorded.
+    FundHalted,
 }
 
 impl Rejection {
     /// Every error code, in the order [`Rejection::code_index`] numbers them.
-    pub const CODES: [&'static str; 17] = [
+    pub const CODES: [&'static str; 18] = [
         "payload_too_large",
         "invalid_json",
         "invalid_payload",
@@ -113,6 +115,7 @@ impl Rejection {
         "bad_request",
         "not_permitted",
         "target_not_active",
+        "fund_halted",
     ];
 
     /// Returns the stable error code (`invalid_payload`).
@@ -141,6 +144,7 @@ impl Rejection {
             Rejection::BadRequest { .. } => 14,
             Rejection::NotPermitted => 15,
             Rejection::TargetNotActive { .. } => 16,
+            Rejection::FundHalted => 17,
         }
     }
 

@@ -57,5 +57,6 @@ pub fn every_rejection() -> Vec<Rejection> {
         Rejection::TargetNotActive {
             reason: "already filled".into(),
         },
+        Rejection::FundHalted,
     ]
 }

@@ -13,9 +13,11 @@ pub mod delivery;
 pub mod follow_up;
 pub mod gates;
 pub mod group_commit;
+pub mod halts;
 pub mod http;
 pub mod metrics;
 pub mod pipeline;
+pub mod recent;
 pub mod runtime;
 pub mod store;
 

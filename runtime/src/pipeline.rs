@@ -37,6 +37,10 @@ pub struct Shared {
     pub clock: Arc<dyn Clock>,
     /// Sends follow-ups about queued chat orders once they settle.
     pub follow_ups: FollowUps,
+    /// The per-fund kill switch.
+    pub halts: Arc<crate::halts::FundHalts>,
+    /// The recent alerts, for the admin page.
+    pub recent: crate::recent::RecentAlerts,
     /// `mts1b_follow_ups_total{result}`.
     pub follow_up_results: prometheus::IntCounterVec,
 }
@@ -514,6 +518,12 @@ impl<'s> StatefulGates<'s, '_> {
         self.trace.fund = Some(fund.clone());
         self.trace.intent = Some(kind);
         self.trace.previous_secret = previous_secret;
+        // The kill switch stops new risk; exits still pass (see `halts`).
+        if matches!(kind, IntentKind::Submit | IntentKind::Replace)
+            && self.shared.halts.is_halted(fund)
+        {
+            return Err(Rejection::FundHalted);
+        }
         // Fund and key stay borrowed from the alert: a duplicate, refused right here, copies
         // them only into the trace and the answer.
         let id = ClientOrderId::derive_for(kind, adapter, fund, key);
@@ -603,6 +613,19 @@ pub fn record(
             serde_json::to_string(rejection).unwrap_or_default(),
         )),
     };
+    let latency_ms = f64::from(u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX)) / 1000.0;
+    shared.recent.push(crate::recent::RecentAlert {
+        at: shared.clock.now(),
+        adapter: endpoint.name(),
+        fund: trace.fund.as_ref().map(|fund| fund.as_str().to_owned()),
+        key: trace.key.clone(),
+        intent: trace.intent.map(IntentKind::as_str),
+        outcome: outcome_label,
+        reason: code,
+        detail: detail.as_deref().map(str::to_owned),
+        status: answer.status,
+        latency_ms,
+    });
     tracing::info!(
         target: "mts1b::alert",
         adapter = endpoint.name(),
@@ -617,7 +640,7 @@ pub fn record(
         // Only present when the previous secret was used: which alerts still need editing.
         old_secret = trace.previous_secret.then_some(true),
         // In whole microseconds: `0.055`, not `0.055411999999999996`.
-        latency_ms = f64::from(u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX)) / 1000.0,
+        latency_ms,
         "alert"
     );
 }

@@ -13,12 +13,13 @@ use mts1b_inbound_core::{
 use serde::Serialize;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use crate::delivery::{OrderSink, OrderStatus, Settled};
+use crate::delivery::{OrderSink, OrderStatus, Settled, SinkUnavailable};
 use crate::follow_up::{FollowUpPolicy, FollowUps};
 use crate::gates::fund::FundGates;
 use crate::gates::rate_limit::{FundRateLimits, MemberRateLimits};
 use crate::gates::replay::ReplayWindow;
 use crate::gates::source::SourcePolicy;
+use crate::halts::FundHalts;
 use crate::http::answer::Answer;
 use crate::http::connections::{PeerCounts, PeerSlot};
 use crate::metrics::Metrics;
@@ -72,6 +73,8 @@ pub struct RuntimeBuilder {
     replay_capacity: usize,
     follow_ups: FollowUps,
     cluster: Option<FundGates>,
+    halts: Arc<FundHalts>,
+    admin_token: Option<Arc<mts1b_inbound_core::Secret>>,
 }
 
 /// Why a runtime could not be built.
@@ -107,6 +110,8 @@ impl RuntimeBuilder {
             replay_capacity: REPLAY_CAPACITY,
             follow_ups: FollowUps::new(FollowUpPolicy::default()),
             cluster: None,
+            halts: Arc::default(),
+            admin_token: None,
         }
     }
 
@@ -115,6 +120,19 @@ impl RuntimeBuilder {
     /// [`RuntimeBuilder::remember`] then have no effect.
     pub fn shared_gates(mut self, gates: FundGates) -> Self {
         self.cluster = Some(gates);
+        self
+    }
+
+    /// Requires HTTP Basic with `token` as the password on every admin route but `/healthz`
+    /// (open by default: for a loopback admin listener only).
+    pub fn admin_token(mut self, token: Option<Arc<mts1b_inbound_core::Secret>>) -> Self {
+        self.admin_token = token;
+        self
+    }
+
+    /// Uses `halts` as the per-fund kill switch (none halted by default).
+    pub fn halts(mut self, halts: Arc<FundHalts>) -> Self {
+        self.halts = halts;
         self
     }
 
@@ -257,6 +275,8 @@ impl RuntimeBuilder {
                 sink: self.sink,
                 clock: self.clock,
                 follow_ups: self.follow_ups,
+                halts: self.halts,
+                recent: Default::default(),
                 follow_up_results: metrics.delivery.follow_ups.clone(),
             },
             endpoints,
@@ -268,6 +288,7 @@ impl RuntimeBuilder {
             ),
             max_in_flight: self.max_in_flight,
             metrics,
+            admin: crate::http::admin::AdminAccess::new(self.admin_token),
         })
     }
 }
@@ -282,6 +303,7 @@ pub struct Runtime {
     in_flight_per_peer: Arc<PeerCounts>,
     max_in_flight: usize,
     metrics: Metrics,
+    admin: crate::http::admin::AdminAccess,
 }
 
 /// A request counted against the in-flight caps, all requests and its caller's, until dropped.
@@ -455,6 +477,41 @@ impl Runtime {
             .await;
         }
         true
+    }
+
+    /// The per-fund kill switch.
+    pub fn halts(&self) -> &FundHalts {
+        &self.shared.halts
+    }
+
+    /// Who may use the admin routes.
+    pub fn admin(&self) -> &crate::http::admin::AdminAccess {
+        &self.admin
+    }
+
+    /// The configured funds, by name.
+    pub fn fund_ids(&self) -> Vec<FundId> {
+        let mut funds: Vec<FundId> = self.shared.funds.keys().cloned().collect();
+        funds.sort();
+        funds
+    }
+
+    /// Where the order or modification with this id stands.
+    pub async fn status_of(
+        &self,
+        id: &ClientOrderId,
+    ) -> Result<Option<OrderStatus>, SinkUnavailable> {
+        self.shared.sink.status(id).await
+    }
+
+    /// The orders not yet final per stream, where the sink can list them.
+    pub async fn queued_by_stream(&self) -> Option<Result<Vec<(String, usize)>, SinkUnavailable>> {
+        self.shared.sink.queued_by_stream().await
+    }
+
+    /// The recent alerts (for the admin page).
+    pub fn recent(&self) -> &crate::recent::RecentAlerts {
+        &self.shared.recent
     }
 
     /// The TLS metrics, counted by the listener.

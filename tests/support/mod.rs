@@ -6,6 +6,7 @@ pub mod chat;
 pub mod nats;
 pub mod process;
 pub mod stand_in;
+pub mod webdriver;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -128,6 +128,9 @@ pub fn sentence(decision: &Decision<'_>, help: Option<&str>) -> Option<String> {
                     format!("{what}: the fund's limits refuse it: {detail}")
                 }
                 Rejection::StaleAlert { age_ms } => format!("{what}: too old ({age_ms} ms)."),
+                Rejection::FundHalted => format!(
+                    "{what}: the fund is halted by an operator; nothing was recorded."
+                ),
                 Rejection::RateLimited { retry_after_ms } => format!(
                     "{what}: too many orders; try again in {} s.",
                     retry_after_ms.div_ceil(1000).max(1)

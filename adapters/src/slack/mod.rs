@@ -10,7 +10,6 @@
 //! authentication is answered 200 with an ephemeral message (Slack shows anything else as a
 //! bare failure).
 
-mod form;
 pub mod grammar;
 
 use std::sync::Arc;
@@ -26,8 +25,8 @@ use sha2::Sha256;
 use crate::chat::{self, Origin};
 use crate::signed;
 
-pub use form::{SlackForm, parse_form};
 pub use grammar::Command;
+pub use mts1b_inbound_core::form::{Form as SlackForm, parse_form};
 
 /// The adapter name.
 pub const NAME: &str = "slack";

@@ -246,7 +246,19 @@ fn server(c: &mut Check, raw: &RawServer) -> Server {
             1..=1_000_000,
         ),
         tls: tls::tls(c, &raw.tls),
+        admin_token: raw
+            .admin_token
+            .as_ref()
+            .and_then(|t| c.get("server.admin_token", Some(t), "", admin_token)),
     };
+    // Off loopback the admin routes (orders, halts, the recent alerts) are open to whoever
+    // reaches the port unless a password protects them.
+    if admin.is_some_and(|a| !a.ip().is_loopback()) && server.admin_token.is_none() {
+        c.fail(
+            "server.admin_token",
+            "required when server.admin_listen is not a loopback address",
+        );
+    }
     // Port 0 asks the OS for a free port, so two of them never collide.
     if listen.is_some_and(|l| l.port() != 0) && listen == admin {
         c.fail("server.admin_listen", "must differ from server.listen");
@@ -406,6 +418,15 @@ fn secrets(c: &mut Check, raw: &RawSecrets) -> Secrets {
     provider
 }
 
+/// The admin password: long enough that guessing it over the network is hopeless.
+fn admin_token(text: &str) -> Result<Arc<Secret>, String> {
+    let chars = text.chars().count();
+    if !(16..=256).contains(&chars) {
+        return Err("must be 16 to 256 characters".into());
+    }
+    Ok(Arc::new(Secret::new(text)))
+}
+
 fn secret(text: &str) -> Result<Arc<Secret>, String> {
     let chars = text.chars().count();
     if chars == 0 || chars > 256 {
@@ -552,6 +573,7 @@ fn funds(
             Some(r) => rate(c, &join(&path, "rate_limit"), r, default_rate),
             None => default_rate,
         };
+        let halted = c.flag(&join(&path, "halted"), f.halted.as_ref(), false);
         if let (Some(fund_id), Some(max_quantity)) = (fund_id, max_quantity) {
             let envelope = Envelope {
                 symbols: symbols.into_iter().collect::<BTreeSet<_>>(),
@@ -572,6 +594,7 @@ fn funds(
                         envelope,
                         rate_limit,
                     },
+                    halted,
                 },
             );
         }

@@ -196,4 +196,10 @@ pub trait OrderSink: Send + Sync {
     async fn status(&self, _id: &ClientOrderId) -> Result<Option<OrderStatus>, SinkUnavailable> {
         Ok(None)
     }
+
+    /// The orders not yet final, counted per (fund, strategy, symbol) stream, for the admin
+    /// page; `None` when the sink cannot list them (the cluster's log: a scan of every stream).
+    async fn queued_by_stream(&self) -> Option<Result<Vec<(String, usize)>, SinkUnavailable>> {
+        None
+    }
 }

@@ -995,6 +995,26 @@ impl OrderSink for Outbox {
             .clone()
     }
 
+    async fn queued_by_stream(&self) -> Option<Result<Vec<(String, usize)>, SinkUnavailable>> {
+        let store = self.inner.store.clone();
+        let queued = tokio::task::spawn_blocking(move || store.queued())
+            .await
+            .unwrap_or_else(|e| Err(StoreError::from(e)));
+        Some(
+            queued
+                .map(|records| {
+                    let mut streams = std::collections::BTreeMap::<String, usize>::new();
+                    for record in records {
+                        *streams
+                            .entry(crate::store::stream_of_intent(&record.intent))
+                            .or_default() += 1;
+                    }
+                    streams.into_iter().collect()
+                })
+                .map_err(|e| SinkUnavailable(e.to_string())),
+        )
+    }
+
     async fn status(&self, id: &ClientOrderId) -> Result<Option<OrderStatus>, SinkUnavailable> {
         let record = self
             .inner

@@ -139,6 +139,7 @@ fn rejection_body(rejection: &Rejection) -> String {
     let constant = match rejection {
         Rejection::Unauthorized => r#"{"error":"unauthorized"}"#,
         Rejection::Forbidden => r#"{"error":"forbidden"}"#,
+        Rejection::FundHalted => r#"{"error":"fund_halted"}"#,
         Rejection::Unavailable { .. } => r#"{"error":"unavailable"}"#,
         Rejection::NotFound => r#"{"error":"not_found"}"#,
         Rejection::MethodNotAllowed => r#"{"error":"method_not_allowed"}"#,

@@ -91,7 +91,7 @@ pub enum Dropped {
 /// An answer as hyper sends it.
 pub type Reply = Response<Full<Bytes>>;
 
-fn reply(answer: Answer) -> Reply {
+pub(super) fn reply(answer: Answer) -> Reply {
     let mut response = Response::new(Full::new(Bytes::from(answer.body)));
     *response.status_mut() =
         StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -106,7 +106,7 @@ fn reply(answer: Answer) -> Reply {
     response
 }
 
-fn method_not_allowed(allow: &'static str) -> Reply {
+pub(super) fn method_not_allowed(allow: &'static str) -> Reply {
     let mut response = reply(Answer::rejected(&Rejection::MethodNotAllowed));
     response
         .headers_mut()
@@ -244,7 +244,7 @@ fn once_a_second(last_logged: &std::sync::atomic::AtomicU64) -> bool {
 
 /// RFC 9112 §3.2: an HTTP/1.1 request must carry exactly one `Host`, any request at most one.
 /// HTTP/2 carries `:authority` instead, which hyper checks.
-fn host_problem(req: &Request<Incoming>) -> Option<&'static str> {
+pub(super) fn host_problem(req: &Request<Incoming>) -> Option<&'static str> {
     let hosts = req.headers().get_all(header::HOST).iter().count();
     match (req.version(), hosts) {
         (_, 2..) => Some("more than one Host header"),
@@ -275,13 +275,13 @@ async fn serve_tracked(
     let _busy = activity.busy();
     match listener {
         Listener::Public => public(rt, deadlines, peer, certificate, req).await,
-        Listener::Admin => admin(rt, req).await,
+        Listener::Admin => super::admin::admin(rt, req).await,
     }
 }
 
 /// `/orders/{fund_id}/{idempotency_key}`, the key percent-decoded by the `percent-encoding`
 /// crate (it may hold spaces); `None` if the decoded key is not UTF-8.
-fn order_path(path: &str) -> Option<(String, String)> {
+pub(super) fn order_path(path: &str) -> Option<(String, String)> {
     let rest = path.strip_prefix("/orders/")?;
     let (fund, key) = rest.split_once('/')?;
     let key = percent_encoding::percent_decode_str(key)
@@ -305,47 +305,6 @@ pub fn public_service(
     Future = impl Future<Output = Result<Reply, Dropped>> + Send,
 > + Clone {
     service_fn(move |req| public(rt.clone(), deadlines, peer, None, req))
-}
-
-async fn admin(rt: Arc<Runtime>, req: Request<Incoming>) -> Result<Reply, Dropped> {
-    if let Some(detail) = host_problem(&req) {
-        return Ok(reply(Answer::rejected(&Rejection::BadRequest { detail })));
-    }
-    let path = req.uri().path();
-    if let Some((fund, key)) = order_path(path) {
-        if req.method() != Method::GET {
-            return Ok(method_not_allowed("GET"));
-        }
-        return Ok(match rt.order_status(&fund, &key).await {
-            Ok(Some(status)) => reply(Answer::json(200, &status)),
-            Ok(None) => reply(Answer::rejected(&Rejection::NotFound)),
-            Err(rejection) => reply(Answer::rejected(&rejection)),
-        });
-    }
-    if !matches!(path, "/metrics" | "/healthz" | "/readyz") {
-        return Ok(reply(Answer::rejected(&Rejection::NotFound)));
-    }
-    if req.method() != Method::GET {
-        return Ok(method_not_allowed("GET"));
-    }
-    Ok(match path {
-        "/metrics" => {
-            let mut response = Response::new(Full::new(Bytes::from(rt.metrics())));
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; version=0.0.4"),
-            );
-            response
-        }
-        "/healthz" => reply(Answer::json(200, &serde_json::json!({"status": "ok"}))),
-        _ => {
-            let readiness = rt.readiness();
-            reply(Answer::json(
-                if readiness.ready { 200 } else { 503 },
-                &readiness,
-            ))
-        }
-    })
 }
 
 /// Serves the public and admin listeners until `shutdown` completes, then stops accepting and

@@ -16,7 +16,8 @@ pub fn status_of(rejection: &Rejection) -> u16 {
         | Rejection::EnvelopeDenied { .. }
         | Rejection::OmsRejected { .. }
         | Rejection::StaleAlert { .. }
-        | Rejection::TargetNotActive { .. } => 422,
+        | Rejection::TargetNotActive { .. }
+        | Rejection::FundHalted => 422,
         Rejection::Unauthorized => 401,
         Rejection::Forbidden | Rejection::NotPermitted => 403,
         Rejection::RateLimited { .. } => 429,
@@ -61,6 +62,7 @@ mod tests {
                 },
                 422,
             ),
+            (Rejection::FundHalted, 422),
             (Rejection::Unauthorized, 401),
             (Rejection::Forbidden, 403),
             (Rejection::NotPermitted, 403),

@@ -82,6 +82,19 @@ pub enum Status {
 }
 
 impl Status {
+    /// Its name, as `GET /orders` writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Submitted => "submitted",
+            Status::Rejected => "rejected",
+            Status::Expired => "expired",
+            Status::Cancelled => "cancelled",
+            Status::Replaced => "replaced",
+            Status::Applied => "applied",
+        }
+    }
+
     /// True once nothing more will happen to the order.
     pub fn is_final(self) -> bool {
         self != Status::Queued

@@ -1,17 +1,18 @@
-//! `application/x-www-form-urlencoded` bodies, as Slack sends slash commands.
+//! `application/x-www-form-urlencoded` bodies and query strings: Slack's slash commands, and
+//! the admin page's forms and filters. One parser for both.
 
-use mts1b_inbound_core::Rejection;
+use crate::Rejection;
 
-/// The most fields a command body may carry.
+/// The most fields a form may carry.
 const MAX_FIELDS: usize = 64;
 
 /// A decoded form body.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SlackForm {
+pub struct Form {
     fields: Vec<(String, String)>,
 }
 
-impl SlackForm {
+impl Form {
     /// Returns the first value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.fields
@@ -24,7 +25,7 @@ impl SlackForm {
 /// Decodes a form body (`key=value&...`, `+` for a space): at most 64 fields, each name and
 /// value percent-decoded by the `percent-encoding` crate and required to be UTF-8 (an escape that
 /// is not one, such as `%zz`, is kept as written, as the WHATWG URL standard reads forms).
-pub fn parse_form(body: &[u8]) -> Result<SlackForm, Rejection> {
+pub fn parse_form(body: &[u8]) -> Result<Form, Rejection> {
     let mut fields = Vec::new();
     for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
         if fields.len() == MAX_FIELDS {
@@ -35,7 +36,7 @@ pub fn parse_form(body: &[u8]) -> Result<SlackForm, Rejection> {
         let value = decode(parts.next().unwrap_or_default())?;
         fields.push((key, value));
     }
-    Ok(SlackForm { fields })
+    Ok(Form { fields })
 }
 
 fn decode(raw: &[u8]) -> Result<String, Rejection> {

@@ -1,0 +1,258 @@
+//! The per-fund kill switch (SPEC §15): a halted fund's new orders are refused 422
+//! `fund_halted` before its rate limit or replay window is touched, so nothing is recorded.
+//!
+//! Decisions where SPEC is silent:
+//! - Cancels and cancel-alls of a halted fund still pass (submits and replaces are refused): an
+//!   operator halts a fund to stop new risk, and refusing the exits would keep orders working
+//!   that the strategy meant to pull.
+//! - A halt set in the configuration (`funds.<id>.halted = true`) cannot be resumed from the
+//!   admin page; one set from the page can. A halt from the page is written to
+//!   `<store.path>/halts.json` before it is answered, so it survives a restart.
+//! - On the cluster backend a halt from the page would hold on one replica only, while the load
+//!   balancer sends the fund's alerts to any: the page refuses it and says to set the
+//!   configuration key on every replica instead.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use mts1b_inbound_core::{FundId, UnixMillis};
+use serde::{Deserialize, Serialize};
+
+/// The file, in the store's folder, that keeps the halts set from the admin page.
+pub const HALTS_FILE: &str = "halts.json";
+
+/// Who halted a fund.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HaltedBy {
+    /// `funds.<id>.halted = true`.
+    Configuration,
+    /// An operator, from the admin page, at this time.
+    Operator {
+        /// When.
+        at: UnixMillis,
+    },
+}
+
+/// Why a halt or a resume was not done.
+#[derive(Debug, thiserror::Error)]
+pub enum HaltError {
+    /// The fund is not configured.
+    #[error("no fund {0} is configured")]
+    UnknownFund(String),
+    /// The configuration halts it; only the configuration can resume it.
+    #[error(
+        "fund {0} is halted by the configuration (funds.{0}.halted): remove the key to resume it"
+    )]
+    Configured(String),
+    /// Halts from the page are not shared by the replicas of the cluster backend.
+    #[error(
+        "on the cluster backend a halt from this page would hold on this replica only: set funds.<id>.halted = true in every replica's configuration"
+    )]
+    NotShared,
+    /// The halts file could not be written: nothing changed.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+#[derive(Default, Deserialize, Serialize)]
+struct HaltsFile {
+    /// Funds an operator halted, and when.
+    halted: BTreeMap<String, UnixMillis>,
+}
+
+/// Which funds are halted, and by whom.
+#[derive(Debug, Default)]
+pub struct FundHalts {
+    configured: HashSet<FundId>,
+    funds: HashSet<FundId>,
+    operated: RwLock<BTreeMap<FundId, UnixMillis>>,
+    /// Where the operator's halts are kept; `None` on the cluster backend (see the module doc).
+    file: Option<PathBuf>,
+}
+
+impl FundHalts {
+    /// The halts of `funds`, those in `configured` by the configuration, and the operator's
+    /// kept in `folder` (read now: a file that cannot be read is an error, not "nothing
+    /// halted"). Without a folder (the cluster backend) only the configuration halts.
+    pub fn open(
+        funds: impl IntoIterator<Item = FundId>,
+        configured: impl IntoIterator<Item = FundId>,
+        folder: Option<&Path>,
+    ) -> Result<Self, String> {
+        let funds: HashSet<FundId> = funds.into_iter().collect();
+        let file = folder.map(|f| f.join(HALTS_FILE));
+        let mut operated = BTreeMap::new();
+        if let Some(path) = &file {
+            match std::fs::read(path) {
+                Ok(bytes) => {
+                    let kept: HaltsFile = serde_json::from_slice(&bytes)
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
+                    for (fund, at) in kept.halted {
+                        // A fund since removed from the configuration: nothing to halt.
+                        if let Ok(fund) = FundId::parse(&fund)
+                            && funds.contains(&fund)
+                        {
+                            operated.insert(fund, at);
+                        }
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(format!("{}: {e}", path.display())),
+            }
+        }
+        Ok(Self {
+            configured: configured.into_iter().collect(),
+            funds,
+            operated: RwLock::new(operated),
+            file,
+        })
+    }
+
+    /// True when `fund` is halted.
+    pub fn is_halted(&self, fund: &FundId) -> bool {
+        self.configured.contains(fund) || self.operated_now().contains_key(fund)
+    }
+
+    /// Every halted fund and who halted it.
+    pub fn list(&self) -> BTreeMap<FundId, HaltedBy> {
+        let mut out: BTreeMap<FundId, HaltedBy> = self
+            .operated_now()
+            .iter()
+            .map(|(fund, at)| (fund.clone(), HaltedBy::Operator { at: *at }))
+            .collect();
+        for fund in &self.configured {
+            out.insert(fund.clone(), HaltedBy::Configuration);
+        }
+        out
+    }
+
+    /// Halts `fund` at `at` (kept on disk before this returns).
+    pub fn halt(&self, fund: &FundId, at: UnixMillis) -> Result<(), HaltError> {
+        self.change(fund, |operated| {
+            operated.entry(fund.clone()).or_insert(at);
+        })
+    }
+
+    /// Resumes `fund`, halted from the page.
+    pub fn resume(&self, fund: &FundId) -> Result<(), HaltError> {
+        if self.configured.contains(fund) {
+            return Err(HaltError::Configured(fund.to_string()));
+        }
+        self.change(fund, |operated| {
+            operated.remove(fund);
+        })
+    }
+
+    fn change(
+        &self,
+        fund: &FundId,
+        edit: impl FnOnce(&mut BTreeMap<FundId, UnixMillis>),
+    ) -> Result<(), HaltError> {
+        if !self.funds.contains(fund) {
+            return Err(HaltError::UnknownFund(fund.to_string()));
+        }
+        let Some(path) = &self.file else {
+            return Err(HaltError::NotShared);
+        };
+        let mut operated = self.operated.write().unwrap_or_else(|p| p.into_inner());
+        let mut next = operated.clone();
+        edit(&mut next);
+        write_atomically(path, &next).map_err(|source| HaltError::Write {
+            path: path.display().to_string(),
+            source,
+        })?;
+        *operated = next;
+        Ok(())
+    }
+
+    fn operated_now(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<FundId, UnixMillis>> {
+        self.operated.read().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Writes the halts to a temporary file, syncs it, and renames it over `path` (then syncs the
+/// folder): a crash leaves the old file or the new one, never half of one.
+fn write_atomically(path: &Path, halted: &BTreeMap<FundId, UnixMillis>) -> std::io::Result<()> {
+    let file = HaltsFile {
+        halted: halted
+            .iter()
+            .map(|(fund, at)| (fund.to_string(), *at))
+            .collect(),
+    };
+    let body = serde_json::to_vec_pretty(&file).map_err(std::io::Error::other)?;
+    let temporary = path.with_extension("json.tmp");
+    let mut out = std::fs::File::create(&temporary)?;
+    out.write_all(&body)?;
+    out.sync_all()?;
+    std::fs::rename(&temporary, path)?;
+    if let Some(folder) = path.parent() {
+        std::fs::File::open(folder)?.sync_all()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fund(name: &str) -> FundId {
+        FundId::parse(name).unwrap()
+    }
+
+    #[test]
+    fn operator_halts_survive_a_restart_and_configured_ones_cannot_be_resumed() {
+        let folder = std::env::temp_dir().join(format!("mts1b-halts-{}", std::process::id()));
+        std::fs::create_dir_all(&folder).unwrap();
+        let funds = || [fund("a"), fund("b"), fund("c")];
+        let halts = FundHalts::open(funds(), [fund("c")], Some(&folder)).unwrap();
+        assert!(!halts.is_halted(&fund("a")));
+        assert!(halts.is_halted(&fund("c")));
+        halts.halt(&fund("a"), UnixMillis(5)).unwrap();
+        assert!(halts.is_halted(&fund("a")));
+        assert!(matches!(
+            halts.resume(&fund("c")),
+            Err(HaltError::Configured(_))
+        ));
+        assert!(matches!(
+            halts.halt(&fund("zz"), UnixMillis(6)),
+            Err(HaltError::UnknownFund(_))
+        ));
+
+        let reopened = FundHalts::open(funds(), [], Some(&folder)).unwrap();
+        assert_eq!(
+            reopened.list(),
+            BTreeMap::from([(fund("a"), HaltedBy::Operator { at: UnixMillis(5) })])
+        );
+        reopened.resume(&fund("a")).unwrap();
+        assert!(
+            !FundHalts::open(funds(), [], Some(&folder))
+                .unwrap()
+                .is_halted(&fund("a"))
+        );
+
+        std::fs::write(folder.join(HALTS_FILE), "{").unwrap();
+        assert!(
+            FundHalts::open(funds(), [], Some(&folder)).is_err(),
+            "unreadable is an error"
+        );
+        std::fs::remove_dir_all(&folder).unwrap();
+    }
+
+    #[test]
+    fn without_a_folder_only_the_configuration_halts() {
+        let halts = FundHalts::open([fund("a")], [], None).unwrap();
+        assert!(matches!(
+            halts.halt(&fund("a"), UnixMillis(1)),
+            Err(HaltError::NotShared)
+        ));
+        assert!(!halts.is_halted(&fund("a")));
+    }
+}
