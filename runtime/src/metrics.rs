@@ -20,12 +20,18 @@ const LATENCY_BUCKETS: &[f64] = &[
 #[derive(Clone)]
 pub struct Metrics {
     registry: Registry,
+    families: Families,
     /// `mts1b_inbound_requests_in_flight`: requests being handled, all adapters together.
     in_flight: IntGauge,
     /// Delivery to the OMS, all adapters together.
     pub delivery: DeliveryMetrics,
     /// TLS on the public listener.
     pub tls: TlsMetrics,
+    /// `mts1b_ready`: 1 while `/readyz` would answer 200, else 0 (set at each scrape).
+    pub ready: IntGauge,
+    /// `mts1b_secret_grace_end_timestamp_seconds{fund_id}`: when each fund's previous secret
+    /// stops being accepted (funds in a rotation only; set at each scrape).
+    pub secret_grace_end: prometheus::IntGaugeVec,
     adapters: Arc<RwLock<HashMap<String, AdapterMetrics>>>,
 }
 
@@ -65,20 +71,38 @@ pub struct TlsMetrics {
 /// Registers `metric`. Names are constants registered once per registry, so failure is a bug.
 fn registered<M: prometheus::core::Collector + Clone + 'static>(
     registry: &Registry,
+    families: &Families,
     metric: Result<M, prometheus::Error>,
 ) -> M {
     let metric = metric.expect("a valid metric");
-    registry
-        .register(Box::new(metric.clone()))
-        .expect("registered once");
+    register(registry, families, &metric).expect("registered once");
     metric
+}
+
+/// The names of the registered families (a labelled family with no series yet is absent from
+/// the text format, so the names are kept apart).
+type Families = Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>;
+
+fn register<M: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    families: &Families,
+    metric: &M,
+) -> Result<(), prometheus::Error> {
+    registry.register(Box::new(metric.clone()))?;
+    let mut names = families.lock().unwrap_or_else(|p| p.into_inner());
+    for desc in metric.desc() {
+        names.insert(desc.fq_name.clone());
+    }
+    Ok(())
 }
 
 impl Default for Metrics {
     fn default() -> Self {
         let registry = Registry::new();
+        let families = Families::default();
         let in_flight = registered(
             &registry,
+            &families,
             IntGauge::new(
                 "mts1b_inbound_requests_in_flight",
                 "Requests being handled now, all adapters together (shed with 503 at server.max_in_flight).",
@@ -87,6 +111,7 @@ impl Default for Metrics {
         let delivery = DeliveryMetrics {
             queue_depth: registered(
                 &registry,
+                &families,
                 IntGauge::new(
                     "mts1b_delivery_queue_depth",
                     "Orders durably accepted and not yet submitted, rejected or expired.",
@@ -94,6 +119,7 @@ impl Default for Metrics {
             ),
             attempts: registered(
                 &registry,
+                &families,
                 IntCounterVec::new(
                     Opts::new("mts1b_delivery_attempts_total", "OMS calls by result."),
                     &["result"],
@@ -101,6 +127,7 @@ impl Default for Metrics {
             ),
             expired: registered(
                 &registry,
+                &families,
                 IntCounter::new(
                     "mts1b_delivery_expired_total",
                     "Orders expired (older than delivery.max_order_age) before the OMS took them.",
@@ -108,6 +135,7 @@ impl Default for Metrics {
             ),
             cancels_expired: registered(
                 &registry,
+                &families,
                 IntCounter::new(
                     "mts1b_delivery_cancels_expired_total",
                     "Cancels and cancel-alls the OMS never took within delivery.max_cancel_age: the orders they meant to cancel may still be working.",
@@ -115,6 +143,7 @@ impl Default for Metrics {
             ),
             quarantined: registered(
                 &registry,
+                &families,
                 IntGauge::new(
                     "mts1b_store_quarantined_records",
                     "Records the store could not read back at start, set aside in its quarantine table (never delivered; see the log for their ids).",
@@ -122,6 +151,7 @@ impl Default for Metrics {
             ),
             follow_ups: registered(
                 &registry,
+                &families,
                 IntCounterVec::new(
                     Opts::new(
                         "mts1b_follow_ups_total",
@@ -134,6 +164,7 @@ impl Default for Metrics {
         let tls = TlsMetrics {
             handshakes_failed: registered(
                 &registry,
+                &families,
                 IntCounter::new(
                     "mts1b_tls_handshakes_failed_total",
                     "Connections to the public listener closed because their TLS handshake failed or did not finish in time.",
@@ -141,6 +172,7 @@ impl Default for Metrics {
             ),
             client_certificates: registered(
                 &registry,
+                &families,
                 IntCounterVec::new(
                     Opts::new(
                         "mts1b_tls_client_certificates_total",
@@ -150,11 +182,33 @@ impl Default for Metrics {
                 ),
             ),
         };
+        let ready = registered(
+            &registry,
+            &families,
+            IntGauge::new(
+                "mts1b_ready",
+                "1 while /readyz answers 200 (secrets loaded, store or cluster and OMS or sink ready), else 0.",
+            ),
+        );
+        let secret_grace_end = registered(
+            &registry,
+            &families,
+            prometheus::IntGaugeVec::new(
+                Opts::new(
+                    "mts1b_secret_grace_end_timestamp_seconds",
+                    "When each fund's previous secret stops being accepted (funds in a secret rotation only).",
+                ),
+                &["fund_id"],
+            ),
+        );
         Self {
             registry,
+            families,
             in_flight,
             delivery,
             tls,
+            ready,
+            secret_grace_end,
             adapters: Arc::default(),
         }
     }
@@ -249,12 +303,12 @@ impl Metrics {
             ),
             &["fund_id"],
         )?;
-        self.registry.register(Box::new(old_secret.clone()))?;
-        self.registry.register(Box::new(webhooks.clone()))?;
-        self.registry.register(Box::new(rejections.clone()))?;
-        self.registry.register(Box::new(latency.clone()))?;
-        self.registry.register(Box::new(orders_submitted.clone()))?;
-        self.registry.register(Box::new(orders_rejected.clone()))?;
+        register(&self.registry, &self.families, &old_secret)?;
+        register(&self.registry, &self.families, &webhooks)?;
+        register(&self.registry, &self.families, &rejections)?;
+        register(&self.registry, &self.families, &latency)?;
+        register(&self.registry, &self.families, &orders_submitted)?;
+        register(&self.registry, &self.families, &orders_rejected)?;
         let metrics = AdapterMetrics {
             webhooks,
             rejections,
@@ -269,6 +323,16 @@ impl Metrics {
             .unwrap_or_else(|p| p.into_inner())
             .insert(name.to_owned(), metrics.clone());
         Ok(metrics)
+    }
+
+    /// The name of every registered metric family, those without series yet included.
+    pub fn families(&self) -> Vec<String> {
+        self.families
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// Renders every metric in the Prometheus text format, with `in_flight` requests now.

@@ -514,13 +514,32 @@ impl Runtime {
         &self.shared.recent
     }
 
+    /// The name of every metric family this runtime exports (those without series yet too).
+    pub fn metric_families(&self) -> Vec<String> {
+        self.metrics.families()
+    }
+
     /// The TLS metrics, counted by the listener.
     pub fn tls_metrics(&self) -> &crate::metrics::TlsMetrics {
         &self.metrics.tls
     }
 
-    /// Renders the metrics (Prometheus text format).
+    /// Renders the metrics (Prometheus text format), with readiness and the secrets' grace
+    /// ends as they are now.
     pub fn metrics(&self) -> String {
+        self.metrics.ready.set(i64::from(self.readiness().ready));
+        let grace = &self.metrics.secret_grace_end;
+        grace.reset();
+        for fund in self.shared.funds.keys() {
+            if let mts1b_inbound_core::SecretLookup::Found(secrets) =
+                self.shared.secrets.fund_secret(fund)
+                && let Some((_, until)) = secrets.previous()
+            {
+                grace
+                    .with_label_values(&[fund.as_str()])
+                    .set(until.as_millis().div_euclid(1000));
+            }
+        }
         self.metrics.render(self.requests_in_flight())
     }
 
