@@ -168,11 +168,7 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
     let secrets: Arc<dyn SecretSource> = match &settings.secrets {
         Secrets::Static => Arc::new(StaticSecrets::from_settings(settings)),
         Secrets::Vault(vault) => {
-            let token = std::env::var("VAULT_TOKEN").map_err(|_| {
-                StartError::Environment(
-                    "secrets.provider is \"vault\" but VAULT_TOKEN is not set".into(),
-                )
-            })?;
+            let token = vault_token(vault)?;
             let funds = settings.funds.keys().cloned().collect();
             let source = Arc::new(
                 VaultSecrets::new(vault, &token, funds)
@@ -284,6 +280,31 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
             .collect(),
         dispatcher: state.dispatcher,
     })
+}
+
+/// The Vault token: from `secrets.vault.token_file` (a systemd credential), else `VAULT_TOKEN`.
+fn vault_token(vault: &mts1b_inbound_config::settings::Vault) -> Result<String, StartError> {
+    match &vault.token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| StartError::Io {
+                what: format!("cannot read secrets.vault.token_file {}", path.display()),
+                source,
+            })?;
+            let token = text.trim().to_owned();
+            if token.is_empty() {
+                return Err(StartError::Environment(format!(
+                    "secrets.vault.token_file {} is empty",
+                    path.display()
+                )));
+            }
+            Ok(token)
+        }
+        None => std::env::var("VAULT_TOKEN").map_err(|_| {
+            StartError::Environment(
+                "secrets.provider is \"vault\" but neither secrets.vault.token_file nor VAULT_TOKEN is set".into(),
+            )
+        }),
+    }
 }
 
 /// `server.tls`: the files read now, so a wrong one stops the start with its name.

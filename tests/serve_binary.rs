@@ -158,7 +158,29 @@ fn serve_refuses_to_start_without_what_the_config_needs() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("VAULT_TOKEN is not set"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("neither secrets.vault.token_file nor VAULT_TOKEN is set")
+    );
+    // The token as a file (systemd's LoadCredential): missing or empty is said so.
+    let token_file = dir.join("vault-token");
+    for (content, said) in [
+        (None, "cannot read secrets.vault.token_file"),
+        (Some("\n"), "is empty"),
+    ] {
+        if let Some(content) = content {
+            std::fs::write(&token_file, content).unwrap();
+        }
+        let out = bin()
+            .args(["serve", "--config", vault.to_str().unwrap()])
+            .env("MTS1B_TV_SECRETS__VAULT__TOKEN_FILE", &token_file)
+            .env_remove("VAULT_TOKEN")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(said), "{said}: {stderr}");
+    }
 }
 
 #[tokio::test]
@@ -179,6 +201,9 @@ async fn readyz_is_503_with_the_reason_until_vault_answers() {
         ),
     )
     .unwrap();
+    // The token from a file, as systemd's LoadCredential passes it (no VAULT_TOKEN).
+    let token_file = dir.join("vault-token");
+    std::fs::write(&token_file, "s.some-token\n").unwrap();
     let Running {
         mut child,
         public,
@@ -187,7 +212,8 @@ async fn readyz_is_503_with_the_reason_until_vault_answers() {
     } = serve(
         bin()
             .args(["serve", "--config", config.to_str().unwrap()])
-            .env("VAULT_TOKEN", "s.some-token"),
+            .env("MTS1B_TV_SECRETS__VAULT__TOKEN_FILE", &token_file)
+            .env_remove("VAULT_TOKEN"),
     );
     let ready = request(admin, "GET", "/readyz", &[], b"").await;
     assert_eq!(ready.status, 503, "{}", ready.body);
@@ -330,4 +356,48 @@ async fn sigterm_exits_in_time_while_the_log_reader_is_stuck() {
     for line in complete.lines() {
         serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{e}: {line}"));
     }
+}
+
+#[test]
+fn sighup_reads_the_configuration_again_and_says_what_waits_for_a_restart() {
+    let dir = temp_dir("sighup");
+    let config = dir.join("config.toml");
+    let write = |max_quantity: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[network]\nip_allowlist = [\"127.0.0.1\"]\n[funds.f]\nsecret = \"s-1234567890\"\nmax_quantity = {max_quantity}\n[delivery]\nsink = \"paper\"\n[store]\npath = {:?}\n",
+                dir.join("data")
+            ),
+        )
+        .unwrap()
+    };
+    write("\"1\"");
+    let Running {
+        mut child, stderr, ..
+    } = serve(bin().args(["serve", "--config", config.to_str().unwrap()]));
+    let hangup = |child: &std::process::Child| {
+        let sent = std::process::Command::new("kill")
+            .args(["-HUP", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+    };
+    // Unchanged: read again, nothing else to say.
+    hangup(&child);
+    wait_for(&stderr, |l| l.contains("nothing else changed"));
+    // A fund's cap edited: named as waiting for a restart.
+    write("\"2\"");
+    hangup(&child);
+    let (line, _) = wait_for(&stderr, |l| l.contains("restart_needed_for"));
+    assert!(line.contains("\"restart_needed_for\":\"funds\""), "{line}");
+    // A file that does not validate: refused, with its error, and the process goes on.
+    write("\"-1\"");
+    hangup(&child);
+    let (line, _) = wait_for(&stderr, |l| l.contains("does not validate"));
+    assert!(line.contains("funds.f.max_quantity"), "{line}");
+    assert!(
+        terminate(&mut child).success(),
+        "still running, stopped cleanly"
+    );
 }

@@ -145,6 +145,7 @@ section!(RawVault {
     path_prefix: Option<Text>,
     field: Option<Text>,
     refresh: Option<Text>,
+    token_file: Option<Text>,
 });
 section!(RawFund {
     secret: Option<Text>,

@@ -163,6 +163,9 @@ pub struct Vault {
     /// How long the previous KV v2 version stays accepted after its successor was written
     /// (`secrets.rotation_grace`, 24 h); `0s` accepts only the current version.
     pub rotation_grace: HumanDuration,
+    /// `token_file`: the file holding the Vault token (a systemd credential); without it the
+    /// token comes from `VAULT_TOKEN`.
+    pub token_file: Option<std::path::PathBuf>,
 }
 
 /// `funds.<fund_id>.*`.

@@ -172,6 +172,7 @@ fn settings(address: String, refresh: Duration, grace: Duration) -> Vault {
         field: "webhook_secret".into(),
         refresh: HumanDuration(refresh),
         rotation_grace: HumanDuration(grace),
+        token_file: None,
     }
 }
 

@@ -3,6 +3,7 @@
 mod check_config;
 mod discord_command;
 mod logs;
+mod reload;
 mod serve;
 mod symbol;
 mod template;

@@ -138,6 +138,11 @@ pub fn run(args: Args) -> ExitCode {
         if args.dev {
             print_dev_banner(&settings, public, admin);
         }
+        tokio::spawn(super::reload::on_hangup(
+            args.config.config.clone(),
+            settings.clone(),
+            service.tls.clone(),
+        ));
         service.run(shutdown_signal()).await;
         tracing::info!(target: "mts1b::server", "stopped");
         ExitCode::SUCCESS

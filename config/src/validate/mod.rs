@@ -352,6 +352,9 @@ fn secrets(c: &mut Check, raw: &RawSecrets) -> Secrets {
     c.unknown("secrets.vault", &raw.vault.unknown);
     let v = &raw.vault;
     let vault = Vault {
+        token_file: text_of(v.token_file.as_ref())
+            .filter(|t| !t.is_empty())
+            .map(std::path::PathBuf::from),
         address: c
             .get(
                 "secrets.vault.address",
