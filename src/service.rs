@@ -283,7 +283,7 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
 }
 
 /// The Vault token: from `secrets.vault.token_file` (a systemd credential), else `VAULT_TOKEN`.
-fn vault_token(vault: &mts1b_inbound_config::settings::Vault) -> Result<String, StartError> {
+pub fn vault_token(vault: &mts1b_inbound_config::settings::Vault) -> Result<String, StartError> {
     match &vault.token_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|source| StartError::Io {

@@ -2,6 +2,7 @@
 
 mod check_config;
 mod discord_command;
+mod doctor;
 mod logs;
 mod reload;
 mod serve;
@@ -39,6 +40,8 @@ enum Command {
     Symbol(symbol::Args),
     /// Print the effective configuration, secrets redacted.
     CheckConfig(check_config::Args),
+    /// Check the whole setup, one line per check with its fix; exit 0 only if all pass.
+    Doctor(doctor::Args),
     /// Print the Discord `/order` command's registration JSON (for `PUT
     /// /applications/{id}/commands`).
     #[command(name = "discord-command")]
@@ -54,6 +57,7 @@ impl Cli {
             Command::Template(args) => template::run(args),
             Command::Symbol(args) => symbol::run(args),
             Command::CheckConfig(args) => check_config::run(args),
+            Command::Doctor(args) => doctor::run(args),
             Command::DiscordRegistration(args) => discord_command::run(args),
         }
     }

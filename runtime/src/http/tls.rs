@@ -349,6 +349,56 @@ fn build(
     })
 }
 
+/// What `doctor` reports of a certificate file.
+#[derive(Clone, Debug)]
+pub struct ChainReport {
+    /// The first certificate's subject.
+    pub subject: String,
+    /// Its validity, in seconds since the Unix epoch.
+    pub not_before: i64,
+    /// Its end, in seconds since the Unix epoch.
+    pub not_after: i64,
+    /// How many certificates the file holds.
+    pub certificates: usize,
+    /// Where the chain breaks: a certificate not followed by its issuer.
+    pub broken_link: Option<String>,
+}
+
+/// Reads a PEM chain as the listener would, and reports its first certificate's validity and
+/// whether each certificate is followed by its issuer.
+pub fn inspect_chain(path: &std::path::Path) -> Result<ChainReport, TlsError> {
+    let pem = std::fs::read(path).map_err(|source| TlsError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let ders = certificates(path, &pem)?;
+    let mut parsed = Vec::with_capacity(ders.len());
+    for (i, der) in ders.iter().enumerate() {
+        let (_, cert) = x509_parser::parse_x509_certificate(der)
+            .map_err(|e| content_error(path, format!("certificate {}: {e}", i + 1)))?;
+        parsed.push(cert);
+    }
+    let leaf = &parsed[0];
+    let broken_link = parsed.windows(2).enumerate().find_map(|(i, pair)| {
+        (pair[0].issuer() != pair[1].subject()).then(|| {
+            format!(
+                "certificate {} ({}) is not issued by certificate {} ({})",
+                i + 1,
+                pair[0].subject(),
+                i + 2,
+                pair[1].subject()
+            )
+        })
+    });
+    Ok(ChainReport {
+        subject: leaf.subject().to_string(),
+        not_before: leaf.validity().not_before.timestamp(),
+        not_after: leaf.validity().not_after.timestamp(),
+        certificates: parsed.len(),
+        broken_link,
+    })
+}
+
 /// TradingView's subject and e-mail name, or what the certificate names instead.
 fn identity(end_entity: &CertificateDer<'_>) -> ClientCertificate {
     let Ok((_, cert)) = x509_parser::parse_x509_certificate(end_entity) else {
