@@ -3,9 +3,15 @@
 //! the page (CSRF token, cross-site refusal, kept across a restart), and the recent alerts
 //! with their reasons, filtered and escaped. `admin_browser.rs` loads the same page in Chromium.
 
+#[path = "../examples/oms_simulator/sim.rs"]
+mod sim;
 mod support;
 
+use std::time::Duration;
+
 use base64::Engine;
+use mts1b_tradingview::config::HumanDuration;
+use mts1b_tradingview::config::settings::Sink;
 use mts1b_tradingview::config::{EnvOverrides, load_str};
 use serde_json::json;
 use support::{LOOPBACK, Reply, TestService, alert, request, with};
@@ -278,5 +284,114 @@ async fn the_page_lists_recent_alerts_with_their_reasons_filtered_and_escaped() 
         .await
         .body;
     assert!(fund_a.contains("<td>good-1</td>") && !fund_a.contains("<td>unknown_symbol</td>"));
+    svc.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_order_is_sent_again_only_as_a_new_order_on_an_operators_action() {
+    let oms = sim::start(sim::Script {
+        unavailable_calls: usize::MAX,
+        ..sim::Script::default()
+    })
+    .await;
+    let mut config = support::settings(LOOPBACK);
+    config.delivery.sink = Sink::Oms;
+    config.delivery.oms.endpoint = oms.endpoint();
+    config.delivery.respond_within = HumanDuration(Duration::from_millis(50));
+    config.delivery.retry.initial_backoff = HumanDuration(Duration::from_millis(10));
+    config.delivery.retry.max_backoff = HumanDuration(Duration::from_millis(40));
+    let svc = TestService::start(config).await;
+    assert_eq!(svc.alert(&alert("late")).await.status, 202);
+    svc.clock.advance(60_001);
+    let expired = svc.until_order("fund-a", "late", "expired").await;
+
+    let page = admin(&svc, "GET", "/", &[], "").await.body;
+    assert_eq!(
+        page.matches("Re-submit as a new order").count(),
+        1,
+        "{page}"
+    );
+    let csrf = csrf_of(&page);
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let resubmit = |key: &str, new_key: &str, csrf: &str| {
+        format!("csrf={csrf}&fund=fund-a&key={key}&new_key={new_key}")
+    };
+    let forged = admin(
+        &svc,
+        "POST",
+        "/resubmit",
+        &form,
+        &resubmit("late", "late-2", "0"),
+    )
+    .await;
+    assert_eq!(forged.status, 403);
+
+    let sent = admin(
+        &svc,
+        "POST",
+        "/resubmit",
+        &form,
+        &resubmit("late", "late-2", &csrf),
+    )
+    .await;
+    assert_eq!(
+        (sent.status, sent.header("location")),
+        (303, Some("/?fund=fund-a")),
+        "{}",
+        sent.body
+    );
+    let renewed = svc.order("fund-a", "late-2").await.json();
+    assert_eq!(renewed["status"], "queued");
+    assert_ne!(
+        renewed["client_order_id"], expired["client_order_id"],
+        "a new order"
+    );
+    // The OMS comes back: the new order is delivered, the expired one never.
+    oms.script(sim::Script::default());
+    let delivered = svc.until_order("fund-a", "late-2", "submitted").await;
+    assert_eq!(
+        oms.accepted_ids(),
+        vec![delivered["client_order_id"].as_str().unwrap().to_owned()]
+    );
+    assert_eq!(
+        svc.order("fund-a", "late").await.json()["status"],
+        "expired"
+    );
+
+    // The new key once only; and only an expired order can be sent again.
+    let again = admin(
+        &svc,
+        "POST",
+        "/resubmit",
+        &form,
+        &resubmit("late", "late-2", &csrf),
+    )
+    .await;
+    assert_eq!(again.status, 409);
+    assert!(
+        again.body.contains("duplicate_idempotency_key"),
+        "{}",
+        again.body
+    );
+    let live = admin(
+        &svc,
+        "POST",
+        "/resubmit",
+        &form,
+        &resubmit("late-2", "late-3", &csrf),
+    )
+    .await;
+    assert_eq!(live.status, 409);
+    assert!(
+        live.body
+            .contains("only an expired order can be sent again"),
+        "{}",
+        live.body
+    );
+    let page = admin(&svc, "GET", "/?fund=fund-a", &[], "").await.body;
+    assert!(
+        page.contains("<td>late-2</td>"),
+        "the new order is among the recent alerts"
+    );
     svc.shutdown().await;
 }

@@ -61,7 +61,7 @@ fn every_error_code_and_status_is_documented() {
 async fn every_documented_path_is_served_on_its_listener() {
     let doc = document();
     let documented = paths(&doc);
-    assert_eq!(documented.len(), 11, "{documented:?}");
+    assert_eq!(documented.len(), 12, "{documented:?}");
     let svc = TestService::start(support::settings(&format!(
         "{LOOPBACK}\n{}",
         adapters_toml(r#"["fund-a"]"#, "", "", "")
@@ -73,7 +73,7 @@ async fn every_documented_path_is_served_on_its_listener() {
             .replace("{idempotency_key}", "k");
         let (addr, method) = match tag.as_str() {
             "public" => (svc.public, "POST"),
-            "admin" if path.starts_with("/funds/") => (svc.admin, "POST"),
+            "admin" if path.starts_with("/funds/") || path == "/resubmit" => (svc.admin, "POST"),
             "admin" => (svc.admin, "GET"),
             _ => panic!("{path}: unknown tag {tag}"),
         };

@@ -18,6 +18,7 @@ pub mod http;
 pub mod metrics;
 pub mod pipeline;
 pub mod recent;
+pub mod resubmit;
 pub mod runtime;
 pub mod store;
 

@@ -132,6 +132,75 @@ pub trait Endpoint: Send + Sync {
     ) -> Outcome;
 }
 
+/// Records and delivers an order or modification that passed every gate, and settles its
+/// replay claim. With `follow`, an order still queued comes back with how it will settle.
+pub(crate) async fn deliver(
+    shared: &Shared,
+    intent: &Intent,
+    claim: Option<Pass<'_>>,
+    follow: bool,
+) -> (Result<Accepted, Rejection>, Option<Settlement>) {
+    let submitted = match intent {
+        Intent::Submit(order) if follow => shared.sink.submit_following(order).await,
+        Intent::Submit(order) => shared.sink.submit(order).await.map(|d| (d, None)),
+        modification if follow => shared.sink.modify_following(modification).await,
+        modification => shared.sink.modify(modification).await.map(|d| (d, None)),
+    };
+    let (delivered, settlement) = match submitted {
+        Ok(submitted) => submitted,
+        Err(_) => {
+            if let Some(claim) = claim {
+                claim.release().await;
+            }
+            let unavailable = Rejection::Unavailable {
+                reason: "order sink unavailable",
+            };
+            return (Err(unavailable), None);
+        }
+    };
+    (settle_claim(intent, claim, delivered).await, settlement)
+}
+
+/// What the sink did, as the request's outcome; the replay claim committed unless the
+/// sink refused to record it (then it is released with the claim's drop).
+async fn settle_claim(
+    intent: &Intent,
+    claim: Option<Pass<'_>>,
+    delivered: Delivered,
+) -> Result<Accepted, Rejection> {
+    match delivered {
+        Delivered::Duplicate { accepted_at } => {
+            if let Some(claim) = claim {
+                claim.commit(Some(accepted_at)).await;
+            }
+            return Err(Rejection::DuplicateIdempotencyKey {
+                key: bounded(intent.idempotency_key().as_str()),
+            });
+        }
+        Delivered::Refused(rejection) => {
+            if let Some(claim) = claim {
+                claim.release().await;
+            }
+            return Err(rejection);
+        }
+        _ => {}
+    }
+    if let Some(claim) = claim {
+        claim.commit(None).await;
+    }
+    match delivered {
+        Delivered::Rejected { reason } => Err(Rejection::OmsRejected { reason }),
+        Delivered::NotActive { reason } => Err(Rejection::TargetNotActive { reason }),
+        delivered => Ok(Accepted {
+            kind: intent.kind(),
+            key: intent.idempotency_key().to_string(),
+            client_order_id: intent.id(),
+            target_key: intent.target().map(|t| t.key.to_string()),
+            delivered,
+        }),
+    }
+}
+
 /// The gates for one adapter.
 pub struct Pipeline<A> {
     // Shared with the follow-up tasks, which render how a queued order settled.
@@ -147,78 +216,6 @@ impl<A: InboundAdapter> Pipeline<A> {
             adapter: Arc::new(adapter),
             metrics,
             gates,
-        }
-    }
-
-    /// Records and delivers an order or modification that passed every gate, and settles its
-    /// replay claim. With `follow`, an order still queued comes back with how it will settle.
-    async fn deliver(
-        shared: &Shared,
-        intent: &Intent,
-        claim: Option<Pass<'_>>,
-        follow: bool,
-    ) -> (Result<Accepted, Rejection>, Option<Settlement>) {
-        let submitted = match intent {
-            Intent::Submit(order) if follow => shared.sink.submit_following(order).await,
-            Intent::Submit(order) => shared.sink.submit(order).await.map(|d| (d, None)),
-            modification if follow => shared.sink.modify_following(modification).await,
-            modification => shared.sink.modify(modification).await.map(|d| (d, None)),
-        };
-        let (delivered, settlement) = match submitted {
-            Ok(submitted) => submitted,
-            Err(_) => {
-                if let Some(claim) = claim {
-                    claim.release().await;
-                }
-                let unavailable = Rejection::Unavailable {
-                    reason: "order sink unavailable",
-                };
-                return (Err(unavailable), None);
-            }
-        };
-        (
-            Self::settle_claim(intent, claim, delivered).await,
-            settlement,
-        )
-    }
-
-    /// What the sink did, as the request's outcome; the replay claim committed unless the
-    /// sink refused to record it (then it is released with the claim's drop).
-    async fn settle_claim(
-        intent: &Intent,
-        claim: Option<Pass<'_>>,
-        delivered: Delivered,
-    ) -> Result<Accepted, Rejection> {
-        match delivered {
-            Delivered::Duplicate { accepted_at } => {
-                if let Some(claim) = claim {
-                    claim.commit(Some(accepted_at)).await;
-                }
-                return Err(Rejection::DuplicateIdempotencyKey {
-                    key: bounded(intent.idempotency_key().as_str()),
-                });
-            }
-            Delivered::Refused(rejection) => {
-                if let Some(claim) = claim {
-                    claim.release().await;
-                }
-                return Err(rejection);
-            }
-            _ => {}
-        }
-        if let Some(claim) = claim {
-            claim.commit(None).await;
-        }
-        match delivered {
-            Delivered::Rejected { reason } => Err(Rejection::OmsRejected { reason }),
-            Delivered::NotActive { reason } => Err(Rejection::TargetNotActive { reason }),
-            delivered => Ok(Accepted {
-                kind: intent.kind(),
-                key: intent.idempotency_key().to_string(),
-                client_order_id: intent.id(),
-                target_key: intent.target().map(|t| t.key.to_string()),
-                delivered,
-            }),
         }
     }
 
@@ -441,8 +438,7 @@ impl<A: InboundAdapter> Endpoint for Pipeline<A> {
             Translation::Order(translated) => translated,
             Translation::Answered(body) => return Ok(Handled::Answered(body)),
         };
-        let (delivered, settlement) =
-            Self::deliver(shared, &intent, claim, follow_up.is_some()).await;
+        let (delivered, settlement) = deliver(shared, &intent, claim, follow_up.is_some()).await;
         if let (Some(to), Some(settlement)) = (follow_up, settlement) {
             trace.follows = true;
             shared
@@ -465,7 +461,7 @@ struct StatefulGates<'s, 't> {
     trace: &'t mut Trace,
 }
 
-fn throttled(throttle: Throttle) -> Rejection {
+pub(crate) fn throttled(throttle: Throttle) -> Rejection {
     match throttle {
         Throttle::RetryAfter(wait) => Rejection::RateLimited {
             retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),

@@ -322,6 +322,11 @@ pub struct Readiness {
 }
 
 impl Runtime {
+    /// Every mounted adapter.
+    pub(crate) fn endpoints(&self) -> &[Arc<dyn Endpoint>] {
+        &self.endpoints
+    }
+
     /// Returns the adapter mounted as `name`.
     pub fn endpoint(&self, name: &str) -> Option<&Arc<dyn Endpoint>> {
         self.endpoints.iter().find(|e| e.name() == name)

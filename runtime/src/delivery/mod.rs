@@ -197,6 +197,17 @@ pub trait OrderSink: Send + Sync {
         Ok(None)
     }
 
+    /// The order with this client order id if it expired undelivered, for an operator to send
+    /// again as a new order; `Err` when the sink keeps no such records (the cluster's log).
+    async fn expired_order(
+        &self,
+        _id: &ClientOrderId,
+    ) -> Result<Option<OrderIntent>, SinkUnavailable> {
+        Err(SinkUnavailable(
+            "this order sink cannot re-submit expired orders".into(),
+        ))
+    }
+
     /// The orders not yet final, counted per (fund, strategy, symbol) stream, for the admin
     /// page; `None` when the sink cannot list them (the cluster's log: a scan of every stream).
     async fn queued_by_stream(&self) -> Option<Result<Vec<(String, usize)>, SinkUnavailable>> {

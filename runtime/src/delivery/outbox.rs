@@ -995,6 +995,20 @@ impl OrderSink for Outbox {
             .clone()
     }
 
+    async fn expired_order(
+        &self,
+        id: &ClientOrderId,
+    ) -> Result<Option<mts1b_inbound_core::OrderIntent>, SinkUnavailable> {
+        let record = self
+            .inner
+            .get(*id)
+            .await
+            .map_err(|e| SinkUnavailable(e.to_string()))?;
+        Ok(record
+            .filter(|r| r.status == crate::store::Status::Expired)
+            .and_then(|r| r.order().cloned()))
+    }
+
     async fn queued_by_stream(&self) -> Option<Result<Vec<(String, usize)>, SinkUnavailable>> {
         let store = self.inner.store.clone();
         let queued = tokio::task::spawn_blocking(move || store.queued())

@@ -1,5 +1,6 @@
 //! The admin listener (SPEC §2, §15): `/metrics`, `/healthz`, `/readyz`, `/orders/{fund}/{key}`,
-//! the admin page (`GET /`) and its actions (`POST /funds/{fund}/halt|resume`).
+//! the admin page (`GET /`) and its actions (`POST /funds/{fund}/halt|resume`, `POST
+//! /resubmit`).
 //!
 //! With `server.admin_token` set (required off loopback) every route but `/healthz` needs HTTP
 //! Basic with the token as the password (any user name; compared in constant time; a 401 makes
@@ -15,13 +16,14 @@ use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use mts1b_inbound_core::form::parse_form;
+use mts1b_inbound_core::form::{Form, parse_form};
 use mts1b_inbound_core::{FundId, Rejection, Secret};
 
 use super::answer::Answer;
 use super::page;
 use super::server::{Dropped, Reply, host_problem, method_not_allowed, order_path, reply};
 use crate::recent::RecentFilter;
+use crate::resubmit::ResubmitError;
 use crate::runtime::Runtime;
 
 /// The largest admin form accepted.
@@ -121,6 +123,12 @@ pub(super) async fn admin(rt: Arc<Runtime>, req: Request<Incoming>) -> Result<Re
         }
         return fund_action_reply(&rt, fund, action, req).await;
     }
+    if path == "/resubmit" {
+        if req.method() != Method::POST {
+            return Ok(method_not_allowed("POST"));
+        }
+        return resubmit_reply(&rt, req).await;
+    }
     if let Some((fund, key)) = order_path(&path) {
         if req.method() != Method::GET {
             return Ok(method_not_allowed("GET"));
@@ -194,12 +202,9 @@ fn fund_action(path: &str) -> Option<(&str, FundAction)> {
     Some((fund, action))
 }
 
-async fn fund_action_reply(
-    rt: &Runtime,
-    fund: &str,
-    action: FundAction,
-    req: Request<Incoming>,
-) -> Result<Reply, Dropped> {
+/// An admin form's fields, once the request proved to come from the page: posted from the same
+/// site, carrying this process's CSRF token. `Err` is the answer refusing it.
+async fn page_form(rt: &Runtime, req: Request<Incoming>) -> Result<Result<Form, Reply>, Dropped> {
     // Browsers say where a request came from; a form posted from another site is forged.
     let site = req
         .headers()
@@ -207,23 +212,80 @@ async fn fund_action_reply(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("none");
     if !matches!(site, "same-origin" | "none") {
-        return Ok(refused(StatusCode::FORBIDDEN, "cross-site request refused"));
+        return Ok(Err(refused(
+            StatusCode::FORBIDDEN,
+            "cross-site request refused",
+        )));
     }
     let body = Limited::new(req.into_body(), MAX_FORM_BYTES);
     let body = match tokio::time::timeout(FORM_TIMEOUT, body.collect()).await {
         Err(_) => return Err(Dropped::BodyTimeout(FORM_TIMEOUT)),
-        Ok(Err(_)) => return Ok(refused(StatusCode::BAD_REQUEST, "unreadable form")),
+        Ok(Err(_)) => return Ok(Err(refused(StatusCode::BAD_REQUEST, "unreadable form"))),
         Ok(Ok(collected)) => collected.to_bytes(),
     };
-    let csrf_ok = parse_form(&body)
-        .ok()
-        .and_then(|form| form.get("csrf").map(|token| rt.admin().csrf.matches(token)))
-        .unwrap_or(false);
-    if !csrf_ok {
-        return Ok(refused(
+    let Ok(form) = parse_form(&body) else {
+        return Ok(Err(refused(StatusCode::BAD_REQUEST, "unreadable form")));
+    };
+    if !form
+        .get("csrf")
+        .is_some_and(|token| rt.admin().csrf.matches(token))
+    {
+        return Ok(Err(refused(
             StatusCode::FORBIDDEN,
             "the form's token is missing or stale: reload the page",
-        ));
+        )));
+    }
+    Ok(Ok(form))
+}
+
+/// Back to the page (filtered to `fund` when given).
+fn back_to_page(fund: Option<&str>) -> Reply {
+    let location = fund.map_or_else(|| "/".to_owned(), |f| format!("/?fund={f}"));
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::SEE_OTHER;
+    response.headers_mut().insert(
+        header::LOCATION,
+        HeaderValue::from_str(&location).unwrap_or(HeaderValue::from_static("/")),
+    );
+    response
+}
+
+/// `POST /resubmit` (fields `fund`, `key`, `new_key`): an expired order sent again as a new
+/// order, on the operator's explicit action (see `resubmit`).
+async fn resubmit_reply(rt: &Runtime, req: Request<Incoming>) -> Result<Reply, Dropped> {
+    let form = match page_form(rt, req).await? {
+        Ok(form) => form,
+        Err(refusal) => return Ok(refusal),
+    };
+    let field = |name| form.get(name).unwrap_or_default();
+    let fund = field("fund");
+    match rt
+        .resubmit_expired(fund, field("key"), field("new_key"))
+        .await
+    {
+        Ok(answer) if answer.status < 300 => Ok(back_to_page(
+            FundId::parse(fund).ok().map(|f| f.to_string()).as_deref(),
+        )),
+        Ok(answer) => Ok(refused(
+            StatusCode::CONFLICT,
+            &format!("not sent: {}", answer.body),
+        )),
+        Err(ResubmitError::Unavailable(why)) => Ok(refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!("not sent: {why}"),
+        )),
+        Err(e) => Ok(refused(StatusCode::CONFLICT, &format!("not sent: {e}"))),
+    }
+}
+
+async fn fund_action_reply(
+    rt: &Runtime,
+    fund: &str,
+    action: FundAction,
+    req: Request<Incoming>,
+) -> Result<Reply, Dropped> {
+    if let Err(refusal) = page_form(rt, req).await? {
+        return Ok(refusal);
     }
     let Ok(fund) = FundId::parse(fund) else {
         return Ok(refused(StatusCode::NOT_FOUND, "no such fund"));
@@ -235,12 +297,7 @@ async fn fund_action_reply(
     match done {
         Ok(()) => {
             tracing::warn!(target: "mts1b::admin", fund = %fund, action = ?action, "fund kill switch changed from the admin page");
-            let mut response = Response::new(Full::new(Bytes::new()));
-            *response.status_mut() = StatusCode::SEE_OTHER;
-            response
-                .headers_mut()
-                .insert(header::LOCATION, HeaderValue::from_static("/"));
-            Ok(response)
+            Ok(back_to_page(None))
         }
         Err(e) => Ok(refused(StatusCode::CONFLICT, &e.to_string())),
     }

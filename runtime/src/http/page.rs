@@ -172,8 +172,24 @@ async fn alerts(out: &mut String, rt: &Runtime, filter: &RecentFilter) {
          <th>Intent</th><th>Outcome</th><th>Reason</th><th>Detail</th><th>Status</th>\
          <th>Latency</th><th>Order now</th></tr>",
     );
+    let csrf = escape(rt.admin().csrf());
     for row in rows {
-        let order = order_now(rt, &row).await;
+        let (order, expired) = order_now(rt, &row).await;
+        let mut order = escape(&order);
+        if expired {
+            // Never the late send SPEC §7 forbids: a new order, under a key the operator types.
+            let _ = write!(
+                order,
+                "<form method=\"post\" action=\"/resubmit\">\
+                 <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+                 <input type=\"hidden\" name=\"fund\" value=\"{fund}\">\
+                 <input type=\"hidden\" name=\"key\" value=\"{key}\">\
+                 <input name=\"new_key\" required placeholder=\"a new key\" aria-label=\"new key\">\
+                 <button type=\"submit\">Re-submit as a new order</button></form>",
+                fund = escape(row.fund.as_deref().unwrap_or_default()),
+                key = escape(row.key.as_deref().unwrap_or_default()),
+            );
+        }
         let _ = write!(
             out,
             "<tr class=\"{outcome}\"><td>{at}</td><td>{adapter}</td><td>{fund}</td><td>{key}</td>\
@@ -189,7 +205,6 @@ async fn alerts(out: &mut String, rt: &Runtime, filter: &RecentFilter) {
             detail = escape(row.detail.as_deref().unwrap_or("")),
             status = row.status,
             latency = row.latency_ms,
-            order = escape(&order),
         );
     }
     out.push_str("</table>");
@@ -205,20 +220,21 @@ fn option(out: &mut String, value: &str, selected: Option<&str>) {
     let _ = write!(out, "<option value=\"{value}\"{chosen}>{value}</option>");
 }
 
-/// Where an accepted request's order stands now, and how many OMS calls it took.
-async fn order_now(rt: &Runtime, row: &RecentAlert) -> String {
+/// Where an accepted request's order stands now and how many OMS calls it took, and whether
+/// it is an order that expired (which an operator may send again as a new one).
+async fn order_now(rt: &Runtime, row: &RecentAlert) -> (String, bool) {
     let (Some(fund), Some(key), Some(intent)) = (&row.fund, &row.key, row.intent) else {
-        return String::new();
+        return (String::new(), false);
     };
     if row.outcome != "accepted" {
-        return String::new();
+        return (String::new(), false);
     }
     let (Ok(fund), Ok(key), Some(kind)) = (
         FundId::parse(fund),
         IdempotencyKey::parse(key),
         IntentKind::ALL.iter().find(|k| k.as_str() == intent),
     ) else {
-        return String::new();
+        return (String::new(), false);
     };
     let id = ClientOrderId::derive_for(*kind, row.adapter, &fund, &key);
     match rt.status_of(&id).await {
@@ -235,10 +251,12 @@ async fn order_now(rt: &Runtime, row: &RecentAlert) -> String {
             if let Some(error) = status.last_error {
                 let _ = write!(text, " · last error: {error}");
             }
-            text
+            let expired =
+                status.status == crate::store::Status::Expired && *kind == IntentKind::Submit;
+            (text, expired)
         }
-        Ok(None) => "no longer kept".to_owned(),
-        Err(e) => format!("unknown: {}", e.0),
+        Ok(None) => ("no longer kept".to_owned(), false),
+        Err(e) => (format!("unknown: {}", e.0), false),
     }
 }
 
