@@ -311,7 +311,12 @@ pub fn vault_token(vault: &mts1b_inbound_config::settings::Vault) -> Result<Stri
 fn tls_termination(
     tls: &mts1b_inbound_config::settings::Tls,
 ) -> Result<TlsTermination, StartError> {
-    TlsTermination::load(TlsFiles {
+    TlsTermination::load(tls_files(tls)).map_err(|e| StartError::Build(format!("server.tls: {e}")))
+}
+
+/// `server.tls`, as the listener takes it.
+pub fn tls_files(tls: &mts1b_inbound_config::settings::Tls) -> TlsFiles {
+    TlsFiles {
         cert: tls.cert.clone(),
         key: tls.key.clone(),
         client: tls.client_cert.as_ref().map(|client| ClientCertPolicy {
@@ -321,8 +326,7 @@ fn tls_termination(
                 mts1b_inbound_config::settings::ClientCertMode::Log => ClientCertMode::Log,
             },
         }),
-    })
-    .map_err(|e| StartError::Build(format!("server.tls: {e}")))
+    }
 }
 
 /// Where the runtime's state lives: the sink and, on the cluster, the shared fund gates.
@@ -400,14 +404,7 @@ async fn on_nats(
             "cluster.backend is \"nats\" but cluster.nats is missing".into(),
         ));
     };
-    let credentials = match &nats.auth {
-        NatsAuth::None => Credentials::None,
-        NatsAuth::CredsFile(path) => Credentials::CredsFile(path.clone()),
-        NatsAuth::UserPassword { user, password } => Credentials::UserPassword {
-            user: user.clone(),
-            password: password.expose().to_owned(),
-        },
-    };
+    let credentials = nats_credentials(&nats.auth);
     let replica = Replica::open(
         ReplicaSettings {
             nats: NatsSettings {
@@ -437,6 +434,18 @@ async fn on_nats(
         follow_ups: Some((replica.follow_ups.clone(), replica.status.clone())),
         presence: Some(presence),
     })
+}
+
+/// `cluster.nats`'s credentials, as the cluster client takes them.
+pub fn nats_credentials(auth: &NatsAuth) -> Credentials {
+    match auth {
+        NatsAuth::None => Credentials::None,
+        NatsAuth::CredsFile(path) => Credentials::CredsFile(path.clone()),
+        NatsAuth::UserPassword { user, password } => Credentials::UserPassword {
+            user: user.clone(),
+            password: password.expose().to_owned(),
+        },
+    }
 }
 
 /// This replica's name in lease records: the host and the process.

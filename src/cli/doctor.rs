@@ -9,15 +9,13 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use mts1b_inbound_config::settings::{Backend, NatsAuth, Secrets, Sink};
+use mts1b_inbound_config::settings::{Backend, Secrets, Sink};
 use mts1b_inbound_config::{Settings, VaultSecrets, defaults};
 use mts1b_inbound_core::{Clock, IpNet, SystemClock};
-use mts1b_inbound_runtime::cluster::{Cluster, Credentials, NatsSettings};
+use mts1b_inbound_runtime::cluster::{Cluster, NatsSettings};
 use mts1b_inbound_runtime::delivery::grpc::GrpcOms;
 use mts1b_inbound_runtime::delivery::oms::OmsClient;
-use mts1b_inbound_runtime::http::tls::{
-    ClientCertMode, ClientCertPolicy, TlsFiles, TlsTermination, inspect_chain,
-};
+use mts1b_inbound_runtime::http::tls::{TlsTermination, inspect_chain};
 
 use super::ConfigArg;
 
@@ -184,17 +182,7 @@ fn tls(settings: &Settings) -> Verdict {
             "not configured: the public listener is plain HTTP (TradingView calls ports 80 and 443; TLS then ends at a proxy)",
         );
     };
-    let files = TlsFiles {
-        cert: tls.cert.clone(),
-        key: tls.key.clone(),
-        client: tls.client_cert.as_ref().map(|c| ClientCertPolicy {
-            ca: c.ca.clone(),
-            mode: match c.mode {
-                mts1b_inbound_config::settings::ClientCertMode::Enforce => ClientCertMode::Enforce,
-                mts1b_inbound_config::settings::ClientCertMode::Log => ClientCertMode::Log,
-            },
-        }),
-    };
+    let files = mts1b_tradingview::service::tls_files(tls);
     if let Err(e) = TlsTermination::load(files) {
         return fail(
             e.to_string(),
@@ -347,14 +335,7 @@ async fn nats(settings: &Settings) -> Verdict {
             "add cluster.nats.servers",
         );
     };
-    let credentials = match &nats.auth {
-        NatsAuth::None => Credentials::None,
-        NatsAuth::CredsFile(path) => Credentials::CredsFile(path.clone()),
-        NatsAuth::UserPassword { user, password } => Credentials::UserPassword {
-            user: user.clone(),
-            password: password.expose().to_owned(),
-        },
-    };
+    let credentials = mts1b_tradingview::service::nats_credentials(&nats.auth);
     let connected = Cluster::connect(NatsSettings {
         servers: nats.servers.clone(),
         credentials,

@@ -25,16 +25,35 @@ const RESTART_SECTIONS: [&str; 11] = [
     "symbology",
 ];
 
-/// Waits for SIGHUP and reloads, until the process ends.
+/// SIGHUP, caught from now on. Taken before the service says it listens: SIGHUP's default
+/// action ends the process, so one sent right after start-up must already find a handler.
+#[cfg(unix)]
+pub type Hangups = Option<tokio::signal::unix::Signal>;
+/// No SIGHUP off Unix.
+#[cfg(not(unix))]
+pub type Hangups = Option<()>;
+
+/// Catches SIGHUP from now on (within the async runtime).
+pub fn catch_hangups() -> Hangups {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        signal(SignalKind::hangup()).ok()
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+/// Reloads at each SIGHUP, until the process ends.
 pub async fn on_hangup(
+    hangups: Hangups,
     config: Option<PathBuf>,
     started_with: Settings,
     tls: Option<Arc<TlsTermination>>,
 ) {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{SignalKind, signal};
-        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        let Some(mut hangups) = hangups else {
             return;
         };
         while hangups.recv().await.is_some() {
@@ -42,7 +61,7 @@ pub async fn on_hangup(
         }
     }
     #[cfg(not(unix))]
-    let _ = (config, started_with, tls);
+    let _ = (hangups, config, started_with, tls);
 }
 
 fn reload(config: Option<&std::path::Path>, started_with: &Settings, tls: Option<&TlsTermination>) {

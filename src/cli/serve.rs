@@ -126,6 +126,7 @@ pub fn run(args: Args) -> ExitCode {
         }
     };
     runtime.block_on(async {
+        let hangups = super::reload::catch_hangups();
         let service = match start_system(&settings).await {
             Ok(service) => service,
             Err(e) => {
@@ -139,6 +140,7 @@ pub fn run(args: Args) -> ExitCode {
             print_dev_banner(&settings, public, admin);
         }
         tokio::spawn(super::reload::on_hangup(
+            hangups,
             args.config.config.clone(),
             settings.clone(),
             service.tls.clone(),
