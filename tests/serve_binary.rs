@@ -358,23 +358,26 @@ async fn sigterm_exits_in_time_while_the_log_reader_is_stuck() {
     }
 }
 
-#[test]
-fn sighup_reads_the_configuration_again_and_says_what_waits_for_a_restart() {
+#[tokio::test]
+async fn sighup_reads_the_configuration_again_applies_kill_switches_and_names_the_rest() {
     let dir = temp_dir("sighup");
     let config = dir.join("config.toml");
-    let write = |max_quantity: &str| {
+    let write = |max_quantity: &str, halted: bool| {
         std::fs::write(
             &config,
             format!(
-                "[network]\nip_allowlist = [\"127.0.0.1\"]\n[funds.f]\nsecret = \"s-1234567890\"\nmax_quantity = {max_quantity}\n[delivery]\nsink = \"paper\"\n[store]\npath = {:?}\n",
+                "[network]\nip_allowlist = [\"127.0.0.1\"]\n[funds.f]\nsecret = \"s-1234567890\"\nmax_quantity = {max_quantity}\nhalted = {halted}\n[delivery]\nsink = \"paper\"\n[store]\npath = {:?}\n",
                 dir.join("data")
             ),
         )
         .unwrap()
     };
-    write("\"1\"");
+    write("\"1\"", false);
     let Running {
-        mut child, stderr, ..
+        mut child,
+        stderr,
+        public,
+        ..
     } = serve(bin().args(["serve", "--config", config.to_str().unwrap()]));
     let hangup = |child: &std::process::Child| {
         let sent = std::process::Command::new("kill")
@@ -383,19 +386,42 @@ fn sighup_reads_the_configuration_again_and_says_what_waits_for_a_restart() {
             .unwrap();
         assert!(sent.success());
     };
+    let alert = |key: &str| {
+        format!(
+            r#"{{"secret":"s-1234567890","strategy_id":"s","fund_id":"f","symbol":"BTC-USD","side":"buy","quantity":"1","order_type":"market","idempotency_key":"{key}"}}"#
+        )
+    };
     // Unchanged: read again, nothing else to say.
     hangup(&child);
     wait_for(&stderr, |l| l.contains("nothing else changed"));
+    // The kill switch set in the file: applied at once, no restart.
+    write("\"1\"", true);
+    hangup(&child);
+    let (line, _) = wait_for(&stderr, |l| l.contains("kill switches applied"));
+    assert!(line.contains("halted: [f], resumed: []"), "{line}");
+    let refused = request(public, "POST", "/webhook", &[], alert("k1").as_bytes()).await;
+    assert_eq!(refused.json()["error"], "fund_halted", "{}", refused.body);
+    write("\"1\"", false);
+    hangup(&child);
+    wait_for(&stderr, |l| l.contains("halted: [], resumed: [f]"));
+    let accepted = request(public, "POST", "/webhook", &[], alert("k1").as_bytes()).await;
+    assert_eq!(accepted.status, 200, "{}", accepted.body);
     // A fund's cap edited: named as waiting for a restart.
-    write("\"2\"");
+    write("\"2\"", false);
     hangup(&child);
     let (line, _) = wait_for(&stderr, |l| l.contains("restart_needed_for"));
     assert!(line.contains("\"restart_needed_for\":\"funds\""), "{line}");
     // A file that does not validate: refused, with its error, and the process goes on.
-    write("\"-1\"");
+    write("\"-1\"", true);
     hangup(&child);
     let (line, _) = wait_for(&stderr, |l| l.contains("does not validate"));
     assert!(line.contains("funds.f.max_quantity"), "{line}");
+    let still = request(public, "POST", "/webhook", &[], alert("k2").as_bytes()).await;
+    assert_eq!(
+        still.status, 200,
+        "the invalid file halted nothing: {}",
+        still.body
+    );
     assert!(
         terminate(&mut child).success(),
         "still running, stopped cleanly"

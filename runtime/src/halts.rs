@@ -6,11 +6,12 @@
 //!   operator halts a fund to stop new risk, and refusing the exits would keep orders working
 //!   that the strategy meant to pull.
 //! - A halt set in the configuration (`funds.<id>.halted = true`) cannot be resumed from the
-//!   admin page; one set from the page can. A halt from the page is written to
+//!   admin page; one set from the page can. The configuration's halts are applied again at a
+//!   reload (SIGHUP), which is how a cluster's replicas are all halted without a restart. A halt from the page is written to
 //!   `<store.path>/halts.json` before it is answered, so it survives a restart.
 //! - On the cluster backend a halt from the page would hold on one replica only, while the load
 //!   balancer sends the fund's alerts to any: the page refuses it and says to set the
-//!   configuration key on every replica instead.
+//!   configuration key on every replica and reload each (SIGHUP) instead.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
@@ -49,7 +50,7 @@ pub enum HaltError {
     Configured(String),
     /// Halts from the page are not shared by the replicas of the cluster backend.
     #[error(
-        "on the cluster backend a halt from this page would hold on this replica only: set funds.<id>.halted = true in every replica's configuration"
+        "on the cluster backend a halt from this page would hold on this replica only: set funds.<id>.halted = true in every replica's configuration and reload each (SIGHUP)"
     )]
     NotShared,
     /// The halts file could not be written: nothing changed.
@@ -71,7 +72,8 @@ struct HaltsFile {
 /// Which funds are halted, and by whom.
 #[derive(Debug, Default)]
 pub struct FundHalts {
-    configured: HashSet<FundId>,
+    /// Halted by the configuration (replaced at a reload: SIGHUP).
+    configured: RwLock<HashSet<FundId>>,
     funds: HashSet<FundId>,
     operated: RwLock<BTreeMap<FundId, UnixMillis>>,
     /// Where the operator's halts are kept; `None` on the cluster backend (see the module doc).
@@ -109,7 +111,7 @@ impl FundHalts {
             }
         }
         Ok(Self {
-            configured: configured.into_iter().collect(),
+            configured: RwLock::new(configured.into_iter().collect()),
             funds,
             operated: RwLock::new(operated),
             file,
@@ -118,7 +120,7 @@ impl FundHalts {
 
     /// True when `fund` is halted.
     pub fn is_halted(&self, fund: &FundId) -> bool {
-        self.configured.contains(fund) || self.operated_now().contains_key(fund)
+        self.configured_now().contains(fund) || self.operated_now().contains_key(fund)
     }
 
     /// Every halted fund and who halted it.
@@ -128,7 +130,7 @@ impl FundHalts {
             .iter()
             .map(|(fund, at)| (fund.clone(), HaltedBy::Operator { at: *at }))
             .collect();
-        for fund in &self.configured {
+        for fund in self.configured_now().iter() {
             out.insert(fund.clone(), HaltedBy::Configuration);
         }
         out
@@ -143,7 +145,7 @@ impl FundHalts {
 
     /// Resumes `fund`, halted from the page.
     pub fn resume(&self, fund: &FundId) -> Result<(), HaltError> {
-        if self.configured.contains(fund) {
+        if self.configured_now().contains(fund) {
             return Err(HaltError::Configured(fund.to_string()));
         }
         self.change(fund, |operated| {
@@ -171,6 +173,29 @@ impl FundHalts {
         })?;
         *operated = next;
         Ok(())
+    }
+
+    /// Replaces the funds the configuration halts (a reloaded file), and says which were
+    /// halted and which resumed by it. Funds not configured are left out.
+    pub fn set_configured(
+        &self,
+        configured: impl IntoIterator<Item = FundId>,
+    ) -> (Vec<FundId>, Vec<FundId>) {
+        let next: HashSet<FundId> = configured
+            .into_iter()
+            .filter(|fund| self.funds.contains(fund))
+            .collect();
+        let mut current = self.configured.write().unwrap_or_else(|p| p.into_inner());
+        let mut halted: Vec<FundId> = next.difference(&current).cloned().collect();
+        let mut resumed: Vec<FundId> = current.difference(&next).cloned().collect();
+        halted.sort();
+        resumed.sort();
+        *current = next;
+        (halted, resumed)
+    }
+
+    fn configured_now(&self) -> std::sync::RwLockReadGuard<'_, HashSet<FundId>> {
+        self.configured.read().unwrap_or_else(|p| p.into_inner())
     }
 
     fn operated_now(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<FundId, UnixMillis>> {
@@ -225,6 +250,12 @@ mod tests {
             halts.halt(&fund("zz"), UnixMillis(6)),
             Err(HaltError::UnknownFund(_))
         ));
+        // A reloaded configuration halts b instead of c (zz is not a fund: left out).
+        assert_eq!(
+            halts.set_configured([fund("b"), fund("zz")]),
+            (vec![fund("b")], vec![fund("c")])
+        );
+        assert!(halts.is_halted(&fund("b")) && !halts.is_halted(&fund("c")));
 
         let reopened = FundHalts::open(funds(), [], Some(&folder)).unwrap();
         assert_eq!(

@@ -1,13 +1,15 @@
 //! SIGHUP (`systemctl reload`): the configuration file is read and validated again. What this
-//! version applies without a restart is the TLS files (`server.tls`, also watched every 2 s);
-//! every other section that changed is named in the log as waiting for a restart, so an
-//! operator is never left believing an edit took effect. A file that does not validate
-//! changes nothing, and the log says why.
+//! version applies without a restart: the TLS files (`server.tls`, also watched every 2 s) and
+//! the kill switches (`funds.<id>.halted`: how every replica of a cluster is halted). Every
+//! other section that changed is named in the log as waiting for a restart, so an operator is
+//! never left believing an edit took effect. A file that does not validate changes nothing,
+//! and the log says why.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use mts1b_inbound_config::Settings;
+use mts1b_inbound_runtime::Runtime;
 use mts1b_inbound_runtime::http::tls::TlsTermination;
 
 /// Sections whose changes need a restart in this version.
@@ -49,6 +51,7 @@ pub async fn on_hangup(
     hangups: Hangups,
     config: Option<PathBuf>,
     started_with: Settings,
+    runtime: Arc<Runtime>,
     tls: Option<Arc<TlsTermination>>,
 ) {
     #[cfg(unix)]
@@ -57,14 +60,19 @@ pub async fn on_hangup(
             return;
         };
         while hangups.recv().await.is_some() {
-            reload(config.as_deref(), &started_with, tls.as_deref());
+            reload(config.as_deref(), &started_with, &runtime, tls.as_deref());
         }
     }
     #[cfg(not(unix))]
-    let _ = (hangups, config, started_with, tls);
+    let _ = (hangups, config, started_with, runtime, tls);
 }
 
-fn reload(config: Option<&std::path::Path>, started_with: &Settings, tls: Option<&TlsTermination>) {
+fn reload(
+    config: Option<&std::path::Path>,
+    started_with: &Settings,
+    runtime: &Runtime,
+    tls: Option<&TlsTermination>,
+) {
     let Some(path) = config else {
         tracing::warn!(target: "mts1b::reload", "SIGHUP: started without --config, nothing to read again");
         return;
@@ -85,6 +93,28 @@ fn reload(config: Option<&std::path::Path>, started_with: &Settings, tls: Option
         Some(Ok(false)) => "TLS files unchanged".to_owned(),
         Some(Err(e)) => format!("TLS files not reloaded, the previous ones stay: {e}"),
     };
+    let (halted, resumed) = runtime.halts().set_configured(
+        settings
+            .funds
+            .iter()
+            .filter(|(_, fund)| fund.halted)
+            .map(|(id, _)| id.clone()),
+    );
+    let names = |funds: &[mts1b_inbound_core::FundId]| {
+        funds
+            .iter()
+            .map(|f| f.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let kill_switches = format!(
+        "halted: [{}], resumed: [{}]",
+        names(&halted),
+        names(&resumed)
+    );
+    if !halted.is_empty() || !resumed.is_empty() {
+        tracing::warn!(target: "mts1b::reload", kill_switches = %kill_switches, "SIGHUP: the configuration's kill switches applied");
+    }
     let waiting = changed_sections(started_with, &settings);
     if waiting.is_empty() {
         tracing::info!(target: "mts1b::reload", tls = %tls_outcome, "SIGHUP: configuration read again; nothing else changed");
@@ -104,12 +134,22 @@ fn changed_sections(running: &Settings, file: &Settings) -> Vec<&'static str> {
     let mut changed: Vec<&'static str> = RESTART_SECTIONS
         .into_iter()
         .filter(|section| {
+            // What a reload applies is left out: the TLS files, the kill switches.
             let strip_tls = |v: &serde_json::Value| {
                 let mut v = v.get(*section).cloned().unwrap_or_default();
                 if *section == "server"
                     && let Some(server) = v.as_object_mut()
                 {
                     server.remove("tls");
+                }
+                if *section == "funds"
+                    && let Some(funds) = v.as_object_mut()
+                {
+                    for fund in funds.values_mut() {
+                        if let Some(fund) = fund.as_object_mut() {
+                            fund.remove("halted");
+                        }
+                    }
                 }
                 v
             };

@@ -143,6 +143,7 @@ pub fn run(args: Args) -> ExitCode {
             hangups,
             args.config.config.clone(),
             settings.clone(),
+            service.runtime.clone(),
             service.tls.clone(),
         ));
         service.run(shutdown_signal()).await;
