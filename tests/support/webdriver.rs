@@ -28,10 +28,7 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 impl Browser {
     /// Starts chromedriver and a headless Chromium session, `width` × `height` pixels.
     pub async fn start(width: u32, height: u32) -> Self {
-        assert!(
-            std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists(),
-            "these tests drive Debian's chromium and chromium-driver: apt-get install chromium chromium-driver (.ci/run does)"
-        );
+        ensure_installed();
         let port = super::nats::free_port();
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
@@ -61,8 +58,14 @@ impl Browser {
                     "browserName": "chrome",
                     "goog:chromeOptions": {
                         "binary": CHROMIUM,
+                        // Nothing of Chromium's own reaches for the network (this machine's
+                        // is closed: refused connections and failed lookups otherwise), and
+                        // a fresh profile every time.
                         "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                                 "--disable-dev-shm-usage", "--no-first-run",
+                                 "--disable-dev-shm-usage", "--no-first-run", "--disable-quic",
+                                 "--disable-background-networking", "--disable-component-update",
+                                 "--disable-sync",
+                                 format!("--user-data-dir={}", super::temp_dir("chromium").display()),
                                  format!("--window-size={width},{height}")]
                     }
                 }}})),
@@ -168,6 +171,32 @@ impl Browser {
             .decode(encoded.as_str().unwrap_or_default())
             .expect("a base64 PNG")
     }
+}
+
+/// Installs Debian's chromium and chromium-driver when they are missing (a fresh machine has
+/// neither), as the cluster tests start their own nats-server: `cargo test` needs nothing
+/// installed by hand. Once per process.
+fn ensure_installed() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let present = || {
+            std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists()
+        };
+        if present() {
+            return;
+        }
+        let installed = Command::new("sh")
+            .args([
+                "-c",
+                "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver",
+            ])
+            .stdout(Stdio::null())
+            .status();
+        assert!(
+            installed.is_ok_and(|s| s.success()) && present(),
+            "the browser test drives Debian's chromium and chromium-driver, and installing them failed: apt-get install chromium chromium-driver"
+        );
+    });
 }
 
 impl Browser {
