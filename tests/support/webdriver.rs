@@ -30,8 +30,11 @@ impl Browser {
     pub async fn start(width: u32, height: u32) -> Self {
         ensure_installed();
         let port = super::nats::free_port();
+        // Chromium leaves folders in the temporary folder: this test's own, swept with it.
+        let scratch = super::temp_dir("chromium");
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            .env("TMPDIR", &scratch)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -65,7 +68,7 @@ impl Browser {
                                  "--disable-dev-shm-usage", "--no-first-run", "--disable-quic",
                                  "--disable-background-networking", "--disable-component-update",
                                  "--disable-sync",
-                                 format!("--user-data-dir={}", super::temp_dir("chromium").display()),
+                                 format!("--user-data-dir={}", scratch.join("profile").display()),
                                  format!("--window-size={width},{height}")]
                     }
                 }}})),
