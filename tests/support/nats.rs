@@ -43,12 +43,13 @@ impl NatsServer {
         let dir = super::temp_dir(&format!("nats-{tag}"));
         for _ in 0..STARTS {
             let port = free_port();
+            let from = log_len(&dir);
             let mut server = Self {
                 child: Self::spawn(port, &dir),
                 port,
                 dir: dir.clone(),
             };
-            if server.listening() {
+            if server.listening(&dir, from) {
                 return server;
             }
             server.dir = PathBuf::new();
@@ -75,9 +76,11 @@ impl NatsServer {
     /// Starts it again on its port and folder (after [`NatsServer::kill`]).
     pub fn restart(&mut self) {
         self.kill();
+        let from = log_len(&self.dir);
         self.child = Self::spawn(self.port, &self.dir);
+        let dir = self.dir.clone();
         assert!(
-            self.listening(),
+            self.listening(&dir, from),
             "nats-server never listened again: {}",
             log_tail(&self.dir)
         );
@@ -88,20 +91,33 @@ impl NatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
-    /// Whether the server comes to accept connections; false when it exits first (its port was
-    /// taken: its log says so) or takes longer than 10 s.
-    fn listening(&mut self) -> bool {
+    /// Whether this server came to serve: its own log, past `from` bytes, says "Server is
+    /// ready" while it runs; false when it exits first (its port was taken: its log says so) or
+    /// takes longer than 10 s. A connection to the port proves nothing: another test's server
+    /// may hold it, and then this one exits while the port still answers.
+    fn listening(&mut self, log_dir: &std::path::Path, from: u64) -> bool {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if Instant::now() >= deadline || !matches!(self.child.try_wait(), Ok(None)) {
+        loop {
+            if !matches!(self.child.try_wait(), Ok(None)) || Instant::now() >= deadline {
                 let _ = self.child.kill();
                 let _ = self.child.wait();
                 return false;
             }
+            let log = std::fs::read(log_dir.join("nats-server.log")).unwrap_or_default();
+            let fresh = log
+                .get(usize::try_from(from).unwrap_or(usize::MAX)..)
+                .unwrap_or_default();
+            if String::from_utf8_lossy(fresh).contains("Server is ready") {
+                return true;
+            }
             std::thread::sleep(Duration::from_millis(10));
         }
-        true
     }
+}
+
+/// How long the log of a server in `dir` is now: what a new start writes comes after it.
+fn log_len(dir: &std::path::Path) -> u64 {
+    std::fs::metadata(dir.join("nats-server.log")).map_or(0, |m| m.len())
 }
 
 /// Where a server in `dir` writes its log (what it says when it cannot start).
@@ -180,6 +196,7 @@ impl NatsCluster {
             .filter(|(j, _)| *j != i)
             .map(|(_, (_, c))| format!("nats://127.0.0.1:{c}"))
             .collect();
+        let from = log_len(&self.dirs[i]);
         let child = Command::new(NATS_SERVER)
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-n"])
             .arg(Self::name(i))
@@ -196,7 +213,7 @@ impl NatsCluster {
             port,
             dir: PathBuf::new(),
         };
-        let listening = server.listening();
+        let listening = server.listening(&self.dirs[i], from);
         self.nodes[i] = Some(server);
         listening
     }
