@@ -323,6 +323,15 @@ async fn the_tradingview_route_takes_only_tradingviews_certificate_and_chat_rout
         assert_eq!(chat.status, 200, "{case} on the chat route: {}", chat.body);
         assert_eq!(chat.json(), serde_json::json!({"type": 1}), "{case}");
     }
+    // The admin page says why each was refused (the answer, a bare 403, does not).
+    let page = svc.admin_get("/?outcome=rejected").await.body;
+    for why in [
+        "client certificate is not TradingView&#39;s",
+        "client certificate not trusted",
+        "no client certificate",
+    ] {
+        assert!(page.contains(why), "{why} not on the page");
+    }
     // The refused alerts recorded nothing: only TradingView's reached the (paper) OMS.
     assert_eq!(journal_keys(&svc).len(), 1, "{}", svc.journal());
     for (verdict, count) in [

@@ -101,6 +101,9 @@ pub struct Trace {
     pub follows: bool,
     /// What the request asked for, once that was read.
     pub intent: Option<IntentKind>,
+    /// Why, when the answer says less than the operator needs (a 403 for a client
+    /// certificate): the log line's and the admin page's detail.
+    pub why: Option<String>,
 }
 
 /// One adapter mounted on the runtime.
@@ -609,6 +612,7 @@ pub fn record(
             serde_json::to_string(rejection).unwrap_or_default(),
         )),
     };
+    let detail = trace.why.as_deref().map(Cow::Borrowed).or(detail);
     let latency_ms = f64::from(u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX)) / 1000.0;
     shared.recent.push(crate::recent::RecentAlert {
         at: shared.clock.now(),

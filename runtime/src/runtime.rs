@@ -410,8 +410,22 @@ impl Runtime {
         rejection: Rejection,
         started: Instant,
     ) -> Answer {
+        self.refuse_because(endpoint, rejection, None, started)
+    }
+
+    /// As [`Runtime::refuse`], saying `why` in the log line and on the admin page.
+    pub(crate) fn refuse_because(
+        &self,
+        endpoint: &dyn Endpoint,
+        rejection: Rejection,
+        why: Option<String>,
+        started: Instant,
+    ) -> Answer {
         let outcome = Err(rejection);
-        let trace = Trace::default();
+        let trace = Trace {
+            why,
+            ..Trace::default()
+        };
         let answer = endpoint.answer(&outcome, &trace);
         record(endpoint, &self.shared, &outcome, &answer, &trace, started);
         answer

@@ -157,9 +157,10 @@ async fn public(
         && let Some(certificate) = certificate
         && !admit_certificate(&rt, peer, &certificate)
     {
-        return Ok(reply(rt.refuse(
+        return Ok(reply(rt.refuse_because(
             endpoint.as_ref(),
             Rejection::Forbidden,
+            certificate.verdict.refusal(),
             started,
         )));
     }
