@@ -1,6 +1,7 @@
 //! The recent alerts the admin page shows (SPEC §15): every answered request, newest last, in a
-//! ring of [`RECENT_ALERTS`] entries whose texts are bounded, so a flood costs a fixed amount of
-//! memory (about 1,000 × 1 KB at most) and pushes older entries out rather than growing.
+//! ring of [`RECENT_ALERTS`] entries whose texts are bounded (a fund id of 64 characters, a key
+//! of 128, a detail cut at 300), so a flood costs a fixed amount of memory and pushes older
+//! entries out rather than growing.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
