@@ -142,11 +142,10 @@ async fn a_queued_slack_order_is_followed_up_at_its_response_url_despite_a_503()
         message["text"],
         "buy 0.05 BTC-USD limit 95000 on desk: submitted (order oms-1). Key: 9001"
     );
-    let metrics = b.service.admin_get("/metrics").await.body;
-    assert!(
-        metrics.contains("mts1b_follow_ups_total{result=\"sent\"} 1"),
-        "{metrics}"
-    );
+    // Counted once the POST's answer is read: after the stand-in saw it.
+    b.service
+        .until_metric("mts1b_follow_ups_total{result=\"sent\"} 1")
+        .await;
     b.service.shutdown().await;
 }
 

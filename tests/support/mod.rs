@@ -163,6 +163,23 @@ impl TestService {
         }
     }
 
+    /// Awaits (bounded) until `/metrics` holds `line`; returns the scrape. For counters
+    /// bumped after the effect a test can see (a follow-up is counted once its POST answered).
+    pub async fn until_metric(&self, line: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let scraped = self.admin_get("/metrics").await.body;
+            if scraped.contains(line) {
+                return scraped;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "/metrics never held {line}: {scraped}"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// `GET /orders/{fund}/{key}` on the admin listener.
     pub async fn order(&self, fund: &str, key: &str) -> Reply {
         self.admin_get(&format!("/orders/{fund}/{}", key.replace(' ', "%20")))

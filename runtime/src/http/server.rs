@@ -382,15 +382,22 @@ pub async fn serve(
             let Some(tls) = tls else {
                 return connection.serve(&builder, stream, None).await;
             };
-            let handshake =
-                tokio::time::timeout(deadlines.header_timeout, tls.acceptor().accept(stream));
-            match handshake.await {
+            // The failed connection is counted before its socket closes: whoever sees the
+            // close (a client, a test) then sees the count too.
+            let mut handshake = tls.acceptor().accept(stream).into_fallible();
+            match tokio::time::timeout(deadlines.header_timeout, &mut handshake).await {
                 Ok(Ok(stream)) => {
                     let certificate = tls.judge(stream.get_ref().1).map(Arc::new);
                     connection.serve(&builder, stream, certificate).await;
                 }
-                Ok(Err(e)) => connection.handshake_failed(&e.to_string()),
-                Err(_) => connection.handshake_failed("not finished within server.header_timeout"),
+                Ok(Err((e, stream))) => {
+                    connection.handshake_failed(&e.to_string());
+                    drop(stream);
+                }
+                Err(_) => {
+                    connection.handshake_failed("not finished within server.header_timeout");
+                    drop(handshake);
+                }
             }
         });
     }
