@@ -10,7 +10,9 @@ use mts1b_inbound_adapters::slack::Slack;
 use mts1b_inbound_adapters::tradingview::TradingView;
 use mts1b_inbound_config::settings::{AdapterGates, Backend, NatsAuth, Secrets, Sink};
 use mts1b_inbound_config::{Settings, StaticSecrets, VaultSecrets};
-use mts1b_inbound_core::{ClientOrderId, Clock, RateLimit, SecretSource, SystemClock, UnixMillis};
+use mts1b_inbound_core::{
+    ClientOrderId, Clock, RateLimit, Reloadable, SecretSource, SymbolTable, SystemClock, UnixMillis,
+};
 use mts1b_inbound_runtime::cluster::dispatch::Dispatcher;
 use mts1b_inbound_runtime::cluster::follow_ups::OwedFollowUps;
 use mts1b_inbound_runtime::cluster::replica::{LEASE_TERM, Replica, ReplicaSettings};
@@ -67,6 +69,15 @@ pub enum StartError {
     Build(String),
 }
 
+/// The secret source a reload (SIGHUP) updates.
+#[derive(Clone)]
+pub enum SecretHandle {
+    /// `secrets.provider = "static"`: replaced whole by the reloaded file's secrets.
+    Static(Reloadable<StaticSecrets>),
+    /// `secrets.provider = "vault"`: told the reloaded set of funds, then read again.
+    Vault(Arc<VaultSecrets>),
+}
+
 /// A runtime ready to serve, with its listeners bound.
 pub struct Service {
     /// The runtime (embedders may call `handle` on it too).
@@ -81,6 +92,10 @@ pub struct Service {
     pub limits: ConnectionLimits,
     /// TLS on the public listener (`server.tls`), its files watched for changes.
     pub tls: Option<Arc<TlsTermination>>,
+    /// The symbology table every adapter maps with, replaced at a reload.
+    pub symbology: Reloadable<SymbolTable>,
+    /// The fund secrets' source, as a reload reaches it.
+    pub secrets: SecretHandle,
     /// Background tasks (Vault refresh, pruning), stopped with the service.
     background: Vec<JoinHandle<()>>,
     /// On the cluster backend: this replica's deliverer, stopped with the service.
@@ -165,8 +180,11 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
         Backend::Nats => on_nats(settings, oms, &clock, &metrics).await?,
     };
     let mut refresh = None;
-    let secrets: Arc<dyn SecretSource> = match &settings.secrets {
-        Secrets::Static => Arc::new(StaticSecrets::from_settings(settings)),
+    let (secrets, secret_handle): (Arc<dyn SecretSource>, _) = match &settings.secrets {
+        Secrets::Static => {
+            let source = Reloadable::new(StaticSecrets::from_settings(settings));
+            (Arc::new(source.clone()), SecretHandle::Static(source))
+        }
         Secrets::Vault(vault) => {
             let token = vault_token(vault)?;
             let funds = settings.funds.keys().cloned().collect();
@@ -175,7 +193,7 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
                     .map_err(|e| StartError::Build(e.to_string()))?,
             );
             refresh = Some(tokio::spawn(source.clone().refresh_forever()));
-            source
+            (source.clone(), SecretHandle::Vault(source))
         }
     };
     let folder =
@@ -210,7 +228,7 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
     for (id, fund) in &settings.funds {
         builder = builder.fund(id.clone(), fund.policy.clone());
     }
-    let symbols = Arc::new(settings.symbology.clone());
+    let symbols = Reloadable::new(settings.symbology.clone());
     let adapters = &settings.adapters;
     if adapters.tradingview.enabled {
         builder = builder.adapter_with(
@@ -274,6 +292,8 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
             max_connections_per_peer: settings.server.max_connections_per_peer as usize,
         },
         tls,
+        symbology: symbols,
+        secrets: secret_handle,
         background: [refresh, state.pruning, sweeping, state.presence, watching]
             .into_iter()
             .flatten()

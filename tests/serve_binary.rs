@@ -359,20 +359,26 @@ async fn sigterm_exits_in_time_while_the_log_reader_is_stuck() {
 }
 
 #[tokio::test]
-async fn sighup_reads_the_configuration_again_applies_kill_switches_and_names_the_rest() {
+async fn sighup_applies_funds_symbology_and_kill_switches_and_names_what_needs_a_restart() {
     let dir = temp_dir("sighup");
     let config = dir.join("config.toml");
-    let write = |max_quantity: &str, halted: bool| {
+    // Fund f as started; `funds` replaces its section, `rest` is appended.
+    let f = |max_quantity: &str, halted: bool| {
+        format!(
+            "[funds.f]\nsecret = \"s-1234567890\"\nmax_quantity = \"{max_quantity}\"\nhalted = {halted}\n"
+        )
+    };
+    let write = |funds: &str, rest: &str| {
         std::fs::write(
             &config,
             format!(
-                "[network]\nip_allowlist = [\"127.0.0.1\"]\n[funds.f]\nsecret = \"s-1234567890\"\nmax_quantity = {max_quantity}\nhalted = {halted}\n[delivery]\nsink = \"paper\"\n[store]\npath = {:?}\n",
+                "[network]\nip_allowlist = [\"127.0.0.1\"]\n{funds}[delivery]\nsink = \"paper\"\n[store]\npath = {:?}\n{rest}",
                 dir.join("data")
             ),
         )
         .unwrap()
     };
-    write("\"1\"", false);
+    write(&f("1", false), "");
     let Running {
         mut child,
         stderr,
@@ -386,42 +392,77 @@ async fn sighup_reads_the_configuration_again_applies_kill_switches_and_names_th
             .unwrap();
         assert!(sent.success());
     };
-    let alert = |key: &str| {
-        format!(
-            r#"{{"secret":"s-1234567890","strategy_id":"s","fund_id":"f","symbol":"BTC-USD","side":"buy","quantity":"1","order_type":"market","idempotency_key":"{key}"}}"#
-        )
+    let send = |fund: &str, secret: &str, symbol: &str, quantity: &str, key: &str| {
+        let alert = format!(
+            r#"{{"secret":"{secret}","strategy_id":"s","fund_id":"{fund}","symbol":"{symbol}","side":"buy","quantity":"{quantity}","order_type":"market","idempotency_key":"{key}"}}"#
+        );
+        async move { request(public, "POST", "/webhook", &[], alert.as_bytes()).await }
     };
-    // Unchanged: read again, nothing else to say.
+    let btc = |quantity: &str, key: &str| send("f", "s-1234567890", "BTC-USD", quantity, key);
+    // Unchanged: read again, nothing to apply, nothing waiting.
     hangup(&child);
-    wait_for(&stderr, |l| l.contains("nothing else changed"));
-    // The kill switch set in the file: applied at once, no restart.
-    write("\"1\"", true);
+    let (line, _) = wait_for(&stderr, |l| l.contains("SIGHUP: configuration reloaded"));
+    assert!(line.contains("nothing needs a restart"), "{line}");
+    assert!(
+        line.contains("added: [], removed: [], changed: []")
+            && line.contains("\"symbology\":\"unchanged\""),
+        "{line}"
+    );
+    // The kill switch set in the file: applied at once.
+    write(&f("1", true), "");
     hangup(&child);
     let (line, _) = wait_for(&stderr, |l| l.contains("kill switches applied"));
     assert!(line.contains("halted: [f], resumed: []"), "{line}");
-    let refused = request(public, "POST", "/webhook", &[], alert("k1").as_bytes()).await;
+    let refused = btc("1", "k1").await;
     assert_eq!(refused.json()["error"], "fund_halted", "{}", refused.body);
-    write("\"1\"", false);
+    write(&f("1", false), "");
     hangup(&child);
     wait_for(&stderr, |l| l.contains("halted: [], resumed: [f]"));
-    let accepted = request(public, "POST", "/webhook", &[], alert("k1").as_bytes()).await;
-    assert_eq!(accepted.status, 200, "{}", accepted.body);
-    // A fund's cap edited: named as waiting for a restart.
-    write("\"2\"", false);
+    assert_eq!(btc("1", "k1").await.status, 200);
+    // The envelope widened, a fund added with its secret, an exchange added to the symbology.
+    assert_eq!(btc("2", "k2").await.json()["error"], "envelope_denied");
+    let phemex = || send("f", "s-1234567890", "PHEMEX:BTCUSDT", "1", "k3");
+    assert_eq!(phemex().await.json()["error"], "unknown_symbol");
+    let g = "[funds.g]\nsecret = \"g-1234567890\"\nmax_quantity = \"5\"\n";
+    let exchange = "[symbology.exchanges.PHEMEX]\nclass = \"crypto\"\nvenue = \"phemex\"\nquotes = [\"USDT\"]\n";
+    write(&format!("{}{g}", f("2", false)), exchange);
     hangup(&child);
-    let (line, _) = wait_for(&stderr, |l| l.contains("restart_needed_for"));
-    assert!(line.contains("\"restart_needed_for\":\"funds\""), "{line}");
-    // A file that does not validate: refused, with its error, and the process goes on.
-    write("\"-1\"", true);
+    let (line, _) = wait_for(&stderr, |l| l.contains("added: [g]"));
+    assert!(
+        line.contains("added: [g], removed: [], changed: [f]")
+            && line.contains("\"symbology\":\"reloaded\"")
+            && line.contains("static secrets reloaded")
+            && line.contains("nothing needs a restart"),
+        "{line}"
+    );
+    assert_eq!(btc("2", "k2").await.status, 200, "the wider envelope");
+    let order = phemex().await;
+    assert_eq!(order.status, 200, "{}", order.body);
+    let g_order = send("g", "g-1234567890", "BTC-USD", "5", "k4").await;
+    assert_eq!(g_order.status, 200, "{}", g_order.body);
+    // f removed: its alerts are refused as an unknown fund's; a restart section edited (the
+    // replay window) is named, the funds applied anyway.
+    write(g, &format!("{exchange}[replay]\nwindow = \"10m\"\n"));
+    hangup(&child);
+    let (line, _) = wait_for(&stderr, |l| l.contains("removed: [f]"));
+    assert!(line.contains("\"restart_needed_for\":\"replay\""), "{line}");
+    assert_eq!(btc("1", "k5").await.status, 401);
+    assert_eq!(
+        send("g", "g-1234567890", "BTC-USD", "1", "k5").await.status,
+        200
+    );
+    // A file that does not validate: refused, with its error, and nothing changes.
+    write(&format!("{}{g}", f("-1", true)), "");
     hangup(&child);
     let (line, _) = wait_for(&stderr, |l| l.contains("does not validate"));
     assert!(line.contains("funds.f.max_quantity"), "{line}");
-    let still = request(public, "POST", "/webhook", &[], alert("k2").as_bytes()).await;
+    let still = send("g", "g-1234567890", "PHEMEX:BTCUSDT", "1", "k6").await;
     assert_eq!(
         still.status, 200,
-        "the invalid file halted nothing: {}",
+        "the invalid file changed nothing: {}",
         still.body
     );
+    assert_eq!(btc("1", "k7").await.status, 401, "f is still removed");
     assert!(
         terminate(&mut child).success(),
         "still running, stopped cleanly"

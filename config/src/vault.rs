@@ -13,7 +13,7 @@
 //! revokes it at the next refresh. Reading versions needs `read` on `<mount>/metadata/<path>` as
 //! well as `<mount>/data/<path>`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -76,7 +76,8 @@ fn failed(e: ClientError, what: &str) -> Result<Read<Secret>, String> {
 pub struct VaultSecrets {
     client: VaultClient,
     settings: Vault,
-    funds: Vec<FundId>,
+    /// The funds whose secrets are read (replaced at a reload).
+    funds: RwLock<Vec<FundId>>,
     state: RwLock<State>,
 }
 
@@ -94,7 +95,7 @@ impl VaultSecrets {
         Ok(Self {
             client,
             settings: settings.clone(),
-            funds,
+            funds: RwLock::new(funds),
             state: RwLock::new(State::default()),
         })
     }
@@ -179,8 +180,9 @@ impl VaultSecrets {
     /// source becomes ready after the first pass without a failed read.
     pub async fn refresh(&self) -> Result<(), VaultError> {
         let mut first_failure = None;
-        let mut read = Vec::with_capacity(self.funds.len());
-        for fund in &self.funds {
+        let funds = self.funds.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let mut read = Vec::with_capacity(funds.len());
+        for fund in &funds {
             match self.read(fund).await {
                 Ok(outcome) => read.push((fund, outcome)),
                 Err(reason) => {
@@ -190,6 +192,12 @@ impl VaultSecrets {
             }
         }
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        // A fund a reload removed while this pass read it is not brought back.
+        let funds = self.funds.read().unwrap_or_else(|p| p.into_inner());
+        let configured: HashSet<&FundId> = funds.iter().collect();
+        let read = read
+            .into_iter()
+            .filter(|(fund, _)| configured.contains(fund));
         for (fund, outcome) in read {
             match outcome {
                 Read::Secret(secrets) => {
@@ -212,6 +220,16 @@ impl VaultSecrets {
                 Err(VaultError::Read { fund, reason })
             }
         }
+    }
+
+    /// Reads the secrets of `funds` from now on (a reloaded configuration): the secrets of
+    /// funds no longer configured are forgotten at once; a new fund's alerts are refused as
+    /// from an unknown fund until a [`Self::refresh`] has read its secret (call one now).
+    pub fn set_funds(&self, funds: Vec<FundId>) {
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        let configured: HashSet<&FundId> = funds.iter().collect();
+        state.secrets.retain(|fund, _| configured.contains(fund));
+        *self.funds.write().unwrap_or_else(|p| p.into_inner()) = funds;
     }
 
     /// Refreshes every `settings.refresh`, forever (spawn it; drop the task to stop).

@@ -251,6 +251,36 @@ async fn loads_every_fund_and_is_not_ready_before() {
 }
 
 #[tokio::test]
+async fn a_reload_forgets_removed_funds_at_once_and_reads_added_ones_at_the_next_refresh() {
+    let vault = Shared::default();
+    set(&vault, "alpha", "alpha-1");
+    set(&vault, "beta", "beta-1");
+    set(&vault, "gamma", "gamma-1");
+    let s = source(&vault, TOKEN, Duration::from_secs(60)).await;
+    s.refresh().await.unwrap();
+    assert!(!accepts(&s, "gamma", "gamma-1"), "not configured yet");
+    s.set_funds(vec![fund("alpha"), fund("gamma")]);
+    assert!(
+        matches!(s.fund_secret(&fund("beta")), SecretLookup::UnknownFund),
+        "removed: refused before any read"
+    );
+    assert!(accepts(&s, "alpha", "alpha-1"), "kept without a read");
+    assert!(matches!(
+        s.fund_secret(&fund("gamma")),
+        SecretLookup::UnknownFund
+    ));
+    let reads = vault.lock().unwrap().reads;
+    s.refresh().await.unwrap();
+    assert_eq!(
+        vault.lock().unwrap().reads - reads,
+        2,
+        "alpha and gamma only"
+    );
+    assert!(accepts(&s, "gamma", "gamma-1"));
+    assert!(!accepts(&s, "beta", "beta-1"));
+}
+
+#[tokio::test]
 async fn rotation_takes_effect_on_the_next_read() {
     let vault = Shared::default();
     set(&vault, "alpha", "old");

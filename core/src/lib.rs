@@ -21,6 +21,7 @@ pub mod modification;
 pub mod net;
 pub mod order;
 pub mod rejection;
+pub mod reloadable;
 pub mod request;
 pub mod secret;
 pub mod symbol_pattern;
@@ -48,6 +49,7 @@ pub use modification::{
 pub use net::IpNet;
 pub use order::{Intent, IntentKind, OrderIntent, OrderType, Pricing, Side, TimeInForce};
 pub use rejection::Rejection;
+pub use reloadable::Reloadable;
 pub use request::RawRequest;
 pub use secret::{FundSecrets, Secret, SecretCheck, SecretLookup, SecretSource};
 pub use symbol_pattern::SymbolPattern;

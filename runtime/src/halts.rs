@@ -74,7 +74,8 @@ struct HaltsFile {
 pub struct FundHalts {
     /// Halted by the configuration (replaced at a reload: SIGHUP).
     configured: RwLock<HashSet<FundId>>,
-    funds: HashSet<FundId>,
+    /// The configured funds (replaced at a reload).
+    funds: RwLock<HashSet<FundId>>,
     operated: RwLock<BTreeMap<FundId, UnixMillis>>,
     /// Where the operator's halts are kept; `None` on the cluster backend (see the module doc).
     file: Option<PathBuf>,
@@ -112,7 +113,7 @@ impl FundHalts {
         }
         Ok(Self {
             configured: RwLock::new(configured.into_iter().collect()),
-            funds,
+            funds: RwLock::new(funds),
             operated: RwLock::new(operated),
             file,
         })
@@ -123,11 +124,12 @@ impl FundHalts {
         self.configured_now().contains(fund) || self.operated_now().contains_key(fund)
     }
 
-    /// Every halted fund and who halted it.
+    /// Every halted fund that is configured, and who halted it.
     pub fn list(&self) -> BTreeMap<FundId, HaltedBy> {
         let mut out: BTreeMap<FundId, HaltedBy> = self
             .operated_now()
             .iter()
+            .filter(|(fund, _)| self.is_configured(fund))
             .map(|(fund, at)| (fund.clone(), HaltedBy::Operator { at: *at }))
             .collect();
         for fund in self.configured_now().iter() {
@@ -158,7 +160,7 @@ impl FundHalts {
         fund: &FundId,
         edit: impl FnOnce(&mut BTreeMap<FundId, UnixMillis>),
     ) -> Result<(), HaltError> {
-        if !self.funds.contains(fund) {
+        if !self.is_configured(fund) {
             return Err(HaltError::UnknownFund(fund.to_string()));
         }
         let Some(path) = &self.file else {
@@ -183,7 +185,7 @@ impl FundHalts {
     ) -> (Vec<FundId>, Vec<FundId>) {
         let next: HashSet<FundId> = configured
             .into_iter()
-            .filter(|fund| self.funds.contains(fund))
+            .filter(|fund| self.is_configured(fund))
             .collect();
         let mut current = self.configured.write().unwrap_or_else(|p| p.into_inner());
         let mut halted: Vec<FundId> = next.difference(&current).cloned().collect();
@@ -192,6 +194,20 @@ impl FundHalts {
         resumed.sort();
         *current = next;
         (halted, resumed)
+    }
+
+    /// Takes the funds of a reloaded configuration. An operator's halt of a fund the reload
+    /// removed is kept (in memory and in the file): were the fund configured again, it would
+    /// come back halted, as the operator left it.
+    pub fn set_funds(&self, funds: impl IntoIterator<Item = FundId>) {
+        *self.funds.write().unwrap_or_else(|p| p.into_inner()) = funds.into_iter().collect();
+    }
+
+    fn is_configured(&self, fund: &FundId) -> bool {
+        self.funds
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(fund)
     }
 
     fn configured_now(&self) -> std::sync::RwLockReadGuard<'_, HashSet<FundId>> {
@@ -273,6 +289,30 @@ mod tests {
         assert!(
             FundHalts::open(funds(), [], Some(&folder)).is_err(),
             "unreadable is an error"
+        );
+        std::fs::remove_dir_all(&folder).unwrap();
+    }
+
+    #[test]
+    fn a_fund_a_reload_removes_and_adds_again_comes_back_as_the_operator_left_it() {
+        let folder = std::env::temp_dir().join(format!("mts1b-halts-re-{}", std::process::id()));
+        std::fs::create_dir_all(&folder).unwrap();
+        let halts = FundHalts::open([fund("a"), fund("b")], [], Some(&folder)).unwrap();
+        halts.halt(&fund("a"), UnixMillis(5)).unwrap();
+        halts.set_funds([fund("b"), fund("c")]);
+        assert!(halts.list().is_empty(), "a is not configured");
+        assert!(matches!(
+            halts.halt(&fund("a"), UnixMillis(6)),
+            Err(HaltError::UnknownFund(_))
+        ));
+        halts.halt(&fund("c"), UnixMillis(7)).unwrap();
+        halts.set_funds([fund("a"), fund("b"), fund("c")]);
+        assert_eq!(
+            halts.list(),
+            BTreeMap::from([
+                (fund("a"), HaltedBy::Operator { at: UnixMillis(5) }),
+                (fund("c"), HaltedBy::Operator { at: UnixMillis(7) }),
+            ])
         );
         std::fs::remove_dir_all(&folder).unwrap();
     }

@@ -11,7 +11,7 @@ use mts1b_inbound_core::rejection::bounded;
 use mts1b_inbound_core::{
     Admission, AwaitedGates, ClientOrderId, Clock, Decision, FollowUp, FundId, FundMap, FundPolicy,
     InboundAdapter, Intent, IntentKind, KnownOrder, KnownOrders, Member, RateLimit, RawRequest,
-    Rejection, SecretSource, Translated, Translation, translate_awaiting,
+    Rejection, Reloadable, SecretSource, Translated, Translation, translate_awaiting,
 };
 
 use crate::delivery::{Delivered, OrderSink, Settled, Settlement};
@@ -27,8 +27,8 @@ pub struct Shared {
     /// Where fund secrets come from.
     pub secrets: Arc<dyn SecretSource>,
     /// The configured funds (hashed: looked up on every authenticated alert, with thousands of
-    /// funds a tree walk cost more than the hash).
-    pub funds: FundMap<FundPolicy>,
+    /// funds a tree walk cost more than the hash), replaced whole at a reload.
+    pub funds: Reloadable<FundMap<FundPolicy>>,
     /// Per-fund rate limits and the replay window, in this process or shared by every replica.
     pub gates: FundGates,
     /// Where accepted orders go.
@@ -425,14 +425,10 @@ impl<A: InboundAdapter> Endpoint for Pipeline<A> {
             members: &self.gates.members,
             trace,
         };
-        let translation = translate_awaiting(
-            &*self.adapter,
-            req,
-            &*shared.secrets,
-            &shared.funds,
-            &mut gates,
-        )
-        .await?;
+        // One configuration for the whole request, whatever a reload does meanwhile.
+        let funds = shared.funds.current();
+        let translation =
+            translate_awaiting(&*self.adapter, req, &*shared.secrets, &*funds, &mut gates).await?;
         let Translated {
             intent,
             pass: claim,
@@ -570,7 +566,7 @@ pub fn record(
     let fund_label = trace
         .fund
         .as_ref()
-        .filter(|fund| shared.funds.contains_key(*fund))
+        .filter(|fund| shared.funds.current().contains_key(*fund))
         .map_or("unknown", FundId::as_str);
     let (outcome_label, code) = match outcome {
         Ok(Handled::Order(_)) => ("accepted", "none"),

@@ -64,7 +64,7 @@ impl Runtime {
         let Some((endpoint, order)) = expired else {
             return Err(ResubmitError::NotExpired(key.to_string(), fund.to_owned()));
         };
-        let Some(policy) = self.shared.funds.get(&fund_id) else {
+        let Some(policy) = self.shared.funds.current().get(&fund_id).cloned() else {
             return Err(ResubmitError::Invalid(format!(
                 "fund {fund} is no longer configured"
             )));

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use mts1b_inbound_core::{
     ClientOrderId, Clock, FollowUp, FundId, FundMap, FundPolicy, IdempotencyKey, InboundAdapter,
-    Intent, IntentKind, IpNet, RateLimit, RawRequest, Rejection, SecretSource, SystemClock,
-    UnixMillis,
+    Intent, IntentKind, IpNet, RateLimit, RawRequest, Rejection, Reloadable, SecretSource,
+    SystemClock, UnixMillis,
 };
 use serde::Serialize;
 use tokio::sync::{Semaphore, SemaphorePermit};
@@ -270,7 +270,7 @@ impl RuntimeBuilder {
             sources: self.sources,
             shared: Shared {
                 secrets: self.secrets,
-                funds: self.funds,
+                funds: Reloadable::new(self.funds),
                 gates,
                 sink: self.sink,
                 clock: self.clock,
@@ -310,6 +310,17 @@ pub struct Runtime {
 pub(crate) struct InFlight<'a> {
     _all: SemaphorePermit<'a>,
     _caller: PeerSlot,
+}
+
+/// What a reload changed in the set of funds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FundsReloaded {
+    /// Funds configured now that were not.
+    pub added: Vec<FundId>,
+    /// Funds no longer configured: their alerts are refused as from an unknown fund.
+    pub removed: Vec<FundId>,
+    /// Funds whose envelope or rate limit changed.
+    pub changed: Vec<FundId>,
 }
 
 /// The body of `/readyz`.
@@ -498,6 +509,49 @@ impl Runtime {
         true
     }
 
+    /// Puts the funds of a reloaded configuration in place (SIGHUP): requests already past
+    /// their fund lookup finish under the policy they took; later ones get the new. A fund
+    /// whose rate limit is unchanged keeps the budget it has spent; on the cluster backend the
+    /// shared budgets take each policy's limit as alerts arrive. The secrets of new funds are
+    /// the secret source's business (replace it first, or a new fund's first alerts are
+    /// refused as from an unknown fund).
+    pub fn reload_funds(&self, funds: FundMap<FundPolicy>) -> FundsReloaded {
+        let previous = self.shared.funds.current();
+        let sorted = |mut ids: Vec<FundId>| {
+            ids.sort();
+            ids
+        };
+        let reloaded = FundsReloaded {
+            added: sorted(
+                funds
+                    .keys()
+                    .filter(|id| !previous.contains_key(*id))
+                    .cloned()
+                    .collect(),
+            ),
+            removed: sorted(
+                previous
+                    .keys()
+                    .filter(|id| !funds.contains_key(*id))
+                    .cloned()
+                    .collect(),
+            ),
+            changed: sorted(
+                funds
+                    .iter()
+                    .filter(|(id, policy)| previous.get(*id).is_some_and(|p| p != *policy))
+                    .map(|(id, _)| id.clone())
+                    .collect(),
+            ),
+        };
+        if let FundGates::Embedded { rate_limits, .. } = &self.shared.gates {
+            rate_limits.reconcile(funds.iter().map(|(id, p)| (id.clone(), p.rate_limit)));
+        }
+        self.shared.halts.set_funds(funds.keys().cloned());
+        self.shared.funds.replace(funds);
+        reloaded
+    }
+
     /// The per-fund kill switch.
     pub fn halts(&self) -> &FundHalts {
         &self.shared.halts
@@ -510,7 +564,7 @@ impl Runtime {
 
     /// The configured funds, by name.
     pub fn fund_ids(&self) -> Vec<FundId> {
-        let mut funds: Vec<FundId> = self.shared.funds.keys().cloned().collect();
+        let mut funds: Vec<FundId> = self.shared.funds.current().keys().cloned().collect();
         funds.sort();
         funds
     }
@@ -549,7 +603,7 @@ impl Runtime {
         self.metrics.ready.set(i64::from(self.readiness().ready));
         let grace = &self.metrics.secret_grace_end;
         grace.reset();
-        for fund in self.shared.funds.keys() {
+        for fund in self.shared.funds.current().keys() {
             if let mts1b_inbound_core::SecretLookup::Found(secrets) =
                 self.shared.secrets.fund_secret(fund)
                 && let Some((_, until)) = secrets.previous()

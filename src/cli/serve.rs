@@ -143,8 +143,12 @@ pub fn run(args: Args) -> ExitCode {
             hangups,
             args.config.config.clone(),
             settings.clone(),
-            service.runtime.clone(),
-            service.tls.clone(),
+            super::reload::Reloading {
+                runtime: service.runtime.clone(),
+                tls: service.tls.clone(),
+                symbology: service.symbology.clone(),
+                secrets: service.secrets.clone(),
+            },
         ));
         service.run(shutdown_signal()).await;
         tracing::info!(target: "mts1b::server", "stopped");

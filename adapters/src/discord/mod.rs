@@ -12,13 +12,11 @@
 
 pub mod command;
 
-use std::sync::Arc;
-
 use ed25519_dalek::{Signature, VerifyingKey};
 use mts1b_inbound_core::{
     Authenticated, Decision, FollowUp, FollowUpMethod, Grants, IdempotencyKey, InboundAdapter,
-    Intent, IntentKind, KnownOrders, NoKnownOrders, Principal, RawRequest, Rejection, SecretSource,
-    SymbolTable, member_principal,
+    Intent, IntentKind, KnownOrders, NoKnownOrders, Principal, RawRequest, Rejection, Reloadable,
+    SecretSource, SymbolTable, member_principal,
 };
 
 use crate::chat::{self, Origin};
@@ -50,7 +48,7 @@ pub struct PublicKeyError;
 #[derive(Debug)]
 pub struct Discord {
     public_key: VerifyingKey,
-    symbols: Arc<SymbolTable>,
+    symbols: Reloadable<SymbolTable>,
     grants: Grants,
     api_base: String,
 }
@@ -63,7 +61,7 @@ impl Discord {
         let public_key = VerifyingKey::from_bytes(&bytes).map_err(|_| PublicKeyError)?;
         Ok(Self {
             public_key,
-            symbols: Arc::default(),
+            symbols: Reloadable::default(),
             grants: Grants::default(),
             api_base: API_BASE.to_owned(),
         })
@@ -77,8 +75,8 @@ impl Discord {
     }
 
     /// Sets the symbology table and the grants.
-    pub fn with(mut self, symbols: Arc<SymbolTable>, grants: Grants) -> Self {
-        self.symbols = symbols;
+    pub fn with(mut self, symbols: impl Into<Reloadable<SymbolTable>>, grants: Grants) -> Self {
+        self.symbols = symbols.into();
         self.grants = grants;
         self
     }
@@ -217,7 +215,7 @@ impl InboundAdapter for Discord {
             sent_at: interaction.sent_at,
             received_at,
         };
-        request.into_intent(origin, &self.symbols, orders)
+        request.into_intent(origin, &self.symbols.current(), orders)
     }
 
     fn render(&self, decision: &Decision<'_>) -> Option<String> {
@@ -331,7 +329,7 @@ mod tests {
         };
         Discord::from_hex(T1_PUBLIC)
             .unwrap()
-            .with(Arc::default(), Grants::new(vec![grant]))
+            .with(SymbolTable::default(), Grants::new(vec![grant]))
     }
 
     fn auth(req: &RawRequest) -> Result<Principal, Rejection> {

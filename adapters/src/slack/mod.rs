@@ -12,13 +12,11 @@
 
 pub mod grammar;
 
-use std::sync::Arc;
-
 use hmac::{Hmac, KeyInit, Mac};
 use mts1b_inbound_core::{
     Authenticated, Decision, FollowUp, FollowUpMethod, Grants, IdempotencyKey, InboundAdapter,
     Intent, IntentKind, KnownOrders, Member, NoKnownOrders, PlatformId, Principal, RawRequest,
-    Rejection, Secret, SecretSource, SymbolTable, UnixMillis, member_principal,
+    Rejection, Reloadable, Secret, SecretSource, SymbolTable, UnixMillis, member_principal,
 };
 use sha2::Sha256;
 
@@ -43,7 +41,7 @@ pub const RESPONSE_URL_PREFIX: &str = "https://hooks.slack.com/";
 #[derive(Debug)]
 pub struct Slack {
     signing_secret: Secret,
-    symbols: Arc<SymbolTable>,
+    symbols: Reloadable<SymbolTable>,
     grants: Grants,
     response_url_prefix: String,
 }
@@ -72,10 +70,14 @@ fn form_id(form: &SlackForm, field: &str) -> Result<PlatformId, Rejection> {
 
 impl Slack {
     /// Builds the adapter with the app's signing secret, the symbology table and the grants.
-    pub fn new(signing_secret: Secret, symbols: Arc<SymbolTable>, grants: Grants) -> Self {
+    pub fn new(
+        signing_secret: Secret,
+        symbols: impl Into<Reloadable<SymbolTable>>,
+        grants: Grants,
+    ) -> Self {
         Self {
             signing_secret,
-            symbols,
+            symbols: symbols.into(),
             grants,
             response_url_prefix: RESPONSE_URL_PREFIX.to_owned(),
         }
@@ -227,7 +229,7 @@ impl InboundAdapter for Slack {
             sent_at: command.sent_at,
             received_at,
         };
-        request.into_intent(origin, &self.symbols, orders)
+        request.into_intent(origin, &self.symbols.current(), orders)
     }
 
     fn render(&self, decision: &Decision<'_>) -> Option<String> {
@@ -279,7 +281,7 @@ mod tests {
         };
         Slack::new(
             Secret::new(SECRET),
-            Arc::new(SymbolTable::default()),
+            SymbolTable::default(),
             Grants::new(vec![grant]),
         )
     }
@@ -353,7 +355,11 @@ mod tests {
             BODY.as_bytes(),
             AT
         ));
-        let other = Slack::new(Secret::new("other"), Arc::default(), Grants::default());
+        let other = Slack::new(
+            Secret::new("other"),
+            SymbolTable::default(),
+            Grants::default(),
+        );
         assert!(!other.signature_valid(TIMESTAMP, SIGNATURE, BODY.as_bytes(), AT));
     }
 

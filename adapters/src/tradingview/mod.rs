@@ -9,8 +9,8 @@ use std::sync::Arc;
 use mts1b_inbound_core::{
     Authenticated, Cancel, CancelAll, Change, ClientOrderId, FundSecrets, IdempotencyKey,
     InboundAdapter, Intent, IntentKind, Modification, OrderIntent, Principal, RawRequest,
-    Rejection, Replace, SecretCheck, SecretLookup, SecretSource, SymbolTable, Target, Timing,
-    TradingViewSymbol, UnixMillis,
+    Rejection, Reloadable, Replace, SecretCheck, SecretLookup, SecretSource, SymbolTable, Target,
+    Timing, TradingViewSymbol, UnixMillis,
 };
 
 pub use payload::{DEFAULT_ACTOR, TvAlert, TvOrder, TvReplace, TvRequest, parse_alert};
@@ -21,18 +21,20 @@ pub const NAME: &str = "tradingview";
 /// Turns TradingView webhook alerts into canonical order intents.
 #[derive(Clone, Debug, Default)]
 pub struct TradingView {
-    symbols: Arc<SymbolTable>,
+    symbols: Reloadable<SymbolTable>,
 }
 
 impl TradingView {
-    /// Builds the adapter over a symbology table.
-    pub fn new(symbols: Arc<SymbolTable>) -> Self {
-        Self { symbols }
+    /// Builds the adapter over a symbology table (a [`Reloadable`] one is swapped by a reload).
+    pub fn new(symbols: impl Into<Reloadable<SymbolTable>>) -> Self {
+        Self {
+            symbols: symbols.into(),
+        }
     }
 
-    /// Returns the symbology table in use.
-    pub fn symbols(&self) -> &SymbolTable {
-        &self.symbols
+    /// Returns the symbology table in use now.
+    pub fn symbols(&self) -> Arc<SymbolTable> {
+        self.symbols.current()
     }
 }
 
@@ -100,8 +102,9 @@ impl InboundAdapter for TradingView {
             alert_time: a.alert_time,
             received_at,
         };
+        let symbols = self.symbols.current();
         let map = |symbol: &str| {
-            self.symbols
+            symbols
                 .map(symbol, timing)
                 .map_err(|why| Rejection::unknown_symbol(symbol, &why))
         };

@@ -1,11 +1,12 @@
 //! Per-fund rate limits with governor, on the runtime's injectable clock.
 //!
-//! Only configured funds have a limiter, built once at start-up: the key set is fixed, so no
-//! input can grow it (no `retain_recent` needed). Only authenticated alerts are counted, so
-//! forged traffic cannot spend a fund's budget.
+//! Only configured funds have a limiter, built at start-up and again for the funds a reload
+//! (SIGHUP) adds or whose limit it changes: the key set is the configuration's, so no input can
+//! grow it (no `retain_recent` needed). Only authenticated alerts are counted, so forged traffic
+//! cannot spend a fund's budget.
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use governor::clock::Clock as GovernorClockTrait;
@@ -31,9 +32,15 @@ type Limiter = RateLimiter<
     governor::middleware::NoOpMiddleware<Duration>,
 >;
 
+/// One fund's limiter and the limit it was built for.
+struct FundLimiter {
+    limit: RateLimit,
+    limiter: Limiter,
+}
+
 /// The rate limit of every configured fund.
 pub struct FundRateLimits {
-    limiters: FundMap<Limiter>,
+    limiters: RwLock<FundMap<Arc<FundLimiter>>>,
     clock: GovernorClock,
 }
 
@@ -58,23 +65,47 @@ impl FundRateLimits {
         funds: impl IntoIterator<Item = (FundId, RateLimit)>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let clock = GovernorClock(clock);
-        let limiters = funds
+        let limits = Self {
+            limiters: RwLock::default(),
+            clock: GovernorClock(clock),
+        };
+        limits.reconcile(funds);
+        limits
+    }
+
+    /// Takes the funds of a reloaded configuration: a fund whose limit is unchanged keeps its
+    /// limiter and what it has spent (a reload is no way to refill a budget); a new fund, or
+    /// one whose limit changed, starts with a full budget at its limit; a fund no longer
+    /// configured loses its limiter.
+    pub fn reconcile(&self, funds: impl IntoIterator<Item = (FundId, RateLimit)>) {
+        let mut limiters = self
+            .limiters
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let next = funds
             .into_iter()
             .map(|(fund, limit)| {
-                (
-                    fund,
-                    RateLimiter::direct_with_clock(quota(limit), clock.clone()),
-                )
+                let kept = limiters
+                    .get(&fund)
+                    .filter(|kept| kept.limit == limit)
+                    .cloned();
+                let limiter = kept.unwrap_or_else(|| {
+                    Arc::new(FundLimiter {
+                        limit,
+                        limiter: RateLimiter::direct_with_clock(quota(limit), self.clock.clone()),
+                    })
+                });
+                (fund, limiter)
             })
             .collect();
-        Self { limiters, clock }
+        *limiters = next;
     }
 
     /// Counts one alert of `fund`, or says how long until one would be admitted.
     pub fn check(&self, fund: &FundId) -> Result<(), Throttle> {
-        let limiter = self.limiters.get(fund).ok_or(Throttle::UnknownFund)?;
-        limiter
+        let limiters = self.limiters.read().unwrap_or_else(PoisonError::into_inner);
+        let fund = limiters.get(fund).ok_or(Throttle::UnknownFund)?;
+        fund.limiter
             .check()
             .map_err(|not_until| Throttle::RetryAfter(not_until.wait_time_from(self.clock.now())))
     }
@@ -200,6 +231,50 @@ mod tests {
         clock.advance(10_000);
         let _ = members.check("T1/late".into());
         assert!(members.tracked() <= 2, "{}", members.tracked());
+    }
+
+    #[test]
+    fn a_reload_keeps_unchanged_budgets_and_rebuilds_changed_ones() {
+        let clock = ManualClock::at(UnixMillis(1_700_000_000_000));
+        let l = limits(&clock);
+        for _ in 0..3 {
+            assert_eq!(l.check(&fund("a")), Ok(()));
+        }
+        assert_eq!(l.check(&fund("b")), Ok(()));
+        let tight = RateLimit {
+            per_second: 1,
+            burst: 1,
+        };
+        let wide = RateLimit {
+            per_second: 1,
+            burst: 5,
+        };
+        // a unchanged, b widened, c added.
+        l.reconcile([
+            (
+                fund("a"),
+                RateLimit {
+                    per_second: 2,
+                    burst: 3,
+                },
+            ),
+            (fund("b"), wide),
+            (fund("c"), tight),
+        ]);
+        assert!(l.check(&fund("a")).is_err(), "a's spent budget is kept");
+        for _ in 0..5 {
+            assert_eq!(
+                l.check(&fund("b")),
+                Ok(()),
+                "b starts full at its new limit"
+            );
+        }
+        assert!(l.check(&fund("b")).is_err());
+        assert_eq!(l.check(&fund("c")), Ok(()));
+        // b removed.
+        l.reconcile([(fund("c"), tight)]);
+        assert_eq!(l.check(&fund("b")), Err(Throttle::UnknownFund));
+        assert!(l.check(&fund("c")).is_err(), "c keeps its spent budget");
     }
 
     #[test]
