@@ -15,6 +15,7 @@ use mts1b_inbound_core::{
 };
 use mts1b_inbound_runtime::cluster::dispatch::Dispatcher;
 use mts1b_inbound_runtime::cluster::follow_ups::OwedFollowUps;
+use mts1b_inbound_runtime::cluster::halts::SharedHalts;
 use mts1b_inbound_runtime::cluster::replica::{LEASE_TERM, Replica, ReplicaSettings};
 use mts1b_inbound_runtime::cluster::status::StatusRecords;
 use mts1b_inbound_runtime::cluster::{Credentials, NatsSettings};
@@ -196,20 +197,25 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
             (source.clone(), SecretHandle::Vault(source))
         }
     };
-    let folder =
-        matches!(settings.cluster.backend, Backend::Embedded).then_some(store_dir.as_path());
-    let halts = FundHalts::open(
-        settings.funds.keys().cloned(),
-        settings
-            .funds
-            .iter()
-            .filter(|(_, fund)| fund.halted)
-            .map(|(id, _)| id.clone()),
-        folder,
-    )
-    .map_err(|e| StartError::Build(format!("cannot read the funds' halts: {e}")))?;
+    let funds = settings.funds.keys().cloned();
+    let configured_halts = settings
+        .funds
+        .iter()
+        .filter(|(_, fund)| fund.halted)
+        .map(|(id, _)| id.clone());
+    let halts = match &state.halts {
+        None => FundHalts::open(funds, configured_halts, Some(store_dir))
+            .map_err(|e| StartError::Build(format!("cannot read the funds' halts: {e}")))?,
+        Some(shared) => FundHalts::on_cluster(funds, configured_halts, shared.clone())
+            .await
+            .map_err(|e| StartError::Build(format!("cannot read the funds' halts: {e}")))?,
+    };
+    let halts = Arc::new(halts);
+    let following = state
+        .halts
+        .map(|shared| tokio::spawn(shared.follow(halts.clone())));
     let mut builder = RuntimeBuilder::new(secrets, state.sink)
-        .halts(Arc::new(halts))
+        .halts(halts)
         .admin_token(settings.server.admin_token.clone())
         .metrics(metrics)
         .remember(state.recent)
@@ -294,10 +300,17 @@ pub async fn start(settings: &Settings, clock: Arc<dyn Clock>) -> Result<Service
         tls,
         symbology: symbols,
         secrets: secret_handle,
-        background: [refresh, state.pruning, sweeping, state.presence, watching]
-            .into_iter()
-            .flatten()
-            .collect(),
+        background: [
+            refresh,
+            state.pruning,
+            sweeping,
+            state.presence,
+            watching,
+            following,
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
         dispatcher: state.dispatcher,
     })
 }
@@ -361,6 +374,8 @@ struct State {
     follow_ups: Option<(OwedFollowUps, StatusRecords)>,
     /// On the cluster: this replica's presence, written until the service stops.
     presence: Option<JoinHandle<()>>,
+    /// On the cluster: the operator's halts every replica shares.
+    halts: Option<SharedHalts>,
 }
 
 fn delivery_policy(settings: &Settings) -> DeliveryPolicy {
@@ -408,6 +423,7 @@ fn embedded(
         dispatcher: None,
         follow_ups: None,
         presence: None,
+        halts: None,
     })
 }
 
@@ -444,6 +460,9 @@ async fn on_nats(
     )
     .await
     .map_err(|e| StartError::Build(format!("cluster.nats: {e}")))?;
+    let halts = SharedHalts::open(&replica.cluster)
+        .await
+        .map_err(|e| StartError::Build(format!("cluster.nats: {e}")))?;
     let presence = replica.start();
     Ok(State {
         sink: replica.sink.clone(),
@@ -453,6 +472,7 @@ async fn on_nats(
         dispatcher: Some(replica.dispatcher.clone()),
         follow_ups: Some((replica.follow_ups.clone(), replica.status.clone())),
         presence: Some(presence),
+        halts: Some(halts),
     })
 }
 

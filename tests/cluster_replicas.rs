@@ -138,6 +138,79 @@ async fn one_alert_sent_to_three_replicas_at_once_is_accepted_once_and_every_rep
     );
 }
 
+/// The CSRF token in a replica's admin page.
+async fn csrf_of(replica: &Running) -> String {
+    let page = request(replica.admin, "GET", "/", &[], b"").await.body;
+    let at = page.find("name=\"csrf\" value=\"").expect("a form") + 19;
+    page[at..at + 64].to_owned()
+}
+
+/// Posts the page's kill-switch form (`halt` or `resume`) to a replica's admin listener.
+async fn kill_switch(replica: &Running, action: &str) -> Reply {
+    let body = format!("csrf={}", csrf_of(replica).await);
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let path = format!("/funds/fund-a/{action}");
+    request(replica.admin, "POST", &path, &form, body.as_bytes()).await
+}
+
+/// Awaits (bounded) until `replica` answers an alert with `status`; returns how many alerts it
+/// took (each one a new key).
+async fn until_alert_is(replica: &Running, status: u16, tag: &str) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for n in 1.. {
+        let reply = post(replica, &alert(&format!("{tag}-{n}"), "BTC-USD")).await;
+        if reply.status == status {
+            return n;
+        }
+        assert!(Instant::now() < deadline, "never {status}: {reply:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    unreachable!()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fund_halted_from_one_replicas_page_is_halted_on_every_replica_and_on_a_new_one() {
+    let server = NatsServer::start("replicas-halt");
+    let oms = sim::start(sim::Script::default()).await;
+    let dir = temp_dir("replicas-halt");
+    let config = config(&dir, oms.addr.port(), &server.url(), "", NO_LIMIT);
+    let replicas = replicas(&config, 2);
+    assert_eq!(
+        post(&replicas[1], &alert("before", "BTC-USD")).await.status,
+        200
+    );
+
+    assert_eq!(kill_switch(&replicas[0], "halt").await.status, 303);
+    // Halted on the replica whose page was used before the page answered...
+    let reply = post(&replicas[0], &alert("on-0", "BTC-USD")).await;
+    assert_eq!(reply.json()["error"], "fund_halted", "{reply:?}");
+    // ...and on the other once its watch delivers the change.
+    until_alert_is(&replicas[1], 422, "on-1").await;
+    let page = request(replicas[1].admin, "GET", "/", &[], b"").await.body;
+    assert!(page.contains("halted</span> from this page at"), "{page}");
+    // A replica started now reads the halt before it serves.
+    let late = serve(bin().args(["serve", "--config", config.to_str().unwrap()]));
+    let reply = post(&late, &alert("on-late", "BTC-USD")).await;
+    assert_eq!(reply.json()["error"], "fund_halted", "{reply:?}");
+
+    // Resumed from another replica's page: every replica takes alerts again.
+    assert_eq!(kill_switch(&late, "resume").await.status, 303);
+    let n = until_alert_is(&replicas[0], 200, "resumed-0").await;
+    until_alert_is(&replicas[1], 200, "resumed-1").await;
+    // Nothing a halted replica refused reached the OMS.
+    let accepted = [
+        client_order_id("before"),
+        client_order_id(&format!("resumed-0-{n}")),
+    ];
+    let served = until_served(&oms, &accepted.into_iter().collect()).await;
+    assert!(
+        served
+            .iter()
+            .all(|id| id != &client_order_id("on-0") && id != &client_order_id("on-late")),
+        "{served:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_fund_driven_at_its_limit_through_three_replicas_spends_one_budget() {
     let server = NatsServer::start("replicas-budget");

@@ -9,9 +9,9 @@
 //!   admin page; one set from the page can. The configuration's halts are applied again at a
 //!   reload (SIGHUP), which is how a cluster's replicas are all halted without a restart. A halt from the page is written to
 //!   `<store.path>/halts.json` before it is answered, so it survives a restart.
-//! - On the cluster backend a halt from the page would hold on one replica only, while the load
-//!   balancer sends the fund's alerts to any: the page refuses it and says to set the
-//!   configuration key on every replica and reload each (SIGHUP) instead.
+//! - On the cluster backend a halt from the page is kept in the cluster's bucket and followed by
+//!   every replica ([`crate::cluster::halts`]): set on one, it holds on all, and outlives any of
+//!   them. The configuration's halts stay per replica's file (edit every replica's and reload).
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Write;
@@ -19,6 +19,9 @@ use std::path::{Path, PathBuf};
 use std::sync::RwLock;
 
 use mts1b_inbound_core::{FundId, UnixMillis};
+
+use crate::cluster::ClusterUnavailable;
+use crate::cluster::halts::SharedHalts;
 use serde::{Deserialize, Serialize};
 
 /// The file, in the store's folder, that keeps the halts set from the admin page.
@@ -48,11 +51,14 @@ pub enum HaltError {
         "fund {0} is halted by the configuration (funds.{0}.halted): remove the key to resume it"
     )]
     Configured(String),
-    /// Halts from the page are not shared by the replicas of the cluster backend.
+    /// This runtime has no place to keep an operator's halt (embedded without a folder).
     #[error(
-        "on the cluster backend a halt from this page would hold on this replica only: set funds.<id>.halted = true in every replica's configuration and reload each (SIGHUP)"
+        "this bridge keeps no halts of its own (no store folder): set funds.<id>.halted = true in the configuration and reload it (SIGHUP)"
     )]
-    NotShared,
+    NotKept,
+    /// The cluster could not keep the change: nothing changed.
+    #[error("not changed: {0}")]
+    Cluster(ClusterUnavailable),
     /// The halts file could not be written: nothing changed.
     #[error("cannot write {path}: {source}")]
     Write {
@@ -77,14 +83,36 @@ pub struct FundHalts {
     /// The configured funds (replaced at a reload).
     funds: RwLock<HashSet<FundId>>,
     operated: RwLock<BTreeMap<FundId, UnixMillis>>,
-    /// Where the operator's halts are kept; `None` on the cluster backend (see the module doc).
-    file: Option<PathBuf>,
+    /// Where the operator's halts are kept.
+    keeper: Keeper,
+}
+
+/// Where the operator's halts are kept.
+#[derive(Default)]
+enum Keeper {
+    /// Nowhere: only the configuration halts (a runtime embedded without a folder).
+    #[default]
+    Nowhere,
+    /// `<store.path>/halts.json` (the embedded store).
+    File(PathBuf),
+    /// The cluster's bucket, followed by every replica.
+    Cluster(Box<SharedHalts>),
+}
+
+impl std::fmt::Debug for Keeper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Keeper::Nowhere => "Nowhere",
+            Keeper::File(_) => "File",
+            Keeper::Cluster(_) => "Cluster",
+        })
+    }
 }
 
 impl FundHalts {
     /// The halts of `funds`, those in `configured` by the configuration, and the operator's
     /// kept in `folder` (read now: a file that cannot be read is an error, not "nothing
-    /// halted"). Without a folder (the cluster backend) only the configuration halts.
+    /// halted"). Without a folder only the configuration halts.
     pub fn open(
         funds: impl IntoIterator<Item = FundId>,
         configured: impl IntoIterator<Item = FundId>,
@@ -98,11 +126,10 @@ impl FundHalts {
                 Ok(bytes) => {
                     let kept: HaltsFile = serde_json::from_slice(&bytes)
                         .map_err(|e| format!("{}: {e}", path.display()))?;
+                    // A fund since removed from the configuration keeps its halt: configured
+                    // again, it comes back as the operator left it.
                     for (fund, at) in kept.halted {
-                        // A fund since removed from the configuration: nothing to halt.
-                        if let Ok(fund) = FundId::parse(&fund)
-                            && funds.contains(&fund)
-                        {
+                        if let Ok(fund) = FundId::parse(&fund) {
                             operated.insert(fund, at);
                         }
                     }
@@ -115,7 +142,24 @@ impl FundHalts {
             configured: RwLock::new(configured.into_iter().collect()),
             funds: RwLock::new(funds),
             operated: RwLock::new(operated),
-            file,
+            keeper: file.map_or(Keeper::Nowhere, Keeper::File),
+        })
+    }
+
+    /// The halts of `funds`, those in `configured` by the configuration, and the operator's
+    /// kept in the cluster's bucket (read now; [`SharedHalts::follow`] keeps them in step
+    /// afterwards: spawn it with the returned halts).
+    pub async fn on_cluster(
+        funds: impl IntoIterator<Item = FundId>,
+        configured: impl IntoIterator<Item = FundId>,
+        shared: SharedHalts,
+    ) -> Result<Self, ClusterUnavailable> {
+        let operated = shared.snapshot().await?;
+        Ok(Self {
+            configured: RwLock::new(configured.into_iter().collect()),
+            funds: RwLock::new(funds.into_iter().collect()),
+            operated: RwLock::new(operated),
+            keeper: Keeper::Cluster(Box::new(shared)),
         })
     }
 
@@ -138,33 +182,60 @@ impl FundHalts {
         out
     }
 
-    /// Halts `fund` at `at` (kept on disk before this returns).
-    pub fn halt(&self, fund: &FundId, at: UnixMillis) -> Result<(), HaltError> {
-        self.change(fund, |operated| {
+    /// Halts `fund` at `at`, kept (on disk, or in the cluster for every replica) before this
+    /// returns. A fund already halted keeps its first time.
+    pub async fn halt(&self, fund: &FundId, at: UnixMillis) -> Result<(), HaltError> {
+        self.ensure_configured(fund)?;
+        if let Keeper::Cluster(shared) = &self.keeper {
+            let since = shared.halt(fund, at).await.map_err(HaltError::Cluster)?;
+            self.operator_changed(fund.clone(), Some(since));
+            return Ok(());
+        }
+        self.change_file(|operated| {
             operated.entry(fund.clone()).or_insert(at);
         })
     }
 
-    /// Resumes `fund`, halted from the page.
-    pub fn resume(&self, fund: &FundId) -> Result<(), HaltError> {
+    /// Resumes `fund`, halted from the page (on a cluster, for every replica).
+    pub async fn resume(&self, fund: &FundId) -> Result<(), HaltError> {
+        self.ensure_configured(fund)?;
         if self.configured_now().contains(fund) {
             return Err(HaltError::Configured(fund.to_string()));
         }
-        self.change(fund, |operated| {
+        if let Keeper::Cluster(shared) = &self.keeper {
+            shared.resume(fund).await.map_err(HaltError::Cluster)?;
+            self.operator_changed(fund.clone(), None);
+            return Ok(());
+        }
+        self.change_file(|operated| {
             operated.remove(fund);
         })
     }
 
-    fn change(
+    /// An operator's halt of `fund` set (`Some(since)`) or lifted, as the cluster's bucket
+    /// says (its watch, or this replica's own write).
+    pub(crate) fn operator_changed(&self, fund: FundId, at: Option<UnixMillis>) {
+        let mut operated = self.operated.write().unwrap_or_else(|p| p.into_inner());
+        match at {
+            Some(at) => operated.insert(fund, at),
+            None => operated.remove(&fund),
+        };
+    }
+
+    fn ensure_configured(&self, fund: &FundId) -> Result<(), HaltError> {
+        if self.is_configured(fund) {
+            Ok(())
+        } else {
+            Err(HaltError::UnknownFund(fund.to_string()))
+        }
+    }
+
+    fn change_file(
         &self,
-        fund: &FundId,
         edit: impl FnOnce(&mut BTreeMap<FundId, UnixMillis>),
     ) -> Result<(), HaltError> {
-        if !self.is_configured(fund) {
-            return Err(HaltError::UnknownFund(fund.to_string()));
-        }
-        let Some(path) = &self.file else {
-            return Err(HaltError::NotShared);
+        let Keeper::File(path) = &self.keeper else {
+            return Err(HaltError::NotKept);
         };
         let mut operated = self.operated.write().unwrap_or_else(|p| p.into_inner());
         let mut next = operated.clone();
@@ -248,22 +319,22 @@ mod tests {
         FundId::parse(name).unwrap()
     }
 
-    #[test]
-    fn operator_halts_survive_a_restart_and_configured_ones_cannot_be_resumed() {
+    #[tokio::test]
+    async fn operator_halts_survive_a_restart_and_configured_ones_cannot_be_resumed() {
         let folder = std::env::temp_dir().join(format!("mts1b-halts-{}", std::process::id()));
         std::fs::create_dir_all(&folder).unwrap();
         let funds = || [fund("a"), fund("b"), fund("c")];
         let halts = FundHalts::open(funds(), [fund("c")], Some(&folder)).unwrap();
         assert!(!halts.is_halted(&fund("a")));
         assert!(halts.is_halted(&fund("c")));
-        halts.halt(&fund("a"), UnixMillis(5)).unwrap();
+        halts.halt(&fund("a"), UnixMillis(5)).await.unwrap();
         assert!(halts.is_halted(&fund("a")));
         assert!(matches!(
-            halts.resume(&fund("c")),
+            halts.resume(&fund("c")).await,
             Err(HaltError::Configured(_))
         ));
         assert!(matches!(
-            halts.halt(&fund("zz"), UnixMillis(6)),
+            halts.halt(&fund("zz"), UnixMillis(6)).await,
             Err(HaltError::UnknownFund(_))
         ));
         // A reloaded configuration halts b instead of c (zz is not a fund: left out).
@@ -278,7 +349,7 @@ mod tests {
             reopened.list(),
             BTreeMap::from([(fund("a"), HaltedBy::Operator { at: UnixMillis(5) })])
         );
-        reopened.resume(&fund("a")).unwrap();
+        reopened.resume(&fund("a")).await.unwrap();
         assert!(
             !FundHalts::open(funds(), [], Some(&folder))
                 .unwrap()
@@ -293,19 +364,19 @@ mod tests {
         std::fs::remove_dir_all(&folder).unwrap();
     }
 
-    #[test]
-    fn a_fund_a_reload_removes_and_adds_again_comes_back_as_the_operator_left_it() {
+    #[tokio::test]
+    async fn a_fund_a_reload_removes_and_adds_again_comes_back_as_the_operator_left_it() {
         let folder = std::env::temp_dir().join(format!("mts1b-halts-re-{}", std::process::id()));
         std::fs::create_dir_all(&folder).unwrap();
         let halts = FundHalts::open([fund("a"), fund("b")], [], Some(&folder)).unwrap();
-        halts.halt(&fund("a"), UnixMillis(5)).unwrap();
+        halts.halt(&fund("a"), UnixMillis(5)).await.unwrap();
         halts.set_funds([fund("b"), fund("c")]);
         assert!(halts.list().is_empty(), "a is not configured");
         assert!(matches!(
-            halts.halt(&fund("a"), UnixMillis(6)),
+            halts.halt(&fund("a"), UnixMillis(6)).await,
             Err(HaltError::UnknownFund(_))
         ));
-        halts.halt(&fund("c"), UnixMillis(7)).unwrap();
+        halts.halt(&fund("c"), UnixMillis(7)).await.unwrap();
         halts.set_funds([fund("a"), fund("b"), fund("c")]);
         assert_eq!(
             halts.list(),
@@ -317,12 +388,12 @@ mod tests {
         std::fs::remove_dir_all(&folder).unwrap();
     }
 
-    #[test]
-    fn without_a_folder_only_the_configuration_halts() {
+    #[tokio::test]
+    async fn without_a_folder_only_the_configuration_halts() {
         let halts = FundHalts::open([fund("a")], [], None).unwrap();
         assert!(matches!(
-            halts.halt(&fund("a"), UnixMillis(1)),
-            Err(HaltError::NotShared)
+            halts.halt(&fund("a"), UnixMillis(1)).await,
+            Err(HaltError::NotKept)
         ));
         assert!(!halts.is_halted(&fund("a")));
     }

@@ -24,6 +24,7 @@ pub mod budget;
 pub mod deliver;
 pub mod dispatch;
 pub mod follow_ups;
+pub mod halts;
 pub mod keys;
 pub mod lease;
 pub mod log;

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::halts::HaltError;
 use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
@@ -291,13 +292,16 @@ async fn fund_action_reply(
         return Ok(refused(StatusCode::NOT_FOUND, "no such fund"));
     };
     let done = match action {
-        FundAction::Halt => rt.halts().halt(&fund, rt.clock().now()),
-        FundAction::Resume => rt.halts().resume(&fund),
+        FundAction::Halt => rt.halts().halt(&fund, rt.clock().now()).await,
+        FundAction::Resume => rt.halts().resume(&fund).await,
     };
     match done {
         Ok(()) => {
             tracing::warn!(target: "mts1b::admin", fund = %fund, action = ?action, "fund kill switch changed from the admin page");
             Ok(back_to_page(None))
+        }
+        Err(e @ HaltError::Cluster(_)) => {
+            Ok(refused(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()))
         }
         Err(e) => Ok(refused(StatusCode::CONFLICT, &e.to_string())),
     }
