@@ -14,6 +14,7 @@ use mts1b_tradingview::config::HumanDuration;
 use mts1b_tradingview::config::settings::Sink;
 use mts1b_tradingview::config::{EnvOverrides, load_str};
 use serde_json::json;
+use support::nats::NatsServer;
 use support::{LOOPBACK, Reply, TestService, alert, request, with};
 
 const TOKEN: &str = "correct-horse-battery-staple";
@@ -289,12 +290,27 @@ async fn the_page_lists_recent_alerts_with_their_reasons_filtered_and_escaped() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_order_is_sent_again_only_as_a_new_order_on_an_operators_action() {
+    expired_order_sent_again(LOOPBACK).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_nats_an_expired_order_is_sent_again_from_its_log_record() {
+    let nats = NatsServer::start("admin-resubmit");
+    expired_order_sent_again(&format!(
+        "{LOOPBACK}[cluster]\nbackend = \"nats\"\n\n[cluster.nats]\nservers = [\"{}\"]\nreplicas = 1\n",
+        nats.url()
+    ))
+    .await;
+}
+
+/// An order expires undelivered with the OMS down; the page sends it again under a new key.
+async fn expired_order_sent_again(toml: &str) {
     let oms = sim::start(sim::Script {
         unavailable_calls: usize::MAX,
         ..sim::Script::default()
     })
     .await;
-    let mut config = support::settings(LOOPBACK);
+    let mut config = support::settings(toml);
     config.delivery.sink = Sink::Oms;
     config.delivery.oms.endpoint = oms.endpoint();
     config.delivery.respond_within = HumanDuration(Duration::from_millis(50));

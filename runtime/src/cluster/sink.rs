@@ -226,6 +226,28 @@ impl OrderSink for ClusterSink {
         self.cluster.unreachable()
     }
 
+    // From its status record (every replica's) and the log message it points at, kept past
+    // the longest an order may wait; gone from the log, there is nothing to send again.
+    async fn expired_order(
+        &self,
+        id: &ClientOrderId,
+    ) -> Result<Option<OrderIntent>, SinkUnavailable> {
+        let standing = self
+            .status
+            .get(&id.to_string())
+            .await
+            .map_err(unavailable)?;
+        let Some(standing) =
+            standing.filter(|s| s.status == Status::Expired && s.kind == "submit")
+        else {
+            return Ok(None);
+        };
+        match self.log.read(standing.seq).await.map_err(unavailable)? {
+            Some(Intent::Submit(order)) if order.client_order_id == *id => Ok(Some(order)),
+            _ => Ok(None),
+        }
+    }
+
     async fn status(&self, id: &ClientOrderId) -> Result<Option<OrderStatus>, SinkUnavailable> {
         let Some(standing) = self
             .status

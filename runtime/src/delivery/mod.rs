@@ -198,7 +198,7 @@ pub trait OrderSink: Send + Sync {
     }
 
     /// The order with this client order id if it expired undelivered, for an operator to send
-    /// again as a new order; `Err` when the sink keeps no such records (the cluster's log).
+    /// again as a new order; `Err` when the sink keeps no such records (by default).
     async fn expired_order(
         &self,
         _id: &ClientOrderId,
