@@ -303,6 +303,20 @@ async fn on_nats_an_expired_order_is_sent_again_from_its_log_record() {
     .await;
 }
 
+/// Awaits (bounded) until the admin page holds `text`; returns the page. An order's status is
+/// written before its stream's mark moves past it, so the queue follows the status shortly.
+async fn until_page_holds(svc: &TestService, text: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = admin(svc, "GET", "/", &[], "").await.body;
+        if page.contains(text) {
+            return page;
+        }
+        assert!(std::time::Instant::now() < deadline, "never {text}: {page}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// An order expires undelivered with the OMS down; the page sends it again under a new key.
 async fn expired_order_sent_again(toml: &str) {
     let oms = sim::start(sim::Script {
@@ -318,10 +332,13 @@ async fn expired_order_sent_again(toml: &str) {
     config.delivery.retry.max_backoff = HumanDuration(Duration::from_millis(40));
     let svc = TestService::start(config).await;
     assert_eq!(svc.alert(&alert("late")).await.status, 202);
+    // Its stream's queue holds it while the OMS is down.
+    let queued = "<tr><td>fund-a\ntv_breakout_v1\nBTC-USD</td><td>1</td></tr>";
+    until_page_holds(&svc, queued).await;
     svc.clock.advance(60_001);
     let expired = svc.until_order("fund-a", "late", "expired").await;
 
-    let page = admin(&svc, "GET", "/", &[], "").await.body;
+    let page = until_page_holds(&svc, "Nothing queued").await;
     assert_eq!(
         page.matches("Re-submit as a new order").count(),
         1,
@@ -358,6 +375,7 @@ async fn expired_order_sent_again(toml: &str) {
     );
     let renewed = svc.order("fund-a", "late-2").await.json();
     assert_eq!(renewed["status"], "queued");
+    until_page_holds(&svc, queued).await;
     assert_ne!(
         renewed["client_order_id"], expired["client_order_id"],
         "a new order"

@@ -125,6 +125,28 @@ impl OrderLog {
         }
     }
 
+    /// The filter every stream of the log matches.
+    pub fn every_subject(&self) -> String {
+        format!("{}.>", self.subjects)
+    }
+
+    /// A stream's subject as the embedded store names the stream (fund, strategy and symbol,
+    /// one a line; `*` for every symbol); the subject itself if it is not one of the log's.
+    pub fn stream_of_subject(&self, subject: &str) -> String {
+        let named = subject
+            .strip_prefix(&self.subjects)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .map(|rest| {
+                rest.split('.')
+                    .map(keys::untoken)
+                    .collect::<Option<Vec<_>>>()
+            });
+        match named {
+            Some(Some(parts)) if parts.len() == 3 => parts.join("\n"),
+            _ => subject.to_owned(),
+        }
+    }
+
     /// The subject of `intent`'s (fund, strategy, symbol) stream; a cancel-all of every symbol
     /// has its scope's own ([`scope_of`]).
     pub fn subject_of(&self, intent: &Intent) -> String {

@@ -30,6 +30,7 @@ pub mod lease;
 pub mod log;
 pub mod partitions;
 pub mod presence;
+pub mod queue;
 pub mod replay;
 pub mod replica;
 pub mod sink;

@@ -134,7 +134,10 @@ impl Replica {
             log,
             status.clone(),
             dispatcher.clone(),
-            follow_ups.clone(),
+            (
+                follow_ups.clone(),
+                cluster.bucket("progress", Duration::ZERO).await?,
+            ),
             (delivery.respond_within, keep),
         ));
         Ok(Self {

@@ -30,6 +30,8 @@ pub struct ClusterSink {
     status: StatusRecords,
     dispatcher: Arc<Dispatcher>,
     follow_ups: OwedFollowUps,
+    /// The streams' delivered marks (read for the admin page's queue per stream).
+    progress: async_nats::jetstream::kv::Store,
     respond_within: Duration,
     follow_for: Duration,
 }
@@ -38,13 +40,13 @@ impl ClusterSink {
     /// A sink appending to `log` and answering from `status`, waiting up to `respond_within`
     /// for an order's outcome, and up to `follow_for` (longer than any order may wait) for a
     /// queued chat order's; each appended order's stream is poked on `dispatcher`; the
-    /// follow-ups owed go to `follow_ups`.
+    /// follow-ups owed go to `follow_ups`; the streams' marks are read from `progress`.
     pub fn new(
         cluster: Cluster,
         log: OrderLog,
         status: StatusRecords,
         dispatcher: Arc<Dispatcher>,
-        follow_ups: OwedFollowUps,
+        (follow_ups, progress): (OwedFollowUps, async_nats::jetstream::kv::Store),
         (respond_within, follow_for): (Duration, Duration),
     ) -> Self {
         Self {
@@ -53,6 +55,7 @@ impl ClusterSink {
             status,
             dispatcher,
             follow_ups,
+            progress,
             respond_within,
             follow_for,
         }
@@ -226,6 +229,16 @@ impl OrderSink for ClusterSink {
         self.cluster.unreachable()
     }
 
+    async fn queued_by_stream(&self) -> Option<Result<Vec<(String, usize)>, SinkUnavailable>> {
+        let listed = super::queue::queued_by_stream(&self.log, &self.progress).await;
+        Some(listed.map_err(unavailable).map(|(queued, streams)| {
+            if streams > super::queue::MOST_STREAMS {
+                tracing::info!(target: "mts1b::admin", streams, looked_at = super::queue::MOST_STREAMS, "queue per stream: not every stream looked at");
+            }
+            queued
+        }))
+    }
+
     // From its status record (every replica's) and the log message it points at, kept past
     // the longest an order may wait; gone from the log, there is nothing to send again.
     async fn expired_order(
@@ -237,8 +250,7 @@ impl OrderSink for ClusterSink {
             .get(&id.to_string())
             .await
             .map_err(unavailable)?;
-        let Some(standing) =
-            standing.filter(|s| s.status == Status::Expired && s.kind == "submit")
+        let Some(standing) = standing.filter(|s| s.status == Status::Expired && s.kind == "submit")
         else {
             return Ok(None);
         };
