@@ -55,14 +55,10 @@ async fn an_operator_sees_filters_and_halts_in_a_real_browser() {
         .click("select[name=outcome] option[value=rejected]")
         .await;
     browser.click("#filter button").await;
-    assert!(
-        browser
-            .url()
-            .await
-            .ends_with("/?fund=fund-a&outcome=rejected")
-    );
-    let filtered = browser.text("#alerts").await;
-    assert!(filtered.contains("unknown_symbol"), "{filtered}");
+    browser
+        .until_url_ends_with("/?fund=fund-a&outcome=rejected")
+        .await;
+    let filtered = browser.until_text("#alerts", "unknown_symbol").await;
     assert!(
         !filtered.contains("b-1") && !filtered.contains("submitted"),
         "{filtered}"
@@ -83,8 +79,9 @@ async fn an_operator_sees_filters_and_halts_in_a_real_browser() {
     browser
         .click("form[action='/funds/fund-b/halt'] button")
         .await;
-    let funds = browser.text("#funds").await;
-    assert!(funds.contains("fund-b halted from this page at"), "{funds}");
+    browser
+        .until_text("#funds", "fund-b halted from this page at")
+        .await;
     assert_eq!(browser.url().await, page, "redirected back");
     let refused = svc
         .alert(&with(fund_b, "idempotency_key", json!("b-2")))

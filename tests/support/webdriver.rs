@@ -155,6 +155,54 @@ impl Browser {
             .to_owned()
     }
 
+    /// The text of the element `css` selects, if the document has one now (none while a
+    /// navigation replaces it).
+    async fn try_text(&self, css: &str) -> Option<String> {
+        let by = json!({"using": "css selector", "value": css});
+        let found = self
+            .try_call("POST", &self.at("/element"), Some(by))
+            .await?;
+        let element = found["value"][ELEMENT].as_str()?.to_owned();
+        let text = self
+            .try_call("GET", &self.at(&format!("/element/{element}/text")), None)
+            .await?;
+        text["value"].as_str().map(str::to_owned)
+    }
+
+    /// Awaits (bounded) until the element `css` selects shows `text`; returns all it shows. A
+    /// click that submits a form returns before the next document is there: await what it
+    /// shows, never read the page once.
+    pub async fn until_text(&self, css: &str, text: &str) -> String {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let shown = self.try_text(css).await;
+            if let Some(shown) = shown.as_ref().filter(|shown| shown.contains(text)) {
+                return shown.clone();
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{css} never showed {text}: {shown:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Awaits (bounded) until the URL shown ends with `end`.
+    pub async fn until_url_ends_with(&self, end: &str) -> String {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let url = self.url().await;
+            if url.ends_with(end) {
+                return url;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the URL never ended with {end}: {url}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Clicks an element (an option of a select chooses it).
     pub async fn click(&self, css: &str) {
         let element = self.find(css).await;
