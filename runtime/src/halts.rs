@@ -7,8 +7,8 @@
 //!   that the strategy meant to pull.
 //! - A halt set in the configuration (`funds.<id>.halted = true`) cannot be resumed from the
 //!   admin page; one set from the page can. The configuration's halts are applied again at a
-//!   reload (SIGHUP), which is how a cluster's replicas are all halted without a restart. A halt from the page is written to
-//!   `<store.path>/halts.json` before it is answered, so it survives a restart.
+//!   reload (SIGHUP). A halt from the page is written to `<store.path>/halts.json` before it
+//!   is answered, so it survives a restart.
 //! - On the cluster backend a halt from the page is kept in the cluster's bucket and followed by
 //!   every replica ([`crate::cluster::halts`]): set on one, it holds on all, and outlives any of
 //!   them. The configuration's halts stay per replica's file (edit every replica's and reload).
