@@ -18,7 +18,10 @@
 //!   the log, told at once of an append by the replica that made it (core NATS), and scanning
 //!   the streams of each partition it takes ([`dispatch`]);
 //! - the outcome of each order in a bucket every replica reads, announced on core NATS to the
-//!   replica whose request waits for it ([`status`]).
+//!   replica whose request waits for it ([`status`]);
+//! - the kill switches an operator sets from any replica's admin page: a key-value bucket every
+//!   replica reads at start and follows with a watch ([`halts`]); the page's queue per stream is
+//!   counted from the log and the delivered marks when it loads ([`queue`]).
 
 pub mod budget;
 pub mod deliver;
