@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use mts1b_inbound_core::rejection::bounded;
 use mts1b_inbound_core::{
     Admission, AwaitedGates, ClientOrderId, Clock, Decision, FollowUp, FundId, FundMap, FundPolicy,
-    InboundAdapter, Intent, IntentKind, KnownOrder, KnownOrders, Member, RateLimit, RawRequest,
-    Rejection, Reloadable, SecretSource, Translated, Translation, translate_awaiting,
+    IdempotencyKey, InboundAdapter, Intent, IntentKind, KnownOrder, KnownOrders, Member, RateLimit,
+    RawRequest, Rejection, Reloadable, SecretSource, Translated, Translation, translate_awaiting,
 };
 
 use crate::delivery::{Delivered, OrderSink, Settled, Settlement};
@@ -460,7 +460,7 @@ struct StatefulGates<'s, 't> {
     trace: &'t mut Trace,
 }
 
-pub(crate) fn throttled(throttle: Throttle) -> Rejection {
+fn throttled(throttle: Throttle) -> Rejection {
     match throttle {
         Throttle::RetryAfter(wait) => Rejection::RateLimited {
             retry_after_ms: u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1),
@@ -524,22 +524,24 @@ impl<'s> StatefulGates<'s, '_> {
         let id = ClientOrderId::derive_for(kind, adapter, fund, key);
         let admitted = self.shared.gates.admit(fund, policy.rate_limit, id).await;
         // As logged: a throttled alert's key was never looked at.
-        if let Err(Stopped::Throttled(throttle)) = admitted {
-            return Err(throttled(throttle));
+        if !matches!(admitted, Err(Stopped::Throttled(_))) {
+            self.trace.key = Some(bounded(key.as_str()));
         }
-        self.trace.key = Some(bounded(key.as_str()));
-        match admitted {
-            Ok(pass) => Ok(Some(pass)),
-            Err(Stopped::Unavailable(why)) => {
-                tracing::warn!(target: "mts1b::cluster", error = %why, "fund gates unavailable");
-                Err(Rejection::Unavailable {
-                    reason: "shared state unavailable",
-                })
-            }
-            Err(Stopped::Duplicate | Stopped::Throttled(_)) => {
-                Err(Rejection::DuplicateIdempotencyKey {
-                    key: self.trace.key.clone().unwrap_or_default(),
-                })
+        admitted.map(Some).map_err(|stopped| refusal(stopped, key))
+    }
+}
+
+/// A fund gate's refusal as the answer to the request of `key`.
+pub(crate) fn refusal(stopped: Stopped, key: &IdempotencyKey) -> Rejection {
+    match stopped {
+        Stopped::Throttled(throttle) => throttled(throttle),
+        Stopped::Duplicate => Rejection::DuplicateIdempotencyKey {
+            key: bounded(key.as_str()),
+        },
+        Stopped::Unavailable(why) => {
+            tracing::warn!(target: "mts1b::cluster", error = %why, "fund gates unavailable");
+            Rejection::Unavailable {
+                reason: "shared state unavailable",
             }
         }
     }

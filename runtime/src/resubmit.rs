@@ -12,9 +12,8 @@ use mts1b_inbound_core::{
     ClientOrderId, FundId, IdempotencyKey, Intent, IntentKind, OrderIntent, Rejection,
 };
 
-use crate::gates::fund::Stopped;
 use crate::http::answer::Answer;
-use crate::pipeline::{Handled, Outcome, Trace, deliver, record, throttled};
+use crate::pipeline::{Handled, Outcome, Trace, deliver, record, refusal};
 use crate::runtime::Runtime;
 
 /// Why an expired order was not sent again.
@@ -85,13 +84,7 @@ impl Runtime {
                 .admit(&fund_id, policy.rate_limit, order.client_order_id)
                 .await
             {
-                Err(Stopped::Throttled(throttle)) => Err(throttled(throttle)),
-                Err(Stopped::Duplicate) => Err(Rejection::DuplicateIdempotencyKey {
-                    key: order.idempotency_key.to_string(),
-                }),
-                Err(Stopped::Unavailable(_)) => Err(Rejection::Unavailable {
-                    reason: "shared state unavailable",
-                }),
+                Err(stopped) => Err(refusal(stopped, &order.idempotency_key)),
                 Ok(pass) => {
                     let intent = Intent::Submit(order.clone());
                     deliver(&self.shared, &intent, Some(pass), false)

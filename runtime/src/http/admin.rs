@@ -11,7 +11,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::halts::HaltError;
 use base64::Engine;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
@@ -23,6 +22,7 @@ use mts1b_inbound_core::{FundId, Rejection, Secret};
 use super::answer::Answer;
 use super::page;
 use super::server::{Dropped, Reply, host_problem, method_not_allowed, order_path, reply};
+use crate::halts::HaltError;
 use crate::recent::RecentFilter;
 use crate::resubmit::ResubmitError;
 use crate::runtime::Runtime;
