@@ -13,6 +13,7 @@ use base64::Engine;
 use mts1b_tradingview::config::HumanDuration;
 use mts1b_tradingview::config::settings::Sink;
 use mts1b_tradingview::config::{EnvOverrides, load_str};
+use mts1b_tradingview::core::{Envelope, FundId, FundMap, Quantity};
 use serde_json::json;
 use support::nats::NatsServer;
 use support::{LOOPBACK, Reply, TestService, alert, request, with};
@@ -358,6 +359,33 @@ async fn expired_order_sent_again(toml: &str) {
     )
     .await;
     assert_eq!(forged.status, 403);
+
+    // The fund's envelope tightened since (a reload): the terms no longer fit, nothing is sent
+    // and the new key is not spent.
+    let configured = || {
+        svc.settings
+            .funds
+            .iter()
+            .map(|(id, fund)| (id.clone(), fund.policy.clone()))
+            .collect::<FundMap<_>>()
+    };
+    let mut tight = configured();
+    let fund_a = FundId::parse("fund-a").unwrap();
+    tight.get_mut(&fund_a).unwrap().envelope =
+        Envelope::allow_any(Quantity::parse("0.01").unwrap());
+    svc.runtime.reload_funds(tight);
+    let refused = admin(
+        &svc,
+        "POST",
+        "/resubmit",
+        &form,
+        &resubmit("late", "late-2", &csrf),
+    )
+    .await;
+    assert_eq!(refused.status, 409);
+    assert!(refused.body.contains("envelope_denied"), "{}", refused.body);
+    assert_eq!(svc.order("fund-a", "late-2").await.status, 404);
+    svc.runtime.reload_funds(configured());
 
     let sent = admin(
         &svc,

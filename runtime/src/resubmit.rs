@@ -1,8 +1,9 @@
 //! An expired order sent again, on an operator's explicit action (SPEC §15): never the same
 //! order late (SPEC §7 forbids it), but a new order with the same terms under a new key the
 //! operator chooses, so a new client order id, received now. It passes the kill switch, the
-//! fund's rate limit and the replay window (the new key once), is recorded and delivered like
-//! an alert, and shows among the recent alerts as its adapter's. The expired record stays
+//! fund's envelope as configured now (it may have been tightened since the order was taken),
+//! the fund's rate limit and the replay window (the new key once), is recorded and delivered
+//! like an alert, and shows among the recent alerts as its adapter's. The expired record stays
 //! expired.
 
 use std::borrow::Cow;
@@ -75,8 +76,12 @@ impl Runtime {
             intent: Some(IntentKind::Submit),
             ..Trace::default()
         };
+        // The envelope before the gates: a refused re-submit spends neither the fund's rate
+        // limit nor the new key.
         let outcome: Outcome = if self.halts().is_halted(&fund_id) {
             Err(Rejection::FundHalted)
+        } else if let Err(rejection) = policy.envelope.admit(&order) {
+            Err(rejection)
         } else {
             match self
                 .shared
