@@ -304,6 +304,13 @@ async fn on_nats_an_expired_order_is_sent_again_from_its_log_record() {
     .await;
 }
 
+/// Posts the page's re-submit form: fund-a's expired order `key` again under `new_key`.
+async fn resubmit(svc: &TestService, key: &str, new_key: &str, csrf: &str) -> Reply {
+    let form = [("content-type", "application/x-www-form-urlencoded")];
+    let body = format!("csrf={csrf}&fund=fund-a&key={key}&new_key={new_key}");
+    admin(svc, "POST", "/resubmit", &form, &body).await
+}
+
 /// Awaits (bounded) until the admin page holds `text`; returns the page. An order's status is
 /// written before its stream's mark moves past it, so the queue follows the status shortly.
 async fn until_page_holds(svc: &TestService, text: &str) -> String {
@@ -346,18 +353,7 @@ async fn expired_order_sent_again(toml: &str) {
         "{page}"
     );
     let csrf = csrf_of(&page);
-    let form = [("content-type", "application/x-www-form-urlencoded")];
-    let resubmit = |key: &str, new_key: &str, csrf: &str| {
-        format!("csrf={csrf}&fund=fund-a&key={key}&new_key={new_key}")
-    };
-    let forged = admin(
-        &svc,
-        "POST",
-        "/resubmit",
-        &form,
-        &resubmit("late", "late-2", "0"),
-    )
-    .await;
+    let forged = resubmit(&svc, "late", "late-2", "0").await;
     assert_eq!(forged.status, 403);
 
     // The fund's envelope tightened since (a reload): the terms no longer fit, nothing is sent
@@ -374,27 +370,13 @@ async fn expired_order_sent_again(toml: &str) {
     tight.get_mut(&fund_a).unwrap().envelope =
         Envelope::allow_any(Quantity::parse("0.01").unwrap());
     svc.runtime.reload_funds(tight);
-    let refused = admin(
-        &svc,
-        "POST",
-        "/resubmit",
-        &form,
-        &resubmit("late", "late-2", &csrf),
-    )
-    .await;
+    let refused = resubmit(&svc, "late", "late-2", &csrf).await;
     assert_eq!(refused.status, 409);
     assert!(refused.body.contains("envelope_denied"), "{}", refused.body);
     assert_eq!(svc.order("fund-a", "late-2").await.status, 404);
     svc.runtime.reload_funds(configured());
 
-    let sent = admin(
-        &svc,
-        "POST",
-        "/resubmit",
-        &form,
-        &resubmit("late", "late-2", &csrf),
-    )
-    .await;
+    let sent = resubmit(&svc, "late", "late-2", &csrf).await;
     assert_eq!(
         (sent.status, sent.header("location")),
         (303, Some("/?fund=fund-a")),
@@ -421,28 +403,14 @@ async fn expired_order_sent_again(toml: &str) {
     );
 
     // The new key once only; and only an expired order can be sent again.
-    let again = admin(
-        &svc,
-        "POST",
-        "/resubmit",
-        &form,
-        &resubmit("late", "late-2", &csrf),
-    )
-    .await;
+    let again = resubmit(&svc, "late", "late-2", &csrf).await;
     assert_eq!(again.status, 409);
     assert!(
         again.body.contains("duplicate_idempotency_key"),
         "{}",
         again.body
     );
-    let live = admin(
-        &svc,
-        "POST",
-        "/resubmit",
-        &form,
-        &resubmit("late-2", "late-3", &csrf),
-    )
-    .await;
+    let live = resubmit(&svc, "late-2", "late-3", &csrf).await;
     assert_eq!(live.status, 409);
     assert!(
         live.body
